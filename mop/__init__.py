@@ -1,0 +1,7 @@
+"""MoP: Mixture of Pruners.
+
+The algorithm lives here once; the model folders (Llama2/, Llama3/, Llava/) only hold
+defaults and thin entry points.
+"""
+
+__version__ = "0.1.0"
