@@ -1,0 +1,87 @@
+"""Command-line front ends shared by the per-model scripts.
+
+Each model folder's script holds its hyperparameters as constants and passes them here as
+defaults; every one can be overridden by the flag of the same name (the published flag names
+are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .io import UsageError, exit_on_usage_error
+from .plan import BUDGET_RULES
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as a single line and exit status 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
+    p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model_name", default=defaults["model_name"],
+                   help="hub id, local checkpoint, or an embedded name (smollm2-135m, smollm2-135m-mha)")
+    p.add_argument("--save_dir", default=defaults["save_dir"], help="run folder for prune_iteration_<i>/")
+    p.add_argument("--num_iterations", type=int, default=defaults["num_iterations"])
+    p.add_argument("--decision_sequence", default=defaults["decision_sequence"],
+                   help="L = drop a layer, G = width step; cycled if shorter than --num_iterations")
+    p.add_argument("--seed", type=int, default=defaults["seed"])
+    p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=defaults["mlp_only"],
+                   help="width steps prune MLP neurons only (published Llama-3 setting)")
+    p.add_argument("--budget_rule", choices=BUDGET_RULES, default=defaults.get("budget_rule", "exact"))
+    p.add_argument("--calibration_data", default=defaults["calibration_data"],
+                   help="hub dataset id or local Alpaca-format JSON/JSONL")
+    p.add_argument("--num_calibration_prompts", type=int, default=defaults["num_calibration_prompts"])
+    p.add_argument("--calibration_batch_size", type=int, default=defaults.get("calibration_batch_size", 16))
+    p.add_argument("--max_calibration_length", type=int, default=defaults.get("max_calibration_length", 512))
+    p.add_argument("--dtype", default=defaults.get("dtype", "auto"), help="auto = bfloat16 on CUDA, float32 on CPU")
+    p.add_argument("--device", default=defaults.get("device", "auto"))
+    p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
+    p.add_argument("--dry_run", action="store_true",
+                   help="print the compression schedule from the config alone (no weights)")
+    return p
+
+
+def print_schedule(rows: list[dict]) -> None:
+    print(f"{'iter':>4} {'dec':>3} {'layers':>6} {'heads':>7} {'interm':>7} {'params':>15} {'compr':>7}")
+    for r in rows:
+        heads = f"{r['query_heads']}/{r['kv_heads']}"
+        print(f"{r['iteration']:>4} {r['decision']:>3} {r['layers']:>6} {heads:>7} "
+              f"{r['intermediate_size']:>7} {r['params']:>15,} {100 * r['compression']:>6.2f}%")
+    for target in (0.20, 0.30, 0.40):
+        best = min(rows[1:], key=lambda r: abs(r["compression"] - target), default=None)
+        if best is not None:
+            print(f"nearest to {100 * target:.0f}%: iteration {best['iteration']} "
+                  f"({100 * best['compression']:.2f}%, {best['params'] / 1e9:.2f}B params)")
+
+
+def dry_run(settings) -> list[dict]:
+    from .configs import config_for_dry_run
+    from .plan import parse_decisions
+    from .pruner import simulate_path
+
+    decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
+    rows = simulate_path(config_for_dry_run(settings.model_name), decisions, settings.width_mode, settings.budget_rule)
+    print_schedule(rows)
+    return rows
+
+
+def prune_main(defaults: dict, description: str, argv: list[str] | None = None) -> list[dict]:
+    from .pruner import PruneSettings, run_pruning
+
+    args = prune_parser(defaults, description).parse_args(argv)
+    dry = args.dry_run
+    settings = PruneSettings(**{k: v for k, v in vars(args).items() if k != "dry_run"})
+
+    @exit_on_usage_error
+    def main():
+        if settings.num_calibration_prompts < 1 or settings.calibration_batch_size < 1:
+            raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
+        return dry_run(settings) if dry else run_pruning(settings)
+
+    return main()

@@ -1,0 +1,33 @@
+"""Configs of the paper's models, shipped so dry runs work offline with no weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .io import UsageError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "assets" / "configs"
+SHIPPED = {
+    "meta-llama/Llama-2-7b-hf": "llama-2-7b-hf.json",
+    "meta-llama/Meta-Llama-3-8B": "meta-llama-3-8b.json",
+    "llava-hf/llava-1.5-7b-hf": "llava-1.5-7b-hf.json",
+}
+
+
+def config_for_dry_run(model_name: str):
+    """A shipped config for the paper's hub ids; otherwise the config of a local/embedded model."""
+    from transformers import AutoConfig
+
+    if model_name in SHIPPED:
+        data = json.loads((CONFIG_DIR / SHIPPED[model_name]).read_text())
+        model_type = data.pop("model_type")
+        return AutoConfig.for_model(model_type, **data)
+    from .embedded import resolve_model_name
+    from .pruner import load_config
+
+    path = resolve_model_name(model_name)
+    try:
+        return load_config(path)
+    except UsageError:
+        raise UsageError(f"no shipped config for {model_name!r} and it cannot be loaded offline") from None

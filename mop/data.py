@@ -1,0 +1,99 @@
+"""Instruction data in Alpaca format: loading, and the two prompt formats MoP uses.
+
+Calibration (importance scores) uses the published short format
+`Instruction: ...\nInput: ...\nResponse:`; recovery fine-tuning uses the standard Alpaca
+template. Data come from a local JSON/JSONL file or a hub dataset id (yahma/alpaca-cleaned).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .io import UsageError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"
+HUB_ALPACA = "yahma/alpaca-cleaned"
+FIELDS = ("instruction", "input", "output")
+
+ALPACA_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+ALPACA_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+
+def resolve_data_source(source: str, model_name: str) -> str:
+    """`auto`: the shipped instruction set for embedded models, yahma/alpaca-cleaned otherwise."""
+    from .embedded import EMBEDDED_NAMES
+
+    if source != "auto":
+        return source
+    return str(EMBEDDED_INSTRUCTIONS) if model_name in EMBEDDED_NAMES else HUB_ALPACA
+
+
+def _looks_like_path(source: str) -> bool:
+    """Hub ids look like `owner/name`; anything else with a suffix or a leading ./ or / is a file."""
+    return source.endswith((".json", ".jsonl")) or source.startswith((".", "/", "~"))
+
+
+def _read_local(path: Path) -> list[dict]:
+    text = path.read_text()
+    try:
+        if path.suffix == ".jsonl":
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            records = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(records, list):
+        raise UsageError(f"{path} must hold a JSON list of Alpaca records")
+    return records
+
+
+def _validate(records: list, source: str) -> list[dict]:
+    if not records:
+        raise UsageError(f"no records in {source}")
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or not isinstance(rec.get("instruction"), str):
+            raise UsageError(f"record {i} of {source} has no 'instruction' string")
+    return [{k: str(rec.get(k) or "") for k in FIELDS} for rec in records]
+
+
+def load_alpaca_records(source: str | os.PathLike, limit: int | None = None) -> list[dict]:
+    """Records from a local Alpaca-format file, or from a hub dataset's train split."""
+    source = str(source)
+    path = Path(source)
+    if path.exists():
+        records = _read_local(path)
+    elif _looks_like_path(source):
+        raise UsageError(f"data file not found: {source}")
+    else:
+        from datasets import load_dataset
+
+        try:
+            records = list(load_dataset(source, split="train"))
+        except Exception as err:  # hub offline, unknown id, ...
+            raise UsageError(f"cannot load dataset {source!r}: {type(err).__name__}: {err}") from None
+    records = _validate(records, source)
+    return records[:limit] if limit else records
+
+
+def calibration_prompt(rec: dict) -> str:
+    """The published calibration format; the Input line only when the input is non-empty."""
+    text = f"Instruction: {rec['instruction']}\n"
+    if rec.get("input"):
+        text += f"Input: {rec['input']}\n"
+    return text + "Response:"
+
+
+def alpaca_prompt(rec: dict) -> str:
+    """The standard Alpaca prompt (everything before the response)."""
+    template = ALPACA_WITH_INPUT if rec.get("input") else ALPACA_NO_INPUT
+    return template.format(instruction=rec["instruction"], input=rec.get("input", ""))

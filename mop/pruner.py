@@ -1,0 +1,344 @@
+"""The MoP iteration loop: depth (L) and width (G) steps along a decision path.
+
+The model stays in memory between iterations; each iteration is saved atomically to
+`<save_dir>/prune_iteration_<i>/` with its tokenizer and `mop_prune.json` (how it was made).
+`pruning_summary.{csv,json}` are rebuilt from those files after every iteration, so they always
+describe exactly the checkpoints on disk. A resumed run reloads the last complete checkpoint and
+its accumulator, which gives the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .adapter import DecoderAdapter, check_supported, count_parameters, get_adapter
+from .importance import ImportanceScores, amp_scores, batch_prompts
+from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
+from .plan import LayerShape, WidthStep, check_depth_step, parse_decisions, plan_width_step
+from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
+
+ITERATION_DIR = "prune_iteration_{}"
+ITERATION_META = "mop_prune.json"
+SUMMARY_FIELDS = (
+    "iteration", "decision", "layers", "query_heads", "kv_heads", "intermediate_size",
+    "params", "compression",
+)
+
+ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]
+
+
+@dataclass
+class PruneSettings:
+    """Everything that determines a pruning run (stored next to every checkpoint)."""
+
+    model_name: str
+    save_dir: str
+    num_iterations: int = 18
+    decision_sequence: str = "LGGLLLGGLLGLGLLGGL"
+    seed: int = 1
+    mlp_only: bool = False
+    budget_rule: str = "exact"
+    calibration_data: str = "auto"
+    num_calibration_prompts: int = 128
+    calibration_batch_size: int = 16
+    max_calibration_length: int = 512
+    dtype: str = "auto"
+    device: str = "auto"
+    resume: bool = False
+
+    @property
+    def width_mode(self) -> str:
+        return "mlp_only" if self.mlp_only else "attention_mlp"
+
+
+# ----------------------------------------------------------------------------- single steps
+
+
+def layer_shape(adapter: DecoderAdapter) -> LayerShape:
+    first = adapter.layers()[0]
+    q, _, _, _ = adapter.attention_projections(first)
+    gate, _, _ = adapter.mlp_projections(first)
+    return LayerShape(
+        num_layers=adapter.num_layers,
+        hidden=adapter.hidden_size,
+        head_dim=adapter.head_dim,
+        query_heads=adapter.query_heads(first),
+        kv_heads=adapter.kv_heads(first),
+        intermediate=gate.out_features,
+        attention_bias=q.bias is not None,
+        mlp_bias=gate.bias is not None,
+    )
+
+
+def depth_step(adapter: DecoderAdapter) -> dict:
+    """Remove the third-to-last decoder layer."""
+    check_depth_step(layer_shape(adapter))
+    index = depth_index(adapter)
+    drop_layer(adapter, index)
+    return {"removed_layer_index": index}
+
+
+def lowest(scores: torch.Tensor, k: int) -> list[int]:
+    """Indices of the k lowest scores (ties broken by position, so runs are reproducible)."""
+    return torch.argsort(scores.float().cpu(), stable=True)[:k].tolist()
+
+
+def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> WidthStep:
+    """Remove the least important groups and neurons, the same counts in every layer."""
+    step = plan_width_step(layer_shape(adapter), mode, rule, accumulator)
+    scores = score_fn(adapter, step.groups > 0)
+    group_size = adapter.group_size()
+    for i, layer in enumerate(adapter.layers()):
+        if step.groups:
+            remove_groups(adapter, layer, lowest(scores.group_scores(i, group_size), step.groups))
+        remove_neurons(adapter, layer, lowest(scores.neurons[i], step.neurons))
+    sync_config(adapter)
+    return step
+
+
+def placeholder_scores(adapter: DecoderAdapter, with_heads: bool) -> ImportanceScores:
+    """Zero scores (prune the first units): for dry runs, where only shapes matter."""
+    heads, neurons = [], []
+    for layer in adapter.layers():
+        heads.append(torch.zeros(adapter.query_heads(layer)))
+        neurons.append(torch.zeros(adapter.mlp_projections(layer)[0].out_features))
+    return ImportanceScores(heads, neurons)
+
+
+def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
+    """One iteration: returns (details for the log, accumulator after it)."""
+    if decision == "L":
+        return depth_step(adapter), accumulator
+    step = width_step(adapter, score_fn, mode, rule, accumulator)
+    return step.as_dict(), step.accumulator
+
+
+def describe(adapter: DecoderAdapter, original_params: int) -> dict:
+    shape = layer_shape(adapter)
+    params = count_parameters(adapter.model)
+    return {
+        "layers": shape.num_layers,
+        "query_heads": shape.query_heads,
+        "kv_heads": shape.kv_heads,
+        "intermediate_size": shape.intermediate,
+        "params": params,
+        "compression": round(1 - params / original_params, 6),
+    }
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise UsageError(f"unknown --dtype {name!r}; choose auto, float32, bfloat16 or float16") from None
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name} requested but CUDA is not available")
+    return name
+
+
+def load_config(model_path: str):
+    from transformers import AutoConfig
+
+    if model_path.startswith((".", "/", "~")) and not Path(model_path).expanduser().exists():
+        raise UsageError(f"model path not found: {model_path}")
+    try:
+        return AutoConfig.from_pretrained(model_path)
+    except Exception as err:
+        raise UsageError(f"cannot load the config of {model_path!r}: {type(err).__name__}: {err}") from None
+
+
+def model_class(config):
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText if config.model_type == "llava" else AutoModelForCausalLM
+
+
+def load_model(model_path: str, dtype: torch.dtype, device: str):
+    from transformers import AutoTokenizer
+
+    config = load_config(model_path)
+    check_supported(config)
+    model = model_class(config).from_pretrained(model_path, dtype=dtype).to(device)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def build_meta_model(config):
+    """The model's structure without weights: shapes and parameter counts only."""
+    with torch.device("meta"):
+        return model_class(config).from_config(config)
+
+
+# ----------------------------------------------------------------------------- the schedule
+
+
+def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[dict]:
+    """Run the path on a meta-device copy: validates it and gives every iteration's shape.
+
+    Shapes do not depend on importance scores, so this is the exact schedule of a real run.
+    """
+    adapter = get_adapter(build_meta_model(config))
+    original = count_parameters(adapter.model)
+    rows = [{"iteration": 0, "decision": "-", **describe(adapter, original)}]
+    accumulator = 0.0
+    for i, decision in enumerate(decisions, start=1):
+        try:
+            details, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        except UsageError as err:
+            raise type(err)(f"iteration {i} ({decision}): {err}") from None
+        rows.append({"iteration": i, "decision": decision, **describe(adapter, original), **details})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def iteration_dir(save_dir: Path, i: int) -> Path:
+    return save_dir / ITERATION_DIR.format(i)
+
+
+def completed_iterations(save_dir: Path) -> int:
+    """Number of consecutive complete iterations 1..k (a folder's final name means complete)."""
+    k = 0
+    while (iteration_dir(save_dir, k + 1) / ITERATION_META).exists():
+        k += 1
+    return k
+
+
+def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
+    rows = [dense_row]
+    for i in range(1, completed_iterations(save_dir) + 1):
+        meta = read_json(iteration_dir(save_dir, i) / ITERATION_META)
+        rows.append({k: meta[k] for k in SUMMARY_FIELDS})
+    write_json(save_dir / "pruning_summary.json", rows)
+    tmp = save_dir / ".tmp-pruning_summary.csv"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(save_dir / "pruning_summary.csv")
+    return rows
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def calibration_batches(settings: PruneSettings, tokenizer) -> list[dict]:
+    from .data import calibration_prompt, load_alpaca_records, resolve_data_source
+
+    source = resolve_data_source(settings.calibration_data, settings.model_name)
+    records = load_alpaca_records(source, settings.num_calibration_prompts)
+    prompts = [calibration_prompt(r) for r in records]
+    return batch_prompts(tokenizer, prompts, settings.calibration_batch_size, settings.max_calibration_length)
+
+
+def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
+    """A resumed run must continue the same path on the same model."""
+    stored = read_json(save_dir / "run_config.json")["settings"]
+    for key in ("model_name", "decision_sequence", "mlp_only", "budget_rule", "calibration_data",
+                "num_calibration_prompts", "seed"):
+        if stored.get(key) != getattr(settings, key):
+            raise UsageError(
+                f"cannot resume {save_dir}: it was made with {key}={stored.get(key)!r}, "
+                f"not {getattr(settings, key)!r}"
+            )
+
+
+def prepare_run(settings: PruneSettings):
+    """All checks that can fail on bad input, before anything is written."""
+    from .embedded import resolve_model_name
+
+    decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
+    save_dir = Path(settings.save_dir)
+    if save_dir.exists() and not save_dir.is_dir():
+        raise UsageError(f"--save_dir {save_dir} exists and is not a folder")
+    if settings.resume:
+        if not (save_dir / "run_config.json").exists():
+            raise UsageError(f"--resume given but {save_dir} holds no pruning run")
+        _check_resumable(save_dir, settings)
+    elif is_nonempty_dir(save_dir):
+        raise UsageError(f"--save_dir {save_dir} is not empty; pass --resume to continue it or choose another folder")
+    model_path = resolve_model_name(settings.model_name)
+    config = load_config(model_path)
+    check_supported(config)
+    schedule = simulate_path(config, decisions, settings.width_mode, settings.budget_rule)
+    return decisions, save_dir, model_path, schedule
+
+
+def run_pruning(settings: PruneSettings, score_fn: ScoreFn | None = None, progress: bool = True) -> list[dict]:
+    """Prune along the decision path, saving every iteration; returns the summary rows."""
+    decisions, save_dir, model_path, schedule = prepare_run(settings)
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    seed_everything(settings.seed)
+
+    start = completed_iterations(save_dir) if settings.resume else 0
+    if start >= len(decisions):
+        print(f"All {len(decisions)} iterations already complete in {save_dir}")
+        return write_summary(save_dir, schedule[0])
+    # Original model (or the last complete checkpoint when resuming).
+    source = iteration_dir(save_dir, start) if start else model_path
+    model, tokenizer = load_model(str(source), dtype, device)
+    batches = calibration_batches(settings, tokenizer)
+    if score_fn is None:
+        def score_fn(adapter, with_heads):
+            return amp_scores(adapter, batches, with_heads=with_heads, progress=progress)
+
+    adapter = get_adapter(model)
+    original_params = schedule[0]["params"]
+    accumulator = read_json(iteration_dir(save_dir, start) / ITERATION_META)["accumulator_after"] if start else 0.0
+    if not start:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        write_json(save_dir / "run_config.json", {
+            "settings": dataclasses.asdict(settings), "model_path": model_path, "versions": software_versions(),
+            "schedule": schedule,
+        })
+    for i in range(start + 1, len(decisions) + 1):
+        decision = decisions[i - 1]
+        began = time.perf_counter()
+        details, accumulator = apply_decision(
+            adapter, decision, score_fn, settings.width_mode, settings.budget_rule, accumulator
+        )
+        row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
+        meta = {
+            **row, "details": details, "accumulator_after": accumulator,
+            "decisions_so_far": "".join(decisions[:i]), "seconds": round(time.perf_counter() - began, 3),
+            "settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions(),
+        }
+        with atomic_directory(iteration_dir(save_dir, i)) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / ITERATION_META, meta)
+        write_json(save_dir / "run_state.json", {"last_iteration": i, "accumulator": accumulator})
+        print(
+            f"iteration {i:2d} {decision}: layers={row['layers']} heads={row['query_heads']}/{row['kv_heads']} "
+            f"intermediate={row['intermediate_size']} params={row['params']:,} "
+            f"compression={100 * row['compression']:.2f}%  ({meta['seconds']:.1f}s)",
+            flush=True,
+        )
+    return write_summary(save_dir, schedule[0])
