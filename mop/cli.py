@@ -8,7 +8,9 @@ are kept).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from typing import Callable
 
 from .io import UsageError, exit_on_usage_error
 from .plan import BUDGET_RULES
@@ -71,17 +73,34 @@ def dry_run(settings) -> list[dict]:
     return rows
 
 
-def prune_main(defaults: dict, description: str, argv: list[str] | None = None) -> list[dict]:
-    from .pruner import PruneSettings, run_pruning
+def prune_main(
+    defaults: dict,
+    description: str,
+    argv: list[str] | None = None,
+    extend_parser: Callable[[argparse.ArgumentParser], None] | None = None,
+    batch_builder_for: Callable[[argparse.Namespace], Callable | None] | None = None,
+) -> list[dict]:
+    """Parse flags into PruneSettings and run (or dry-run) the pruning loop.
 
-    args = prune_parser(defaults, description).parse_args(argv)
-    dry = args.dry_run
-    settings = PruneSettings(**{k: v for k, v in vars(args).items() if k != "dry_run"})
+    `extend_parser` adds model-specific flags; `batch_builder_for(args)` may return a custom
+    calibration batch builder (LLaVA image prompts), None for the default text prompts.
+    """
+    from .pruner import PruneSettings, calibration_batches, run_pruning
+
+    parser = prune_parser(defaults, description)
+    if extend_parser:
+        extend_parser(parser)
+    args = parser.parse_args(argv)
+    fields = {f.name for f in dataclasses.fields(PruneSettings)}
+    settings = PruneSettings(**{k: v for k, v in vars(args).items() if k in fields})
 
     @exit_on_usage_error
     def main():
         if settings.num_calibration_prompts < 1 or settings.calibration_batch_size < 1:
             raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
-        return dry_run(settings) if dry else run_pruning(settings)
+        if args.dry_run:
+            return dry_run(settings)
+        builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches
+        return run_pruning(settings, batch_builder=builder)
 
     return main()

