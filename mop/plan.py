@@ -7,7 +7,7 @@ norms), the same number of groups and neurons in every layer. Two rules:
   of groups per layer; the fraction accumulates across iterations and a whole group is removed
   each time the accumulator passes 1. MLP neurons make up the exact remainder, so the step
   removes the layer's parameter count to within half a neuron per layer. MHA is the case of one
-  query head per group.
+  query head per group. A group that alone would cost more than the step's budget is deferred.
 - `published`: the released scripts' arithmetic. For multi-head attention the head count is
   rounded first and the shortfall is compensated in *neuron units* (one missing head is made
   up by one neuron), so late iterations remove less than a layer; GQA models use the
@@ -96,9 +96,18 @@ class WidthStep:
 
 
 def _exact_attention(shape: LayerShape, accumulator: float) -> tuple[int, float]:
+    """Whole groups owed to attention so far, capped at what this step's budget can pay for.
+
+    Late in a GQA run one group in every layer can cost more than a whole layer; such a group is
+    deferred (the accumulator keeps the debt) and the MLP takes the step, so that the step still
+    removes one layer's worth of parameters.
+    """
     share = shape.layer_params * shape.attention_params / (shape.attention_params + shape.mlp_params)
     accumulator += share / (shape.num_layers * shape.params_per_group)
-    groups = math.floor(accumulator + 1e-9)
+    affordable = (shape.layer_params + shape.num_layers * shape.params_per_neuron // 2) // (
+        shape.num_layers * shape.params_per_group
+    )
+    groups = min(math.floor(accumulator + 1e-9), affordable)
     return groups, accumulator - groups
 
 

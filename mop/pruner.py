@@ -9,6 +9,7 @@ its accumulator, which gives the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import random
@@ -209,7 +210,7 @@ def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[di
 
     Shapes do not depend on importance scores, so this is the exact schedule of a real run.
     """
-    adapter = get_adapter(build_meta_model(config))
+    adapter = get_adapter(build_meta_model(copy.deepcopy(config)))  # surgery edits the config
     original = count_parameters(adapter.model)
     rows = [{"iteration": 0, "decision": "-", **describe(adapter, original)}]
     accumulator = 0.0

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Zero-shot lm_eval scores of one LLaMA-2 checkpoint (thin wrapper; the logic is mop/evaluate.py).
+#
+#   Llama2/eval.sh MODEL_DIR OUT_DIR [TASKS]
+#   Llama2/eval.sh Llama2/results_llama2/run_seed_1/prune_iteration_8_ft_2ep \
+#                  Llama2/results_llama2/run_seed_1/prune_iteration_8_ft_2ep_eval
+#   EVAL_LIMIT=20 Llama2/eval.sh smollm2-135m-mha /tmp/dense_eval mop_mini     # quick CPU check
+#
+# TASKS: comma list (default: the paper's five). Knobs: EVAL_BATCH_SIZE, EVAL_DEVICE, EVAL_DTYPE,
+# EVAL_LIMIT, NUM_GPUS (>1: accelerate launch -m lm_eval, data-parallel), PYTHON (interpreter).
+# An OUT_DIR that already holds mop_eval.json is skipped (exit 0); a missing MODEL_DIR exits 2.
+set -euo pipefail
+
+DEFAULT_TASKS="piqa,hellaswag,winogrande,arc_easy,arc_challenge"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    echo "usage: $0 MODEL_DIR OUT_DIR [TASKS]" >&2
+    exit 2
+fi
+if [ -z "${PYTHON:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
+    PYTHON="$ROOT/.venv/bin/python"
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "${PYTHON:-python}" -m mop.evaluate "$1" "$2" --tasks "${3:-$DEFAULT_TASKS}"

@@ -1,0 +1,549 @@
+"""LoRA recovery fine-tuning of a pruned checkpoint (peft + transformers Trainer).
+
+Published setup: LoRA r=32, alpha=10, dropout 0.05, no bias, on q/k/v/o/gate/up/down; AdamW
+lr 3e-4; effective batch 16; max length 512; 2 epochs over Alpaca data in the standard Alpaca
+template, loss on the response only; the adapter is merged into the weights and saved.
+
+Two differences from the published scripts, both for speed and neither changing the objective:
+- Batches are padded and grouped by length (`group_by_length`) instead of batch 1 x 16
+  accumulation. The loss is still the mean over all response tokens of the 16 examples of an
+  optimizer step (the Trainer normalises by the token count across accumulation steps).
+- bf16 autocast on GPUs that support it, with the LoRA weights kept in fp32 (fp16 LoRA can give
+  NaN losses); fp32 on CPU.
+
+Layers, for reuse:
+- `encode_records` / `padding_collator`: the data side (one BOS, prompt labels -100, EOS).
+- `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
+- `recover_model`: the same, merged (what the LLaVA pipeline calls with its own targets).
+- `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable.
+- `finetune_main`: the command line shared by Llama2/finetune.py and Llama3/finetune.py.
+
+Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
+process writes the merged checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import dataclasses
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .io import UsageError, atomic_directory, exit_on_usage_error, read_json, software_versions, write_json
+
+DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PRUNE_META = "mop_prune.json"  # written by mop.pruner next to every pruned checkpoint
+FINETUNE_META = "mop_finetune.json"
+LOSS_LOG = "loss_log.csv"
+WORK_SETTINGS = "mop_finetune_settings.json"  # in the work folder: what a resumed run must match
+IGNORE_INDEX = -100  # label value the causal-LM loss skips
+
+
+@dataclass
+class RecoverySettings:
+    """Hyperparameters of one recovery run (stored in mop_finetune.json)."""
+
+    lora_r: int = 32
+    lora_alpha: int = 10
+    lora_dropout: float = 0.05
+    learning_rate: float = 3e-4
+    num_epochs: float = 2.0
+    batch_size: int = 4  # per process; effective batch = batch_size x grad_accum x processes
+    grad_accum: int = 4
+    max_length: int = 512
+    max_steps: int = -1  # > 0 overrides num_epochs (optimizer steps)
+    warmup_steps: int = 0
+    lr_scheduler: str = "linear"  # the Trainer's default schedule
+    group_by_length: bool = True  # padded batches of similar length (False: random order)
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
+    save_steps: int = 200  # Trainer checkpoint period, for --resume
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    seed: int = 1
+
+    def check(self) -> None:
+        """Reject values the Trainer would only fail on later (or silently accept)."""
+        positive = ("lora_r", "batch_size", "grad_accum", "save_steps", "logging_steps", "save_total_limit")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_length < 8:
+            raise UsageError(f"--max_length must be at least 8, got {self.max_length}")
+        if self.learning_rate <= 0 or self.lora_alpha <= 0:
+            raise UsageError("--learning_rate and --lora_alpha must be positive")
+        if self.max_steps <= 0 and self.num_epochs <= 0:
+            raise UsageError("--num_epochs must be positive (or give --max_steps)")
+        if not 0 <= self.lora_dropout < 1:
+            raise UsageError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
+
+
+@dataclass
+class TrainReport:
+    """What `train_adapter` returns: the PEFT-wrapped model and how the run went."""
+
+    peft_model: torch.nn.Module
+    log_history: list[dict]
+    stats: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def tokenizer_adds_bos(tokenizer) -> bool:
+    """True when the tokenizer itself prepends its BOS token (Llama-2/3 do; SmolLM2's does not).
+
+    Asked of the tokenizer rather than read from a flag, because fast tokenizers hide the
+    behaviour in their post-processor.
+    """
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    ids = tokenizer("a").input_ids
+    return len(ids) > 0 and ids[0] == bos
+
+
+def _prompt_token_count(tokenizer, prompt: str, offsets: Sequence[tuple[int, int]] | None) -> int:
+    """Number of leading tokens of prompt+response that belong to the prompt.
+
+    With a fast tokenizer this reads the character offsets of the joint tokenisation: a token
+    that starts before the response's first character is prompt (also one straddling the
+    boundary). Slow tokenizers lack offsets; the prompt is then tokenised alone, which can
+    differ by one token where a merge crosses the boundary.
+    """
+    if offsets is not None:
+        return sum(1 for start, _ in offsets if start < len(prompt))
+    return len(tokenizer(prompt, add_special_tokens=False).input_ids)
+
+
+def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: int = 1000) -> list[dict]:
+    """Alpaca records -> training examples {input_ids, attention_mask, labels}.
+
+    Prompt (standard Alpaca template) and response are tokenised as one text, so BPE merges
+    and the absence of a second BOS are those of the full sequence; the tokenizer's own BOS (if
+    it uses one) is put once in front, EOS is appended, the result is cut at `max_length`.
+    Labels are -100 on BOS and prompt tokens. Examples left without a response token after
+    truncation are dropped (they would give a 0/0 loss).
+    """
+    from .data import alpaca_prompt
+
+    if tokenizer.eos_token_id is None:
+        raise UsageError("the tokenizer has no EOS token; cannot mark the end of a response")
+    prefix = [tokenizer.bos_token_id] if tokenizer_adds_bos(tokenizer) else []
+    examples = []
+    for begin in range(0, len(records), chunk):
+        part = records[begin:begin + chunk]
+        prompts = [alpaca_prompt(r) for r in part]
+        texts = [p + r["output"] for p, r in zip(prompts, part)]
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
+        for i, prompt in enumerate(prompts):
+            ids = enc["input_ids"][i]
+            offsets = enc["offset_mapping"][i] if tokenizer.is_fast else None
+            n_prompt = len(prefix) + _prompt_token_count(tokenizer, prompt, offsets)
+            ids = (prefix + ids + [tokenizer.eos_token_id])[:max_length]
+            labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
+            if all(label == IGNORE_INDEX for label in labels):
+                continue
+            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return examples
+
+
+def padding_collator(tokenizer):
+    """Pads input_ids with the pad token and labels with -100.
+
+    Right padding, because Llama derives positions from the sequence index, not the mask. Works on
+    a copy so the tokenizer saved with the model keeps its own settings.
+    """
+    from transformers import DataCollatorForSeq2Seq
+
+    tokenizer = copy.deepcopy(tokenizer)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast only where the hardware has it; CPU runs stay fp32."""
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "bf16" and not cuda_bf16:
+        raise UsageError("--precision bf16 needs a CUDA GPU with bf16 support")
+    return cuda_bf16 if precision == "auto" else precision == "bf16"
+
+
+def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str | None = None):
+    """LoRA on the given modules: a list of module-name suffixes, or one regex over full names."""
+    from peft import LoraConfig
+
+    targets = DEFAULT_TARGETS if target_modules is None else target_modules
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        bias="none",
+        task_type="CAUSAL_LM",
+        target_modules=targets if isinstance(targets, str) else list(targets),
+    )
+
+
+def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, progress: bool):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.num_epochs,
+        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+        warmup_steps=settings.warmup_steps,
+        lr_scheduler_type=settings.lr_scheduler,
+        optim="adamw_torch",
+        weight_decay=0.0,
+        group_by_length=settings.group_by_length,
+        bf16=bf16,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        # Non-reentrant checkpointing lets gradients reach the adapters even though the frozen
+        # embeddings' outputs do not require grad.
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to=[],
+        remove_unused_columns=False,
+        label_names=["labels"],
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+    )
+
+
+def wrap_with_lora(model, settings: RecoverySettings, target_modules=None):
+    """PEFT model with fp32 LoRA weights on a frozen (possibly bf16) base."""
+    from peft import get_peft_model
+    from transformers import set_seed
+
+    set_seed(settings.seed)  # LoRA's A matrices are random: same seed, same start on every rank
+    peft_model = get_peft_model(model, lora_config(settings, target_modules), autocast_adapter_dtype=True)
+    for name, param in peft_model.named_parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+    if settings.gradient_checkpointing:
+        # Belt and braces for models that force reentrant checkpointing.
+        peft_model.enable_input_require_grads()
+    return peft_model
+
+
+def _loss_rows(log_history: list[dict]) -> list[dict]:
+    keys = ("step", "epoch", "loss", "learning_rate", "grad_norm", "num_input_tokens_seen")
+    return [{k: entry.get(k) for k in keys} for entry in log_history if "loss" in entry]
+
+
+def loss_summary(log_history: list[dict]) -> dict:
+    """Final and mean training loss from the Trainer's logs (survives a resume, unlike
+    TrainOutput.training_loss, which only averages the part after the resume)."""
+    rows = _loss_rows(log_history)
+    if not rows:
+        return {"final_train_loss": None, "mean_train_loss": None}
+    # Each logged loss averages the steps since the previous log: weight by that span.
+    total, steps, previous = 0.0, 0, 0
+    for row in rows:
+        span = max(row["step"] - previous, 1)
+        total += row["loss"] * span
+        steps += span
+        previous = row["step"]
+    return {"final_train_loss": rows[-1]["loss"], "mean_train_loss": total / steps}
+
+
+def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
+                  target_modules: Sequence[str] | str | None = None, resume: bool = False,
+                  callbacks: Sequence = (), progress: bool = True) -> TrainReport:
+    """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
+
+    Trainer checkpoints go to `work_dir` every `save_steps`; with `resume` the run continues
+    from the newest one there (optimizer, scheduler, RNG and data position included).
+    `target_modules` overrides the default projections: a list of module-name suffixes, or a
+    regex matched against full module names (e.g. to reach only LLaVA's language model).
+    """
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    settings.check()
+    work_dir = Path(work_dir)
+    examples = encode_records(tokenizer, records, settings.max_length)
+    if not examples:
+        raise UsageError(f"no training example keeps a response token within --max_length {settings.max_length}")
+    bf16 = use_bf16(settings.precision)
+    args = training_arguments(settings, work_dir, bf16, progress)
+    peft_model = wrap_with_lora(model, settings, target_modules)
+    trainer = Trainer(
+        model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
+        processing_class=tokenizer, callbacks=list(callbacks),
+    )
+    checkpoint = get_last_checkpoint(str(work_dir)) if resume and work_dir.is_dir() else None
+    if resume and args.process_index == 0:
+        print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {work_dir}; starting afresh")
+    began = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - began
+    state = trainer.state
+    stats = {
+        **loss_summary(state.log_history),
+        "global_steps": state.global_step,
+        "epochs": state.epoch,
+        "train_examples": len(examples),
+        "dropped_examples": len(records) - len(examples),
+        "train_tokens": state.num_input_tokens_seen,  # non-padding tokens, all processes
+        "train_seconds": round(seconds, 3),
+        "train_runtime_trainer": output.metrics.get("train_runtime"),
+        "resumed_from": checkpoint,
+        "world_size": args.world_size,
+        "bf16": bf16,
+        "device": str(args.device),
+        "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
+    }
+    # Tokens of this session over this session's time (a resumed run counts only its part).
+    tokens_now = state.num_input_tokens_seen - _tokens_at(state.log_history, checkpoint)
+    stats["tokens_per_second"] = round(tokens_now / seconds, 1) if seconds > 0 else None
+    stats["is_main_process"] = args.process_index == 0
+    return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats)
+
+
+def _tokens_at(log_history: list[dict], checkpoint: str | None) -> int:
+    """Tokens already seen at the resumed checkpoint (0 for a fresh run)."""
+    if not checkpoint:
+        return 0
+    state = read_json(Path(checkpoint) / "trainer_state.json")
+    return int(state.get("num_input_tokens_seen", 0))
+
+
+def merge_adapter(peft_model):
+    """Fold the LoRA weights into the base weights; a plain transformers model comes back."""
+    merged = peft_model.merge_and_unload()
+    if getattr(merged, "is_gradient_checkpointing", False):
+        merged.gradient_checkpointing_disable()
+    merged.config.use_cache = True  # the Trainer turns the KV cache off for checkpointing
+    merged.requires_grad_(False)
+    merged.eval()
+    return merged
+
+
+def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
+                  target_modules: Sequence[str] | str | None = None, resume: bool = False,
+                  callbacks: Sequence = (), progress: bool = True):
+    """LoRA-train and merge: in-memory model in, merged model out (see `train_adapter`)."""
+    report = train_adapter(model, tokenizer, records, settings, work_dir, target_modules, resume, callbacks, progress)
+    return merge_adapter(report.peft_model)
+
+
+# ----------------------------------------------------------------------------- checkpoint folders
+
+
+def work_dir_for(tuned_dir: Path) -> Path:
+    """Trainer checkpoints live in a hidden sibling (like atomic_directory's `.tmp-`), so that
+    globs over a run folder's `prune_iteration_*` never see a half-done run."""
+    return tuned_dir.parent / f".work-{tuned_dir.name}"
+
+
+def default_tuned_dir(pruned_dir: str, num_epochs: float) -> str:
+    """`<pruned>_ft_<e>ep`, the results layout's name for a recovered checkpoint."""
+    return f"{str(pruned_dir).rstrip('/')}_ft_{num_epochs:g}ep"
+
+
+def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
+    """`auto`: decide from the pruned checkpoint's mop_prune.json (settings.model_name): the
+    shipped instruction set for the embedded models, yahma/alpaca-cleaned otherwise -- also for
+    folders without mop_prune.json (any hub-style checkpoint)."""
+    from .data import HUB_ALPACA, resolve_data_source
+
+    if source != "auto":
+        return source
+    meta_path = pruned_dir / PRUNE_META
+    if not meta_path.exists():
+        return HUB_ALPACA
+    model_name = read_json(meta_path).get("settings", {}).get("model_name", "")
+    return resolve_data_source("auto", model_name)
+
+
+# Settings a resumed run must share with the interrupted one (others, e.g. save_steps, may change).
+RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epochs", "batch_size",
+               "grad_accum", "max_length", "max_steps", "warmup_steps", "lr_scheduler", "group_by_length",
+               "seed")
+
+
+def check_folders(pruned_dir: Path, tuned_dir: Path, resume: bool) -> bool:
+    """All folder checks, before anything is loaded or written. True: the work is already done."""
+    if not pruned_dir.is_dir():
+        raise UsageError(f"--pruned_model_dir {pruned_dir} not found")
+    if not (pruned_dir / "config.json").exists():
+        raise UsageError(f"--pruned_model_dir {pruned_dir} holds no config.json (not a checkpoint)")
+    if tuned_dir.exists():
+        if resume and (tuned_dir / FINETUNE_META).exists():
+            return True
+        raise UsageError(f"--tuned_model_dir {tuned_dir} already exists; refusing to overwrite it")
+    work = work_dir_for(tuned_dir)
+    if not resume and any(work.glob("checkpoint-*")):
+        raise UsageError(f"{work} holds checkpoints of an interrupted run; pass --resume to continue "
+                         "it, or delete the folder to start over")
+    return False
+
+
+def check_resumable(work: Path, job: dict) -> None:
+    stored_path = work / WORK_SETTINGS
+    if not stored_path.exists():
+        return
+    stored = read_json(stored_path)
+    for key in RESUME_KEYS:
+        if stored["settings"].get(key) != job["settings"][key]:
+            raise UsageError(f"cannot resume {work}: it was started with {key}={stored['settings'].get(key)!r}, "
+                             f"not {job['settings'][key]!r}")
+    for key in ("pruned_model_dir", "data", "num_samples"):
+        if stored.get(key) != job[key]:
+            raise UsageError(f"cannot resume {work}: it was started with {key}={stored.get(key)!r}, not {job[key]!r}")
+
+
+def write_loss_log(path: Path, log_history: list[dict]) -> None:
+    rows = _loss_rows(log_history)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["step", "loss"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def load_for_training(pruned_dir: Path, bf16: bool):
+    """Model on CPU (the Trainer places it on each process's device) and its tokenizer."""
+    from .pruner import load_config, load_model
+
+    if load_config(str(pruned_dir)).model_type == "llava":
+        raise UsageError(f"{pruned_dir} is a LLaVA checkpoint: fine-tune its language model with the "
+                         "LLaVA pipeline (mop.recovery.recover_model with a language-model target regex)")
+    return load_model(str(pruned_dir), torch.bfloat16 if bf16 else torch.float32, "cpu")
+
+
+def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
+                        num_samples: int | None = None, resume: bool = False, progress: bool = True,
+                        callbacks: Sequence = ()) -> dict | None:
+    """Recover one pruned checkpoint folder into a merged checkpoint folder.
+
+    The output appears under its final name only when complete; Trainer checkpoints live in
+    `.work-<name>/` beside it (for `resume`) and are deleted after success. Returns the
+    contents of mop_finetune.json on the main process, None on the others.
+    """
+    from accelerate import PartialState
+
+    from .data import load_alpaca_records
+
+    settings.check()
+    pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
+    if num_samples is not None and num_samples < 1:
+        raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
+    if check_folders(pruned_dir, tuned_dir, resume):
+        print(f"{tuned_dir} is already complete")
+        return read_json(tuned_dir / FINETUNE_META)
+    source = resolve_finetune_data(data, pruned_dir)
+    records = load_alpaca_records(source, num_samples)
+    work = work_dir_for(tuned_dir)
+    job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
+           "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
+    if resume:
+        check_resumable(work, job)
+    bf16 = use_bf16(settings.precision)
+    model, tokenizer = load_for_training(pruned_dir, bf16)
+    state = PartialState()  # the process group of torchrun / accelerate launch, if any
+    if state.is_main_process:
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(work / WORK_SETTINGS, job)
+    report = train_adapter(model, tokenizer, records, settings, work, resume=resume, callbacks=callbacks,
+                           progress=progress)
+    merged = merge_adapter(report.peft_model)
+    meta = None
+    if state.is_main_process:
+        meta = {**job, "num_records": len(records), "dtype": str(merged.dtype),
+                "lora_targets": list(DEFAULT_TARGETS), **report.stats,
+                "command": " ".join(sys.argv), "versions": software_versions()}
+        meta.pop("is_main_process")
+        save_merged(merged, tokenizer, pruned_dir, tuned_dir, meta, report.log_history)
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"saved {tuned_dir} (final loss {meta['final_train_loss']}, "
+              f"{meta['train_tokens']:,} tokens, {meta['tokens_per_second']} tokens/s)")
+    state.wait_for_everyone()
+    return meta
+
+
+def save_merged(merged, tokenizer, pruned_dir: Path, tuned_dir: Path, meta: dict, log_history: list[dict]) -> None:
+    """A plain HF checkpoint + tokenizer + how it was made, appearing only when complete."""
+    with atomic_directory(tuned_dir) as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if (pruned_dir / PRUNE_META).exists():
+            shutil.copy2(pruned_dir / PRUNE_META, tmp / PRUNE_META)
+        write_loss_log(tmp / LOSS_LOG, log_history)
+        write_json(tmp / FINETUNE_META, meta)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
+    from .cli import OneLineParser
+
+    d = {**dataclasses.asdict(RecoverySettings()), **defaults}
+    p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--pruned_model_dir", default=d["pruned_model_dir"], help="pruned checkpoint folder")
+    p.add_argument("--tuned_model_dir", default=d.get("tuned_model_dir"),
+                   help="output folder (default: <pruned_model_dir>_ft_<num_epochs>ep)")
+    p.add_argument("--num_epochs", type=float, default=d["num_epochs"])
+    p.add_argument("--data", default=d.get("data", "auto"),
+                   help="hub dataset id, local Alpaca JSON/JSONL, or auto (from the checkpoint's "
+                        "mop_prune.json: shipped set for embedded models, yahma/alpaca-cleaned otherwise)")
+    p.add_argument("--num_samples", type=int, default=d.get("num_samples"), help="use the first N records")
+    p.add_argument("--max_steps", type=int, default=d["max_steps"], help="> 0 overrides --num_epochs")
+    p.add_argument("--lora_r", type=int, default=d["lora_r"])
+    p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
+    p.add_argument("--lora_dropout", type=float, default=d["lora_dropout"])
+    p.add_argument("--learning_rate", type=float, default=d["learning_rate"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
+    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
+    p.add_argument("--max_length", type=int, default=d["max_length"])
+    p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
+    p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
+                   default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
+    p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
+    p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    return p
+
+
+def finetune_main(defaults: dict, description: str, argv: list[str] | None = None) -> dict | None:
+    """Entry point of Llama2/finetune.py and Llama3/finetune.py (they differ only in defaults)."""
+    args = finetune_parser(defaults, description).parse_args(argv)
+    names = {f.name for f in dataclasses.fields(RecoverySettings)}
+    settings = RecoverySettings(**{k: v for k, v in vars(args).items() if k in names})
+    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs)
+
+    @exit_on_usage_error
+    def main():
+        return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
+                                   num_samples=args.num_samples, resume=args.resume)
+
+    return main()

@@ -1,0 +1,111 @@
+"""Shared fixtures: tiny random Llama models (MHA and GQA) and a tiny word-level tokenizer.
+
+Everything here is offline and takes well under a second to build.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+WORDS = (
+    "the a an of to and in is are was be it that this for on with as by at from or what which how why "
+    "instruction input response explain list name give describe write short sentence word number water sun "
+    "tree cat dog city river one two three four five red blue green big small fast slow good bad"
+).split()
+
+
+def make_tokenizer(path: Path):
+    """A word-level fast tokenizer with Llama-like special tokens (bos <s>, eos </s>, pad)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(["<unk>", "<s>", "</s>", "<pad>"] + WORDS + list(".,:?!\n"))}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    tok.padding_side = "right"
+    tok.save_pretrained(path)
+    return tok
+
+
+def tiny_config(kv_heads=4, layers=6, heads=4, bias=False, intermediate=96, head_dim=16):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(WORDS) + 10, hidden_size=64, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim, max_position_embeddings=128,
+        attention_bias=bias, mlp_bias=bias, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+        tie_word_embeddings=False,
+    )
+
+
+def tiny_model(kv_heads: int = 4, layers: int = 6, seed: int = 0, **kw):
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(tiny_config(kv_heads, layers, **kw)).eval()
+    # Random init gives near-zero norms' effect; perturb norms so every weight matters.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture
+def tiny_mha():
+    return tiny_model(kv_heads=4)
+
+
+@pytest.fixture
+def tiny_gqa():
+    return tiny_model(kv_heads=2)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tokenizer")
+    make_tokenizer(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory):
+    """Alpaca-format records of varied length, some with an input."""
+    records = []
+    for i in range(24):
+        words = " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + (i * 5) % 17))
+        records.append({"instruction": f"explain {words} .", "input": "the sun" if i % 3 == 0 else "", "output": "ok"})
+    path = tmp_path_factory.mktemp("data") / "calibration.json"
+    path.write_text(json.dumps(records))
+    return path
+
+
+def save_checkpoint(model, tokenizer_dir: Path, path: Path) -> Path:
+    from transformers import AutoTokenizer
+
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def checkpoint_factory(tmp_path, tokenizer_dir):
+    def make(kv_heads=4, layers=6, name="base", **kw):
+        return save_checkpoint(tiny_model(kv_heads, layers, **kw), tokenizer_dir, tmp_path / name)
+
+    return make

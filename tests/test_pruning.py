@@ -1,0 +1,270 @@
+"""The iteration loop, the budget, resume, checkpoints and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO, tiny_config
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+from mop.adapter import count_parameters
+from mop.cli import prune_main
+from mop.configs import config_for_dry_run
+from mop.plan import LayerShape, parse_decisions, plan_width_step
+from mop.pruner import PruneSettings, run_pruning, simulate_path
+
+DEFAULTS = dict(model_name="x", save_dir="x", num_iterations=4, decision_sequence="LGGL", seed=1,
+                mlp_only=False, calibration_data="auto", num_calibration_prompts=16)
+
+
+def settings(model, save_dir, data, **kw):
+    base = dict(model_name=str(model), save_dir=str(save_dir), num_iterations=4, decision_sequence="LGGL",
+                calibration_data=str(data), num_calibration_prompts=16, calibration_batch_size=5)
+    return PruneSettings(**{**base, **kw})
+
+
+# ------------------------------------------------------------------ the budget
+
+
+def budget_gaps(config, sequence, mode, n):
+    """|params removed by each G step - params of one current layer| and the allowed bound."""
+    rows = simulate_path(config, parse_decisions(sequence, n), mode, "exact")
+    gaps = []
+    for prev, row in zip(rows, rows[1:]):
+        if row["decision"] == "G":
+            layer = row["target_params"]
+            removed = prev["params"] - row["params"]
+            assert removed == row["removed_params"]
+            gaps.append((abs(removed - layer), 3 * config_hidden(config) * prev["layers"]))
+    return gaps
+
+
+def config_hidden(config):
+    return getattr(config, "text_config", config).hidden_size
+
+
+@pytest.mark.parametrize("name,mode", [
+    ("meta-llama/Llama-2-7b-hf", "attention_mlp"),
+    ("meta-llama/Meta-Llama-3-8B", "mlp_only"),
+    ("meta-llama/Meta-Llama-3-8B", "attention_mlp"),
+    ("llava-hf/llava-1.5-7b-hf", "attention_mlp"),
+])
+def test_every_width_step_removes_one_layer_worth_of_parameters(name, mode):
+    gaps = budget_gaps(config_for_dry_run(name), "G" * 12 + "LGLG", mode, 16)
+    assert len(gaps) == 14
+    for gap, bound in gaps:
+        assert gap <= bound
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_budget_on_tiny_models_in_both_modes(kv_heads):
+    for mode in ("attention_mlp", "mlp_only"):
+        for gap, bound in budget_gaps(tiny_config(kv_heads=kv_heads, layers=8), "GGLGG", mode, 5):
+            assert gap <= bound
+
+
+def test_gqa_accumulator_removes_whole_groups_and_carries_the_fraction():
+    shape = LayerShape(32, 4096, 128, 32, 8, 14336)
+    step = plan_width_step(shape, "attention_mlp", "exact", 0.0)
+    # Attention share: 8 groups / 32 layers = 0.25 groups (plus norms' share) -> none yet.
+    assert step.groups == 0 and 0.25 < step.accumulator < 0.2501
+    step = plan_width_step(shape, "attention_mlp", "exact", 0.8)
+    assert step.groups == 1 and 0.05 < step.accumulator < 0.0501
+    assert abs(step.removed_params - shape.layer_params) <= 3 * 4096 * 32
+
+
+def test_published_rule_compensates_heads_in_neuron_units():
+    # 25 layers, 31 heads: 31/25 = 1.24 heads per layer -> 1 head, 0.24 "heads" made up by neurons.
+    shape = LayerShape(25, 4096, 128, 31, 31, 10000)
+    published = plan_width_step(shape, "attention_mlp", "published")
+    exact = plan_width_step(shape, "attention_mlp", "exact")
+    assert published.groups == exact.groups == 1
+    assert published.removed_params < exact.removed_params  # the published shortfall
+    assert abs(exact.removed_params - shape.layer_params) <= 3 * 4096 * 25 // 2 + 1
+
+
+def test_dry_run_reproduces_published_sizes():
+    llava = simulate_path(config_for_dry_run("llava-hf/llava-1.5-7b-hf"),
+                          parse_decisions("LGGLLLGGLLGLGLLGGL", 7), "attention_mlp", "published")
+    assert round(llava[0]["params"] / 1e9, 2) == 7.06 and round(llava[7]["params"] / 1e9, 2) == 5.71
+    llama3 = simulate_path(config_for_dry_run("meta-llama/Meta-Llama-3-8B"),
+                           parse_decisions("LGGLLLGGLLGLGLLGGL", 17), "mlp_only", "published")
+    assert round(llama3[0]["params"] / 1e9, 2) == 8.03 and round(llama3[17]["params"] / 1e9, 2) == 4.74
+    exact = simulate_path(config_for_dry_run("llava-hf/llava-1.5-7b-hf"),
+                          parse_decisions("LGGLLLGGLLGLGLLGGL", 7), "attention_mlp", "exact")
+    assert abs(exact[7]["params"] - 5.71e9) < 0.02e9
+
+
+def test_dry_run_counts_equal_an_independent_count_from_shapes():
+    config = config_for_dry_run("meta-llama/Llama-2-7b-hf")
+    rows = simulate_path(config, parse_decisions("LGGLLLGGLL", 10), "attention_mlp", "exact")
+    for row in rows:
+        h, d, v, layers = 4096, 128, 32000, row["layers"]
+        q, kv, inter = row["query_heads"], row["kv_heads"], row["intermediate_size"]
+        per_layer = h * q * d * 2 + 2 * h * kv * d + 3 * h * inter + 2 * h
+        assert row["params"] == 2 * v * h + h + layers * per_layer
+
+
+# ------------------------------------------------------------------ the run
+
+
+def test_run_saves_reloadable_checkpoints_with_consistent_configs(checkpoint_factory, calibration_file, tmp_path):
+    base = checkpoint_factory(kv_heads=2, layers=6)
+    out = tmp_path / "run"
+    rows = run_pruning(settings(base, out, calibration_file), progress=False)
+    assert [r["decision"] for r in rows] == ["-", "L", "G", "G", "L"]
+    assert [r["layers"] for r in rows] == [6, 5, 5, 5, 4]
+    summary = json.loads((out / "pruning_summary.json").read_text())
+    assert summary == rows and (out / "pruning_summary.csv").read_text().count("\n") == 6
+    for i in range(1, 5):
+        ckpt = out / f"prune_iteration_{i}"
+        model = AutoModelForCausalLM.from_pretrained(ckpt)
+        cfg = model.config
+        assert count_parameters(model) == rows[i]["params"]
+        attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+        assert attn.q_proj.out_features == cfg.num_attention_heads * cfg.head_dim
+        assert attn.k_proj.out_features == cfg.num_key_value_heads * cfg.head_dim
+        assert mlp.up_proj.out_features == cfg.intermediate_size
+        assert len(model.model.layers) == cfg.num_hidden_layers
+        meta = json.loads((ckpt / "mop_prune.json").read_text())
+        assert meta["decision"] == "LGGL"[i - 1] and meta["settings"]["decision_sequence"] == "LGGL"
+        assert "transformers" in meta["versions"]
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_reloaded_logits_equal_in_memory_logits(checkpoint_factory, calibration_file, tmp_path):
+    from mop.adapter import get_adapter
+    from mop.importance import amp_scores
+    from mop.pruner import calibration_batches, load_model
+
+    base = checkpoint_factory(kv_heads=4, layers=5)
+    captured = {}
+
+    def scores_and_capture(adapter, with_heads):
+        captured["model"] = adapter.model  # the live, in-memory model
+        return amp_scores(adapter, batches, with_heads=with_heads, progress=False)
+
+    s = settings(base, tmp_path / "run", calibration_file, num_iterations=2, decision_sequence="GL")
+    _, tok = load_model(str(base), torch.float32, "cpu")
+    batches = calibration_batches(s, tok)
+    run_pruning(s, score_fn=scores_and_capture, progress=False)
+    live = captured["model"]  # after the loop it holds iteration 2's weights
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "prune_iteration_2")
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, live(ids).logits, rtol=0, atol=1e-6)
+    assert get_adapter(live).num_layers == 4
+
+
+def test_resumed_run_equals_uninterrupted_run(checkpoint_factory, calibration_file, tmp_path):
+    from safetensors.torch import load_file
+
+    base = checkpoint_factory(kv_heads=2, layers=7)
+    full = tmp_path / "full"
+    run_pruning(settings(base, full, calibration_file, num_iterations=5, decision_sequence="GLGGL"), progress=False)
+    part = tmp_path / "part"
+    run_pruning(settings(base, part, calibration_file, num_iterations=2, decision_sequence="GLGGL"), progress=False)
+    (part / ".tmp-prune_iteration_3").mkdir()  # what an interruption mid-save leaves behind
+    run_pruning(settings(base, part, calibration_file, num_iterations=5, decision_sequence="GLGGL", resume=True),
+                progress=False)
+    for i in range(1, 6):
+        a = load_file(full / f"prune_iteration_{i}" / "model.safetensors")
+        b = load_file(part / f"prune_iteration_{i}" / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((full / "pruning_summary.json").read_text()) == json.loads((part / "pruning_summary.json").read_text())
+
+
+def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path):
+    """hidden 4096 is not a multiple of 31 heads: needs an explicit head_dim and transformers 4.57."""
+    from mop.adapter import get_adapter
+    from mop.surgery import remove_groups, sync_config
+
+    config = LlamaConfig(hidden_size=4096, intermediate_size=32, num_hidden_layers=1, num_attention_heads=32,
+                         num_key_value_heads=32, vocab_size=16, max_position_embeddings=32)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    adapter = get_adapter(model)
+    remove_groups(adapter, adapter.layers()[0], [7])
+    sync_config(adapter)
+    model.save_pretrained(tmp_path / "m")
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    assert reloaded.config.num_attention_heads == 31 and reloaded.config.head_dim == 128
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+        assert reloaded.generate(ids, max_new_tokens=3, do_sample=False).shape == (1, 7)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def snapshot(path):
+    return sorted((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in path.rglob("*"))
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        prune_main(DEFAULTS, "test", argv)
+    err = capsys.readouterr().err.strip()
+    return exc.value.code, err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--decision_sequence", "LXG"], "only L and G"),
+    (["--num_iterations", "0"], "at least 1"),
+    (["--decision_sequence", "L", "--num_iterations", "4"], "at least 3 must remain"),
+    (["--decision_sequence", "G", "--num_iterations", "30", "--mlp_only"], "at least one must remain"),
+    (["--calibration_data", "/nonexistent/data.json"], "data file not found"),
+    (["--model_name", "/nonexistent/model"], "model path not found"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(extra, message, checkpoint_factory, calibration_file,
+                                                         tmp_path, capsys):
+    base = checkpoint_factory(kv_heads=4, layers=6)
+    out = tmp_path / "new_run"
+    argv = ["--model_name", str(base), "--save_dir", str(out), "--calibration_data", str(calibration_file)] + extra
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("heads,kv_heads,head_dim,message", [
+    (2, 2, 32, "leave 0 head(s) per layer (minimum 1)"),
+    (4, 2, 16, "leave 1 GQA group(s) per layer (minimum 2)"),
+])
+def test_last_head_and_last_two_gqa_groups_are_protected(heads, kv_heads, head_dim, message,
+                                                         checkpoint_factory, calibration_file, tmp_path, capsys):
+    # Few layers and a wide MLP: attention runs out of heads before the MLP runs out of neurons.
+    base = checkpoint_factory(kv_heads=kv_heads, layers=3, heads=heads, head_dim=head_dim, intermediate=2048)
+    code, err = run_cli(["--model_name", str(base), "--save_dir", str(tmp_path / "o"), "--decision_sequence", "G",
+                         "--num_iterations", "10", "--calibration_data", str(calibration_file)], capsys)
+    assert code == 2 and message in err and not (tmp_path / "o").exists()
+
+
+def test_existing_run_is_never_overwritten(checkpoint_factory, calibration_file, tmp_path, capsys):
+    base = checkpoint_factory(kv_heads=4, layers=6)
+    out = tmp_path / "run"
+    run_pruning(settings(base, out, calibration_file, num_iterations=1, decision_sequence="L"), progress=False)
+    before = snapshot(out)
+    code, err = run_cli(["--model_name", str(base), "--save_dir", str(out), "--calibration_data",
+                         str(calibration_file), "--num_iterations", "1", "--decision_sequence", "L"], capsys)
+    assert code == 2 and "not empty" in err
+    code, err = run_cli(["--model_name", str(base), "--save_dir", str(out), "--calibration_data",
+                         str(calibration_file), "--decision_sequence", "GG", "--resume"], capsys)
+    assert code == 2 and "decision_sequence" in err
+    assert snapshot(out) == before
+
+
+def test_non_llama_model_is_refused(tmp_path, capsys):
+    from transformers import GPT2Config
+
+    GPT2Config(n_layer=2, n_embd=32, n_head=2).save_pretrained(tmp_path / "gpt2")
+    code, err = run_cli(["--model_name", str(tmp_path / "gpt2"), "--save_dir", str(tmp_path / "o")], capsys)
+    assert code == 2 and "unsupported model type 'gpt2'" in err and not (tmp_path / "o").exists()
+
+
+def test_script_entry_point_reports_bad_input_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "Llama3" / "prune.py"), "--decision_sequence", "LQ",
+                           "--save_dir", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "L and G" in proc.stderr

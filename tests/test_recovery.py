@@ -1,0 +1,329 @@
+"""LoRA recovery: label masking, merge, resume, gradient checkpointing, command-line errors.
+
+A tiny random Llama (hidden 64, 2 layers) with the embedded SmolLM2 tokenizer keeps every
+Trainer run to a second or two on CPU.
+"""
+
+import copy
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest
+import torch
+
+from mop.data import alpaca_prompt
+from mop.io import write_json
+from mop.recovery import (
+    FINETUNE_META, IGNORE_INDEX, LOSS_LOG, PRUNE_META, RecoverySettings, encode_records, finetune_main,
+    merge_adapter, padding_collator, recover_model, tokenizer_adds_bos, train_adapter, work_dir_for,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")
+RECORDS = [
+    {"instruction": f"Describe item {i}.", "input": "a red box" if i % 3 == 0 else "",
+     "output": " ".join(["Item", str(i), "is"] + ["fine"] * (i % 7 + 1)) + "."}
+    for i in range(24)
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a small shared CPU, more threads only spin against each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The embedded SmolLM2 tokenizer (adds no BOS); converted on first use if not cached."""
+    from transformers import AutoTokenizer
+
+    from mop.embedded import resolve_model_name
+
+    return AutoTokenizer.from_pretrained(resolve_model_name("smollm2-135m"))
+
+
+@pytest.fixture(scope="module")
+def bos_tokenizer(tokenizer):
+    """The same vocabulary, but prepending its BOS like the Llama-2/3 tokenizers."""
+    tok = copy.deepcopy(tokenizer)
+    tok.add_bos_token = True
+    return tok
+
+
+@pytest.fixture(scope="module")
+def base_model(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, base_model, tokenizer):
+    """A 'pruned' checkpoint folder as mop.pruner writes it (weights, tokenizer, mop_prune.json)."""
+    path = tmp_path_factory.mktemp("ckpt") / "prune_iteration_1"
+    base_model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    write_json(path / PRUNE_META, {"iteration": 1, "settings": {"model_name": "smollm2-135m"}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "alpaca.json"
+    write_json(path, RECORDS)
+    return path
+
+
+def tiny_settings(**overrides) -> RecoverySettings:
+    base = dict(lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=1e-2, batch_size=4, grad_accum=2,
+                max_length=64, max_steps=4, save_steps=100, logging_steps=1, precision="fp32", seed=3)
+    return RecoverySettings(**{**base, **overrides})
+
+
+def lora_state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def folder_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        h.update(str(f.relative_to(path)).encode())
+        if f.is_file():
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def test_prompt_masked_response_and_eos_learned(tokenizer):
+    rec = {"instruction": "Name a colour.", "input": "", "output": "Blue is a colour."}
+    ex = encode_records(tokenizer, [rec], max_length=512)[0]
+    ids, labels = ex["input_ids"], ex["labels"]
+    prompt_ids = tokenizer(alpaca_prompt(rec), add_special_tokens=False).input_ids
+    assert not tokenizer_adds_bos(tokenizer)
+    assert ids[: len(prompt_ids)] == prompt_ids  # no BOS: the sequence starts with the prompt
+    assert labels[: len(prompt_ids)] == [IGNORE_INDEX] * len(prompt_ids)
+    assert ids[-1] == tokenizer.eos_token_id and labels[-1] == tokenizer.eos_token_id
+    learned = [t for t in labels if t != IGNORE_INDEX]
+    assert tokenizer.decode(learned[:-1]) == rec["output"]
+    assert tokenizer.bos_token_id not in ids
+
+
+def test_bos_tokenizer_gets_exactly_one_bos(bos_tokenizer):
+    assert tokenizer_adds_bos(bos_tokenizer)
+    rec = {"instruction": "Add the numbers.", "input": "2 and 3", "output": "2 plus 3 is 5."}
+    ex = encode_records(bos_tokenizer, [rec], max_length=512)[0]
+    ids, labels = ex["input_ids"], ex["labels"]
+    assert ids[0] == bos_tokenizer.bos_token_id
+    assert ids.count(bos_tokenizer.bos_token_id) == 1
+    assert labels[0] == IGNORE_INDEX
+    learned = [t for t in labels if t != IGNORE_INDEX]
+    assert learned[-1] == bos_tokenizer.eos_token_id
+    assert bos_tokenizer.decode(learned[:-1]) == rec["output"]
+    # Same tokens as the no-BOS tokenizer after the BOS: one joint tokenisation.
+    plain = copy.deepcopy(bos_tokenizer)
+    plain.add_bos_token = False
+    assert encode_records(plain, [rec], 512)[0]["input_ids"] == ids[1:]
+
+
+def test_truncation_and_dropped_records(tokenizer):
+    long = {"instruction": "Talk.", "input": "", "output": "word " * 200}
+    prompt_len = len(tokenizer(alpaca_prompt(long), add_special_tokens=False).input_ids)
+    ex = encode_records(tokenizer, [long], max_length=prompt_len + 5)[0]
+    assert len(ex["input_ids"]) == len(ex["labels"]) == len(ex["attention_mask"]) == prompt_len + 5
+    assert ex["input_ids"][-1] != tokenizer.eos_token_id  # cut before the EOS
+    assert sum(t != IGNORE_INDEX for t in ex["labels"]) == 5
+    # A prompt that fills max_length leaves no response token: the record is dropped.
+    assert encode_records(tokenizer, [long], max_length=prompt_len) == []
+
+
+def test_collator_pads_labels_with_ignore_index(tokenizer):
+    examples = encode_records(tokenizer, RECORDS[:2] + [RECORDS[6]], max_length=128)
+    side = tokenizer.padding_side
+    batch = padding_collator(tokenizer)(examples)
+    longest = max(len(e["input_ids"]) for e in examples)
+    assert batch["input_ids"].shape == batch["labels"].shape == (3, longest)
+    for row, ex in enumerate(examples):
+        n = len(ex["input_ids"])
+        assert batch["labels"][row, n:].eq(IGNORE_INDEX).all()
+        assert batch["attention_mask"][row, n:].eq(0).all() and batch["attention_mask"][row, :n].eq(1).all()
+        assert batch["labels"][row, :n].tolist() == ex["labels"]
+    assert tokenizer.padding_side == side  # right padding above, the caller's tokenizer untouched
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_merged_model_equals_base_plus_adapter(base_model, tokenizer, tmp_path):
+    model = copy.deepcopy(base_model)
+    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(), tmp_path / "work", progress=False)
+    peft_model = report.peft_model.eval()
+    ids = torch.tensor([encode_records(tokenizer, RECORDS[:1], 64)[0]["input_ids"]])
+    with torch.no_grad():
+        with_adapter = peft_model(input_ids=ids).logits
+        merged = merge_adapter(peft_model)
+        merged_logits = merged(input_ids=ids).logits
+        base_logits = base_model(input_ids=ids).logits
+    assert type(merged).__name__ == "LlamaForCausalLM"
+    assert not any("lora" in k for k in merged.state_dict())
+    assert (with_adapter - base_logits).abs().max() > 1e-3  # the adapter did change the model
+    torch.testing.assert_close(merged_logits, with_adapter, atol=1e-4, rtol=1e-4)
+    assert report.stats["global_steps"] == 4
+    assert report.stats["train_tokens"] > 0 and report.stats["final_train_loss"] is not None
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after_save(step: int):
+    from transformers import TrainerCallback
+
+    class StopAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise Interrupt(f"simulated crash after checkpoint {step}")
+
+    return StopAfterSave()
+
+
+def test_resume_continues_from_checkpoint(base_model, tokenizer, tmp_path):
+    settings = tiny_settings(max_steps=4, save_steps=2, lora_dropout=0.05)
+    whole = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "a", progress=False)
+
+    work = tmp_path / "b"
+    with pytest.raises(Interrupt):
+        train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work,
+                      callbacks=[interrupt_after_save(2)], progress=False)
+    assert (work / "checkpoint-2").is_dir() and not (work / "checkpoint-4").exists()
+    resumed = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work, resume=True, progress=False)
+    assert resumed.stats["resumed_from"].endswith("checkpoint-2")
+    assert resumed.stats["global_steps"] == 4
+    logged_steps = [e["step"] for e in resumed.log_history if "loss" in e]
+    assert logged_steps == [1, 2, 3, 4]  # history of the interrupted part is kept
+    a, b = lora_state(whole.peft_model), lora_state(resumed.peft_model)
+    assert a.keys() == b.keys() and a
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=1e-5, rtol=1e-4)
+
+
+def test_gradient_checkpointing_trains_adapters(base_model, tokenizer, tmp_path):
+    model = copy.deepcopy(base_model)
+    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(gradient_checkpointing=True, max_steps=2),
+                           tmp_path / "work", progress=False)
+    assert report.peft_model.base_model.model.is_gradient_checkpointing
+    lora_b = {k: v for k, v in lora_state(report.peft_model).items() if "lora_B" in k}
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b.values())  # B starts at zero
+
+
+def test_recover_model_accepts_regex_targets(base_model, tokenizer, tmp_path):
+    model = copy.deepcopy(base_model)
+    targets = r".*layers\.1\.self_attn\.(q_proj|v_proj)"
+    report = train_adapter(model, tokenizer, RECORDS[:8], tiny_settings(max_steps=1), tmp_path / "w",
+                           target_modules=targets, progress=False)
+    names = {k.split(".lora_")[0] for k in lora_state(report.peft_model)}
+    assert names == {"base_model.model.model.layers.1.self_attn.q_proj", "base_model.model.model.layers.1.self_attn.v_proj"}
+    merged = recover_model(copy.deepcopy(base_model), tokenizer, RECORDS[:8], tiny_settings(max_steps=1),
+                           tmp_path / "w2", target_modules=["o_proj"], progress=False)
+    assert type(merged).__name__ == "LlamaForCausalLM"
+
+
+# ----------------------------------------------------------------------------- checkpoint folders / CLI
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        finetune_main(DEFAULTS, "test", argv)
+    err = capsys.readouterr().err.strip()
+    return info.value.code, err
+
+
+def test_end_to_end_checkpoint(checkpoint, data_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "prune_iteration_1_ft_1ep"
+    meta = finetune_main(DEFAULTS, "test", [
+        "--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out), "--data", str(data_file),
+        "--max_steps", "3", "--save_steps", "2", "--batch_size", "4", "--grad_accum", "1", "--lora_r", "4",
+        "--logging_steps", "1", "--precision", "fp32", "--num_samples", "12",
+    ])
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert (out / PRUNE_META).read_text() == (checkpoint / PRUNE_META).read_text()
+    assert meta["global_steps"] == 3 and meta["num_records"] == 12 and meta["settings"]["lora_r"] == 4
+    log = (out / LOSS_LOG).read_text().splitlines()
+    assert log[0].startswith("step,") and len(log) == 4
+    assert not work_dir_for(out).exists() and not (tmp_path / f".tmp-{out.name}").exists()
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in k for k in reloaded.state_dict())
+    # --resume on a complete folder is a no-op that reports the stored result.
+    assert finetune_main(DEFAULTS, "test", ["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out),
+                                            "--resume"])["global_steps"] == 3
+
+
+def test_missing_pruned_dir_is_one_line_error(tmp_path, capsys):
+    code, err = run_cli(["--pruned_model_dir", str(tmp_path / "nope"), "--tuned_model_dir", str(tmp_path / "o")], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "not found" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_data_file_is_one_line_error(checkpoint, tmp_path, capsys):
+    for text in ("", "[]"):
+        empty = tmp_path / "empty.json"
+        empty.write_text(text)
+        code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "o"),
+                             "--data", str(empty)], capsys)
+        assert code == 2 and len(err.splitlines()) == 1 and "empty.json" in err
+    assert not (tmp_path / "o").exists() and not work_dir_for(tmp_path / "o").exists()
+
+
+def test_existing_output_is_refused_and_untouched(checkpoint, data_file, tmp_path, capsys):
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier result")
+    before = folder_digest(out)
+    code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out),
+                         "--data", str(data_file)], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "already exists" in err
+    assert folder_digest(out) == before
+
+
+def test_interrupted_work_needs_resume(checkpoint, data_file, tmp_path, capsys):
+    out = tmp_path / "o"
+    (work_dir_for(out) / "checkpoint-2").mkdir(parents=True)
+    code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out),
+                         "--data", str(data_file)], capsys)
+    assert code == 2 and "--resume" in err and len(err.splitlines()) == 1
+    assert (work_dir_for(out) / "checkpoint-2").is_dir()
+
+
+def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
+    for flags in (["--batch_size", "0"], ["--num_samples", "0"], ["--lora_r", "x"]):
+        code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "o"), *flags],
+                            capsys)
+        assert code == 2 and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(not os.environ.get("MOP_SLOW_TESTS"), reason="set MOP_SLOW_TESTS=1: two torchrun processes")
+def test_ddp_two_cpu_processes(tmp_path):
+    """torchrun --nproc_per_node 2 (gloo) trains a tiny model and only rank 0 writes the output."""
+    result = subprocess.run(["bash", str(REPO / "scripts" / "ddp_smoke.sh"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "DDP SMOKE OK" in result.stdout
