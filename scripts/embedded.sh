@@ -1,0 +1,8 @@
+# Settings for driver runs on the embedded SmolLM2-135M (CPU, minutes): sourced by a driver
+# when EMBEDDED=1. Each can still be overridden in the environment.
+NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-8}
+FT_ITERATIONS=(${EMBEDDED_FT_ITERATIONS:-4 8})
+NUM_EPOCHS=1
+TASKS=${EMBEDDED_TASKS:-mop_mini}
+FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 24 --num_samples 400 --batch_size 8 --grad_accum 2 --max_length 256}
+EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-1}

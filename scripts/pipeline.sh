@@ -1,0 +1,116 @@
+# Shared stages of the MoP bash drivers (source it; do not run it).
+#
+# A driver sets its hyperparameters, then calls `mop_setup` and the stage functions below.
+# Every stage is skipped when its final artifact exists (artifacts are written atomically, so
+# an existing one is complete) and the driver stops with a clear message when a stage fails;
+# the stage's full output is in $LOG_DIR/<stage>.log.
+
+set -euo pipefail
+
+mop_setup() {
+    # Args: model folder (absolute path). Sets REPO, PYTHON, RESULTS_DIR, LOG_DIR.
+    MODEL_FOLDER=$1
+    REPO=$(cd "$MODEL_FOLDER/.." && pwd)
+    if [[ -z "${PYTHON:-}" ]]; then
+        if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
+    fi
+    export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    mkdir -p "$RESULTS_DIR" "$LOG_DIR"
+    echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR"
+}
+
+mop_stage() {
+    # Usage: mop_stage NAME DONE_PATH CMD...   (skips when DONE_PATH exists)
+    local name=$1 done_path=$2
+    shift 2
+    if [[ -e "$done_path" ]]; then
+        echo "[skip] $name (complete)"
+        return 0
+    fi
+    local log="$LOG_DIR/$name.log"
+    echo "[run ] $name  (log: $log)"
+    local start=$SECONDS
+    if ! "$@" >"$log" 2>&1; then
+        echo "[FAIL] $name failed; last lines of $log:" >&2
+        tail -n 15 "$log" >&2
+        echo "Stopping. Fix the problem and run the driver again: completed stages are skipped." >&2
+        exit 1
+    fi
+    echo "[done] $name ($((SECONDS - start)) s)"
+}
+
+mop_resolve_model() {
+    # Embedded names (smollm2-135m, ...) become their cached checkpoint folder.
+    "$PYTHON" -c "import sys; from mop.embedded import resolve_model_name; print(resolve_model_name(sys.argv[1]))" "$1"
+}
+
+mop_finetune_cmd() {
+    # Fine-tuning command, on several GPUs through accelerate when NUM_GPUS > 1.
+    if [[ "${NUM_GPUS:-1}" -gt 1 ]]; then
+        echo accelerate launch --num_processes "$NUM_GPUS" "$MODEL_FOLDER/finetune.py"
+    else
+        echo "$PYTHON" "$MODEL_FOLDER/finetune.py"
+    fi
+}
+
+mop_eval() {
+    # Usage: mop_eval NAME MODEL_DIR OUT_DIR
+    mop_stage "$1" "$3/mop_eval.json" env NUM_GPUS="${NUM_GPUS:-1}" PYTHON="$PYTHON" \
+        bash "$MODEL_FOLDER/eval.sh" "$2" "$3" "$TASKS"
+}
+
+mop_dense_eval() {
+    local dense
+    dense=$(mop_resolve_model "$MODEL_NAME")
+    mop_eval dense_eval "$dense" "$RESULTS_DIR/dense_eval"
+}
+
+mop_prune_run() {
+    # Usage: mop_prune_run RUN_NAME SEED SEQUENCE NUM_ITERATIONS [extra prune.py flags...]
+    local run=$1 seed=$2 sequence=$3 iterations=$4
+    shift 4
+    local dir="$RESULTS_DIR/$run" resume=()
+    [[ -f "$dir/run_config.json" ]] && resume=(--resume)
+    mop_stage "${run}_prune" "$dir/prune_iteration_${iterations}/mop_prune.json" \
+        "$PYTHON" "$MODEL_FOLDER/prune.py" --model_name "$MODEL_NAME" --save_dir "$dir" \
+        --num_iterations "$iterations" --decision_sequence "$sequence" --seed "$seed" \
+        ${resume[@]+"${resume[@]}"} ${PRUNE_ARGS:-} "$@"
+}
+
+mop_recover_and_score() {
+    # Usage: mop_recover_and_score RUN_NAME ITERATION
+    # Scores the pruned checkpoint first when EVAL_UNRECOVERED=1, then recovers and scores it.
+    local run=$1 i=$2
+    local dir="$RESULTS_DIR/$run"
+    local pruned="$dir/prune_iteration_${i}" tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
+    if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
+        mop_eval "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
+    fi
+    # shellcheck disable=SC2046
+    mop_stage "${run}_it${i}_finetune" "$tuned" $(mop_finetune_cmd) \
+        --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" --resume ${FT_ARGS:-}
+    mop_eval "${run}_it${i}_ft_eval" "$tuned" "${tuned}_eval"
+}
+
+mop_tables() {
+    mop_stage tables "$RESULTS_DIR/.never" "$PYTHON" -m mop.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
+    cat "$LOG_DIR/tables.log"
+}
+
+mop_pipeline() {
+    # The whole driver: dense score, then for each path (RUN_NAMES[k], RUN_SEEDS[k],
+    # RUN_SEQUENCES[k]) prune NUM_ITERATIONS iterations and recover + score each iteration in
+    # FT_ITERATIONS ("all" = every iteration); finally the result tables.
+    mop_setup "$1"
+    mop_dense_eval
+    local k i iterations
+    if [[ "${FT_ITERATIONS[*]}" == all ]]; then iterations=$(seq 1 "$NUM_ITERATIONS"); else iterations="${FT_ITERATIONS[*]}"; fi
+    for k in "${!RUN_NAMES[@]}"; do
+        mop_prune_run "${RUN_NAMES[$k]}" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS"
+        for i in $iterations; do
+            mop_recover_and_score "${RUN_NAMES[$k]}" "$i"
+        done
+    done
+    mop_tables
+    echo "MoP driver finished: $RESULTS_DIR"
+}
