@@ -45,6 +45,8 @@ def _looks_like_path(source: str) -> bool:
 
 def _read_local(path: Path) -> list[dict]:
     text = path.read_text()
+    if not text.strip():
+        raise UsageError(f"{path} is empty")
     try:
         if path.suffix == ".jsonl":
             records = [json.loads(line) for line in text.splitlines() if line.strip()]

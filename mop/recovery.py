@@ -232,6 +232,7 @@ def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, p
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not progress,
     )
 
@@ -243,13 +244,27 @@ def wrap_with_lora(model, settings: RecoverySettings, target_modules=None):
 
     set_seed(settings.seed)  # LoRA's A matrices are random: same seed, same start on every rank
     peft_model = get_peft_model(model, lora_config(settings, target_modules), autocast_adapter_dtype=True)
-    for name, param in peft_model.named_parameters():
+    for param in peft_model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
     if settings.gradient_checkpointing:
         # Belt and braces for models that force reentrant checkpointing.
         peft_model.enable_input_require_grads()
     return peft_model
+
+
+def log_last_step_callback():
+    """A callback that also logs the final step, so the final loss is the loss at the end of the
+    run even when the step count is not a multiple of logging_steps."""
+    from transformers import TrainerCallback
+
+    class LogLastStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps:
+                control.should_log = True
+            return control
+
+    return LogLastStep()
 
 
 def _loss_rows(log_history: list[dict]) -> list[dict]:
@@ -296,7 +311,7 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     peft_model = wrap_with_lora(model, settings, target_modules)
     trainer = Trainer(
         model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
-        processing_class=tokenizer, callbacks=list(callbacks),
+        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks],
     )
     checkpoint = get_last_checkpoint(str(work_dir)) if resume and work_dir.is_dir() else None
     if resume and args.process_index == 0:
@@ -321,13 +336,12 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
     }
     # Tokens of this session over this session's time (a resumed run counts only its part).
-    tokens_now = state.num_input_tokens_seen - _tokens_at(state.log_history, checkpoint)
+    tokens_now = state.num_input_tokens_seen - _tokens_at(checkpoint)
     stats["tokens_per_second"] = round(tokens_now / seconds, 1) if seconds > 0 else None
-    stats["is_main_process"] = args.process_index == 0
     return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats)
 
 
-def _tokens_at(log_history: list[dict], checkpoint: str | None) -> int:
+def _tokens_at(checkpoint: str | None) -> int:
     """Tokens already seen at the resumed checkpoint (0 for a fresh run)."""
     if not checkpoint:
         return 0
@@ -479,7 +493,6 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype),
                 "lora_targets": list(DEFAULT_TARGETS), **report.stats,
                 "command": " ".join(sys.argv), "versions": software_versions()}
-        meta.pop("is_main_process")
         save_merged(merged, tokenizer, pruned_dir, tuned_dir, meta, report.log_history)
         shutil.rmtree(work, ignore_errors=True)
         print(f"saved {tuned_dir} (final loss {meta['final_train_loss']}, "

@@ -16,11 +16,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from mop.data import alpaca_prompt
 from mop.io import write_json
 from mop.recovery import (
-    FINETUNE_META, IGNORE_INDEX, LOSS_LOG, PRUNE_META, RecoverySettings, encode_records, finetune_main,
+    IGNORE_INDEX, LOSS_LOG, PRUNE_META, RecoverySettings, encode_records, finetune_main,
     merge_adapter, padding_collator, recover_model, tokenizer_adds_bos, train_adapter, work_dir_for,
 )
 
@@ -193,15 +194,25 @@ class Interrupt(Exception):
     pass
 
 
-def interrupt_after_save(step: int):
-    from transformers import TrainerCallback
+class StopAfterSave(TrainerCallback):
+    """Simulates a crash right after the Trainer wrote checkpoint-<step>."""
 
-    class StopAfterSave(TrainerCallback):
-        def on_save(self, args, state, control, **kwargs):
-            if state.global_step == step:
-                raise Interrupt(f"simulated crash after checkpoint {step}")
+    def __init__(self, step: int):
+        self.step = step
 
-    return StopAfterSave()
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupt(f"simulated crash after checkpoint {self.step}")
+
+
+class CountSteps(TrainerCallback):
+    """Optimizer steps this session actually ran (a restart from scratch would run all of them)."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
 
 
 def test_resume_continues_from_checkpoint(base_model, tokenizer, tmp_path):
@@ -211,10 +222,13 @@ def test_resume_continues_from_checkpoint(base_model, tokenizer, tmp_path):
     work = tmp_path / "b"
     with pytest.raises(Interrupt):
         train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work,
-                      callbacks=[interrupt_after_save(2)], progress=False)
+                      callbacks=[StopAfterSave(2)], progress=False)
     assert (work / "checkpoint-2").is_dir() and not (work / "checkpoint-4").exists()
-    resumed = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work, resume=True, progress=False)
+    counter = CountSteps()
+    resumed = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work, resume=True,
+                            callbacks=[counter], progress=False)
     assert resumed.stats["resumed_from"].endswith("checkpoint-2")
+    assert counter.steps == 2
     assert resumed.stats["global_steps"] == 4
     logged_steps = [e["step"] for e in resumed.log_history if "loss" in e]
     assert logged_steps == [1, 2, 3, 4]  # history of the interrupted part is kept
@@ -226,8 +240,10 @@ def test_resume_continues_from_checkpoint(base_model, tokenizer, tmp_path):
 
 def test_gradient_checkpointing_trains_adapters(base_model, tokenizer, tmp_path):
     model = copy.deepcopy(base_model)
-    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(gradient_checkpointing=True, max_steps=2),
-                           tmp_path / "work", progress=False)
+    settings = tiny_settings(gradient_checkpointing=True, max_steps=2, logging_steps=10)
+    report = train_adapter(model, tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
+    # The last step is logged although 2 is no multiple of logging_steps: the final loss is the end's.
+    assert [e["step"] for e in report.log_history if "loss" in e] == [1, 2]
     assert report.peft_model.base_model.model.is_gradient_checkpointing
     lora_b = {k: v for k, v in lora_state(report.peft_model).items() if "lora_B" in k}
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b.values())  # B starts at zero
@@ -277,6 +293,24 @@ def test_end_to_end_checkpoint(checkpoint, data_file, tmp_path):
                                             "--resume"])["global_steps"] == 3
 
 
+def test_interrupted_checkpoint_run_resumes(checkpoint, data_file, tmp_path):
+    from mop.io import UsageError
+    from mop.recovery import finetune_checkpoint
+
+    out = tmp_path / "prune_iteration_1_ft_1ep"
+    settings = tiny_settings(max_steps=3, save_steps=2, batch_size=2, grad_accum=1)
+    with pytest.raises(Interrupt):
+        finetune_checkpoint(checkpoint, out, settings, data=str(data_file), callbacks=[StopAfterSave(2)], progress=False)
+    assert not out.exists() and (work_dir_for(out) / "checkpoint-2").is_dir()
+    with pytest.raises(UsageError, match="learning_rate"):
+        finetune_checkpoint(checkpoint, out, tiny_settings(max_steps=3, save_steps=2, batch_size=2, grad_accum=1,
+                                                           learning_rate=1e-3), data=str(data_file), resume=True)
+    meta = finetune_checkpoint(checkpoint, out, settings, data=str(data_file), resume=True, progress=False)
+    assert meta["resumed_from"].endswith("checkpoint-2") and meta["global_steps"] == 3
+    assert len((out / LOSS_LOG).read_text().splitlines()) == 1 + 3  # header + steps 1..3
+    assert not work_dir_for(out).exists()
+
+
 def test_missing_pruned_dir_is_one_line_error(tmp_path, capsys):
     code, err = run_cli(["--pruned_model_dir", str(tmp_path / "nope"), "--tuned_model_dir", str(tmp_path / "o")], capsys)
     assert code == 2 and len(err.splitlines()) == 1 and "not found" in err
@@ -324,6 +358,6 @@ def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun --nproc_per_node 2 (gloo) trains a tiny model and only rank 0 writes the output."""
     result = subprocess.run(["bash", str(REPO / "scripts" / "ddp_smoke.sh"), str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "DDP SMOKE OK" in result.stdout
