@@ -7,8 +7,9 @@ projector are untouched and the hidden size never changes. Calibration uses Alpa
 (a JSON/JSONL list of {"image": "relative/path.png", "question": "..."}). Hyperparameters below
 are the published defaults; each can be overridden with the flag of the same name.
 
-  python Llava/prune.py --model_name tiny-llava --save_dir /tmp/run --num_iterations 3 --decision_sequence LGG
-  python Llava/prune.py --model_name tiny-llava --save_dir /tmp/run --num_iterations 2 \
+  python Llava/prune.py --dry_run   # the 17-iteration schedule of llava-1.5-7b-hf from its shipped config
+  python Llava/prune.py --model_name tiny-llava --dtype float32 --save_dir /tmp/run --num_iterations 3 --decision_sequence LGG
+  python Llava/prune.py --model_name tiny-llava --dtype float32 --save_dir /tmp/run2 --num_iterations 2 \
       --calibration_images mop/tasks_vision/data/shapes.jsonl
 """
 
@@ -26,6 +27,7 @@ SEED = 1
 MLP_ONLY = False  # Vicuna is multi-head (Llama-2 style): G steps prune attention heads and MLP neurons
 CALIBRATION_DATA = "auto"  # auto: yahma/alpaca-cleaned for hub models, the shipped set for embedded ones
 NUM_CALIBRATION_PROMPTS = 128
+DTYPE = "float16"  # llava-1.5-7b-hf is stored in float16; bfloat16 would round the vision tower (use float32 for tiny-llava)
 CALIBRATION_IMAGES = None  # None: text prompts; or a JSON/JSONL of image questions (e.g. mop/tasks_vision/data/shapes.jsonl)
 
 
@@ -50,7 +52,7 @@ if __name__ == "__main__":
     prune_main(
         dict(model_name=MODEL_NAME, save_dir=SAVE_DIR, num_iterations=NUM_ITERATIONS,
              decision_sequence=DECISION_SEQUENCE, seed=SEED, mlp_only=MLP_ONLY,
-             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS),
+             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS, dtype=DTYPE),
         description=__doc__,
         extend_parser=add_llava_flags,
         batch_builder_for=batch_builder_for,

@@ -44,9 +44,29 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--dtype", default=defaults.get("dtype", "auto"), help="auto = bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--device", default=defaults.get("device", "auto"))
     p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
+    add_path_flags(p, defaults)
     p.add_argument("--dry_run", action="store_true",
                    help="print the compression schedule from the config alone (no weights)")
     return p
+
+
+def add_path_flags(p: argparse.ArgumentParser, defaults: dict) -> None:
+    """How each iteration's step is chosen (mop/paths.py describes the criteria)."""
+    from .paths import PATHS
+
+    p.add_argument("--path", choices=PATHS, default=defaults.get("path", "sequence"),
+                   help="sequence: --decision_sequence; random: a coin per iteration seeded by --seed; "
+                        "ppl / kl / cosine: build both candidates every iteration and keep the one closer "
+                        "to the unpruned model on held-out text")
+    p.add_argument("--probe_steps", type=int, default=defaults.get("probe_steps", 0),
+                   help="metric paths: LoRA steps given to each candidate before it is scored (0: no probe)")
+    p.add_argument("--probe_samples", type=int, default=defaults.get("probe_samples", 64),
+                   help="records the probe trains on (after the calibration and reference records)")
+    p.add_argument("--num_reference_prompts", type=int, default=defaults.get("num_reference_prompts", 32),
+                   help="metric paths: held-out records (after the calibration prompts) scored against the unpruned model")
+    p.add_argument("--reference_top_k", type=int, default=defaults.get("reference_top_k", 256),
+                   help="next-token log-probs of the unpruned model kept per position for the KL "
+                        "(>= vocabulary size: exact KL)")
 
 
 def print_schedule(rows: list[dict]) -> None:
@@ -67,8 +87,18 @@ def dry_run(settings) -> list[dict]:
     from .plan import parse_decisions
     from .pruner import simulate_path
 
-    decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
-    rows = simulate_path(config_for_dry_run(settings.model_name), decisions, settings.width_mode, settings.budget_rule)
+    if settings.path not in ("sequence", "random"):
+        raise UsageError(f"--dry_run needs a path known in advance (sequence or random); a {settings.path} "
+                         "path is chosen while pruning")
+    config = config_for_dry_run(settings.model_name)
+    if settings.path == "random":
+        from .paths import random_decisions
+
+        drawn = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode, settings.budget_rule)
+        decisions = [d for d, _ in drawn]
+    else:
+        decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
+    rows = simulate_path(config, decisions, settings.width_mode, settings.budget_rule)
     print_schedule(rows)
     return rows
 

@@ -172,18 +172,34 @@ def resolve_model_dir(name: str) -> str:
     `owner/name` is taken for a hub id only when `owner` is not a local folder, so a mistyped
     results path is reported as missing instead of being sent to the hub.
     """
-    from .embedded import EMBEDDED_NAMES, resolve_model_name
-
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise UsageError(f"{name} holds no config.json: not a (complete) model checkpoint")
         return str(path.resolve())
+    if name.startswith((".", "/", "~")):
+        raise UsageError(f"model folder not found: {name}")
+    from .embedded import EMBEDDED_NAMES, resolve_model_name  # imports torch: only when needed
+
     if name in EMBEDDED_NAMES:
         return resolve_model_name(name)
-    if HUB_ID.match(name) and not name.startswith((".", "~")) and not Path(name.split("/")[0]).exists():
+    if HUB_ID.match(name) and not Path(name.split("/")[0]).exists():
+        from .pruner import load_config
+
+        try:  # an unreachable or unknown hub id fails here, before any task is indexed
+            load_config(name)
+        except UsageError as err:
+            raise UsageError(str(err).splitlines()[0]) from None
         return name
     raise UsageError(f"model folder not found: {name}")
+
+
+def check_gpu_count(num_gpus: int) -> None:
+    import torch
+
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available < num_gpus:
+        raise UsageError(f"NUM_GPUS={num_gpus} but only {available} CUDA device(s) are visible")
 
 
 def parse_tasks(text: str) -> list[str]:
@@ -285,6 +301,8 @@ def run_evaluation(args: argparse.Namespace, argv: list[str]) -> dict | None:
     tasks = parse_tasks(args.tasks)
     if args.num_gpus < 1:
         raise UsageError("NUM_GPUS / --num_gpus must be at least 1")
+    if args.num_gpus > 1:
+        check_gpu_count(args.num_gpus)
     device = "cuda" if args.num_gpus > 1 else resolve_eval_device(args.device)
     settings = {
         "device": device,

@@ -188,7 +188,9 @@ def results_checkpoints(results_dir: Path, iterations: set[int] | None) -> list[
         match = CHECKPOINT_DIR.match(ckpt.name)
         if match and (ckpt / "mop_prune.json").exists() and (iterations is None or int(match.group(1)) in iterations):
             found.append(("", int(match.group(1)), ckpt))
-    return [p for _, _, p in sorted(found, key=lambda x: (x[0], x[1]))]
+    from .tables import run_order
+
+    return [p for _, _, p in sorted(found, key=lambda x: (run_order(x[0]), x[1]))]
 
 
 def add_ratios(entries: list[dict], baseline: dict | None) -> None:

@@ -24,6 +24,7 @@ import torch
 from .adapter import DecoderAdapter, check_supported, count_parameters, get_adapter
 from .importance import ImportanceScores, amp_scores, batch_prompts
 from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
+from . import paths
 from .plan import LayerShape, WidthStep, check_depth_step, parse_decisions, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
@@ -55,6 +56,11 @@ class PruneSettings:
     dtype: str = "auto"
     device: str = "auto"
     resume: bool = False
+    path: str = "sequence"  # sequence | random | ppl | kl | cosine (see mop/paths.py)
+    probe_steps: int = 0  # metric paths: LoRA steps given to each candidate before scoring
+    probe_samples: int = 64
+    num_reference_prompts: int = 32  # held-out text the metric paths score on
+    reference_top_k: int = 256  # next-token log-probs of the original kept per position (KL)
 
     @property
     def width_mode(self) -> str:
@@ -239,14 +245,16 @@ def completed_iterations(save_dir: Path) -> int:
 
 
 def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
+    """Rows of every complete iteration; runs with a chosen path add both candidates' scores."""
     rows = [dense_row]
     for i in range(1, completed_iterations(save_dir) + 1):
         meta = read_json(iteration_dir(save_dir, i) / ITERATION_META)
-        rows.append({k: meta[k] for k in SUMMARY_FIELDS})
+        rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **paths.path_columns(meta)})
     write_json(save_dir / "pruning_summary.json", rows)
+    fields = SUMMARY_FIELDS + (paths.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
     tmp = save_dir / ".tmp-pruning_summary.csv"
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(save_dir / "pruning_summary.csv")
@@ -274,9 +282,14 @@ def calibration_batches(settings: PruneSettings, processing) -> list[dict]:
 def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     """A resumed run must continue the same path on the same model."""
     stored = read_json(save_dir / "run_config.json")["settings"]
-    for key in ("model_name", "decision_sequence", "mlp_only", "budget_rule", "calibration_data",
-                "num_calibration_prompts", "seed"):
-        if stored.get(key) != getattr(settings, key):
+    defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
+    keys = ["model_name", "mlp_only", "budget_rule", "calibration_data", "num_calibration_prompts", "seed", "path"]
+    if settings.path == "sequence":
+        keys.append("decision_sequence")
+    if paths.is_metric_path(settings.path):
+        keys += ["probe_steps", "probe_samples", "num_reference_prompts", "reference_top_k"]
+    for key in keys:
+        if stored.get(key, defaults[key]) != getattr(settings, key):
             raise UsageError(
                 f"cannot resume {save_dir}: it was made with {key}={stored.get(key)!r}, "
                 f"not {getattr(settings, key)!r}"
@@ -284,10 +297,15 @@ def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
 
 
 def prepare_run(settings: PruneSettings):
-    """All checks that can fail on bad input, before anything is written."""
+    """All checks that can fail on bad input, before anything is written.
+
+    `decisions` is the whole path for sequence and random paths, None for a metric path (chosen
+    while pruning); the schedule then holds the unpruned model's row only.
+    """
     from .embedded import resolve_model_name
 
-    decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
+    paths.check_path_settings(settings)
+    decisions = parse_decisions(settings.decision_sequence, settings.num_iterations) if settings.path == "sequence" else None
     save_dir = Path(settings.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
         raise UsageError(f"--save_dir {save_dir} exists and is not a folder")
@@ -300,7 +318,11 @@ def prepare_run(settings: PruneSettings):
     model_path = resolve_model_name(settings.model_name)
     config = load_config(model_path)
     check_supported(config)
-    schedule = simulate_path(config, decisions, settings.width_mode, settings.budget_rule)
+    if settings.path == "random":  # [(decision, 'random' | 'forced')], drawn up front
+        decisions = paths.random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode,
+                                           settings.budget_rule)
+    letters = [d if isinstance(d, str) else d[0] for d in decisions or []]
+    schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule)
     return decisions, save_dir, model_path, schedule
 
 
@@ -324,8 +346,9 @@ def run_pruning(
     seed_everything(settings.seed)
 
     start = completed_iterations(save_dir) if settings.resume else 0
-    if start >= len(decisions):
-        print(f"All {len(decisions)} iterations already complete in {save_dir}")
+    if start >= settings.num_iterations:
+        print(f"All {settings.num_iterations} iterations already complete in {save_dir}")
+        report_decisions(save_dir, settings, paths.decisions_taken(save_dir, settings.num_iterations))
         return write_summary(save_dir, schedule[0])
     # Original model (or the last complete checkpoint when resuming).
     source = iteration_dir(save_dir, start) if start else model_path
@@ -344,18 +367,25 @@ def run_pruning(
             "settings": dataclasses.asdict(settings), "model_path": model_path, "versions": software_versions(),
             "schedule": schedule,
         })
-    for i in range(start + 1, len(decisions) + 1):
-        decision = decisions[i - 1]
+    selector = paths.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing), model_path,
+                                   dtype, device, progress)
+    taken = paths.decisions_taken(save_dir, start)
+    for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()
+        decision, step_scores, path_record = next_decision(settings, decisions, i, selector, adapter, score_fn,
+                                                           accumulator)
         details, accumulator = apply_decision(
-            adapter, decision, score_fn, settings.width_mode, settings.budget_rule, accumulator
+            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, accumulator
         )
+        taken.append(decision)
         row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
         meta = {
             **row, "details": details, "accumulator_after": accumulator,
-            "decisions_so_far": "".join(decisions[:i]), "seconds": round(time.perf_counter() - began, 3),
+            "decisions_so_far": "".join(taken), "seconds": round(time.perf_counter() - began, 3),
             "settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions(),
         }
+        if path_record:
+            meta["path"] = path_record
         with atomic_directory(iteration_dir(save_dir, i)) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             processing.save_pretrained(tmp)
@@ -367,4 +397,26 @@ def run_pruning(
             f"compression={100 * row['compression']:.2f}%  ({meta['seconds']:.1f}s)",
             flush=True,
         )
+        if selector is not None:
+            print(paths.format_choice(path_record), flush=True)
+        paths.write_decisions(save_dir, settings, taken)
+    report_decisions(save_dir, settings, taken)
     return write_summary(save_dir, schedule[0])
+
+
+def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, accumulator: float):
+    """(decision, score function for the live step, path record for the metadata or None)."""
+    if selector is not None:
+        choice = selector.choose(adapter, score_fn, accumulator)
+        return choice.decision, choice.live_score_fn, choice.as_dict(settings.path)
+    if settings.path == "random":
+        decision, chosen_by = decisions[i - 1]
+        return decision, score_fn, {"path": "random", "chosen_by": chosen_by, "candidates": {}}
+    return decisions[i - 1], score_fn, None
+
+
+def report_decisions(save_dir: Path, settings: PruneSettings, taken: list[str]) -> None:
+    """Print (and store, in path_decisions.json) the decision string taken and its replay flags."""
+    sequence = paths.write_decisions(save_dir, settings, taken)
+    print(f"decisions taken ({settings.path} path): {sequence}  -- replay with "
+          f"--path sequence --decision_sequence {sequence} --num_iterations {len(taken)}", flush=True)

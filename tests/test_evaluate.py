@@ -107,6 +107,13 @@ def test_missing_model_dir_exits_2(tmp_path, entry):
     assert not out.exists()
 
 
+def test_more_gpus_than_visible_is_refused(tmp_path, checkpoint_factory):
+    model_dir = checkpoint_factory(layers=2, name="m")
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main([str(model_dir), str(tmp_path / "out"), "--num_gpus", "64"])
+    assert exc.value.code == 2 and not (tmp_path / "out").exists()
+
+
 def test_complete_out_dir_is_skipped_and_foreign_dir_refused(tmp_path, capsys):
     done = tmp_path / "done"
     done.mkdir()

@@ -354,7 +354,7 @@ def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
         assert code == 2 and len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(not os.environ.get("MOP_SLOW_TESTS"), reason="set MOP_SLOW_TESTS=1: two torchrun processes")
+@pytest.mark.slow  # two torchrun processes, about a minute: `make test-all`
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun --nproc_per_node 2 (gloo) trains a tiny model and only rank 0 writes the output."""
     result = subprocess.run(["bash", str(REPO / "scripts" / "ddp_smoke.sh"), str(tmp_path)],
