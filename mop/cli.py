@@ -31,7 +31,7 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--save_dir", default=defaults["save_dir"], help="run folder for prune_iteration_<i>/")
     p.add_argument("--num_iterations", type=int, default=defaults["num_iterations"])
     p.add_argument("--decision_sequence", default=defaults["decision_sequence"],
-                   help="L = drop a layer, G = width step; cycled if shorter than --num_iterations")
+                   help="--path sequence: L = drop a layer, G = width step; cycled if shorter than --num_iterations")
     p.add_argument("--seed", type=int, default=defaults["seed"])
     p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=defaults["mlp_only"],
                    help="width steps prune MLP neurons only (published Llama-3 setting)")

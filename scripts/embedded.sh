@@ -5,4 +5,4 @@ FT_ITERATIONS=(${EMBEDDED_FT_ITERATIONS:-4 8})
 NUM_EPOCHS=1
 TASKS=${EMBEDDED_TASKS:-mop_mini}
 FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 24 --num_samples 400 --batch_size 8 --grad_accum 2 --max_length 256}
-EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-1}
+EVAL_UNRECOVERED=${EMBEDDED_EVAL_UNRECOVERED:-1}  # score before and after recovery
