@@ -24,6 +24,8 @@ Metric per task (--metric):
 The MoP paper does not state which of the two it reports; compare like with like.
 
 The average is the unweighted mean over the table's tasks (empty when a checkpoint lacks one).
+Scores made on a subset (mop_eval.json "limit", i.e. EVAL_LIMIT / --limit) are marked with a dagger
+and a note, since they are not comparable with full-task scores.
 The seed spread is the sample standard deviation (n - 1) over the seeds.
 
 Writes results_table.md, results_table.csv (unrounded values exactly as in the JSON files, as
@@ -71,6 +73,7 @@ class Scored:
     compression: float | None
     tasks: dict  # mop_eval.json "tasks"
     eval_dir: Path
+    limit: float | None = None  # lm_eval --limit the scores were made with (None: full tasks)
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Row:
     values: dict  # task -> float | None
     average: float | None
     spread: dict | None = field(default=None)  # for the mean row: task/"average"/"params"/"compression" -> std
+    limit: float | None = None  # set when a score came from a --limit subset (flagged in the tables)
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -124,7 +128,9 @@ def collect(root: Path) -> list[Scored]:
     found = []
     dense = root / "dense_eval" / "mop_eval.json"
     if dense.exists():
-        found.append(Scored("dense", 0, "dense", None, dense_params(root), 0.0, read_json(dense)["tasks"], dense.parent))
+        data = read_json(dense)
+        found.append(Scored("dense", 0, "dense", None, dense_params(root), 0.0, data["tasks"], dense.parent,
+                            data.get("limit")))
     for run_dir in sorted(p for p in root.glob("run_*") if p.is_dir()):
         meta = checkpoint_meta(run_dir)
         for eval_dir in sorted(run_dir.iterdir()):
@@ -137,10 +143,11 @@ def collect(root: Path) -> list[Scored]:
             if info is None:
                 print(f"warning: {eval_dir} skipped: no mop_prune.json or pruning_summary row for iteration {iteration}")
                 continue
+            data = read_json(eval_dir / "mop_eval.json")
             found.append(Scored(
                 run=run_dir.name, iteration=iteration, stage="pruned" if epochs is None else "recovered",
                 epochs=epochs, params=info.get("params"), compression=float(info["compression"]),
-                tasks=read_json(eval_dir / "mop_eval.json")["tasks"], eval_dir=eval_dir,
+                tasks=data["tasks"], eval_dir=eval_dir, limit=data.get("limit"),
             ))
     return found
 
@@ -210,7 +217,7 @@ def mean_or_none(values: list[float | None]) -> float | None:
 def checkpoint_row(s: Scored, tasks: list[str], metric: str, target: float | None) -> Row:
     values = {t: metric_value(t, s.tasks[t], metric) if t in s.tasks else None for t in tasks}
     return Row(target, run_label(s.run), s.run, str(s.iteration), s.params, s.compression, values,
-               mean_or_none([values[t] for t in tasks]))
+               mean_or_none([values[t] for t in tasks]), limit=s.limit)
 
 
 def seed_summary_row(rows: list[Row], tasks: list[str], target: float) -> Row:
@@ -228,8 +235,9 @@ def seed_summary_row(rows: list[Row], tasks: list[str], target: float) -> Row:
     params, spread["params"] = stats([r.params for r in rows])
     compression, spread["compression"] = stats([r.compression for r in rows])
     iterations = "/".join(r.iteration for r in rows)
+    limits = [r.limit for r in rows if r.limit is not None]
     return Row(target, f"MoP mean ± std ({len(rows)} seeds)", "seeds", iterations, params, compression,
-               values, average, spread)
+               values, average, spread, limit=max(limits) if limits else None)
 
 
 def build_rows(checkpoints: list[Scored], dense: Scored | None, tasks: list[str], metric: str,
@@ -273,7 +281,8 @@ def display_cells(row: Row, tasks: list[str], pm: str) -> list[str]:
         return f"{pct(value)}{pm}{pct(row.spread[key])}"
 
     target = "–" if row.target is None else f"{100 * row.target:.0f}%"
-    return [target, row.method, row.iteration, fmt_params(row.params), fmt_compression(row.compression)] + [
+    method = row.method + (" †" if row.limit is not None else "")
+    return [target, method, row.iteration, fmt_params(row.params), fmt_compression(row.compression)] + [
         with_spread(t, row.values[t]) for t in tasks] + [with_spread("average", row.average)]
 
 
@@ -285,12 +294,20 @@ def markdown_table(rows: list[Row], tasks: list[str]) -> str:
     lines = ["| " + " | ".join(header(tasks)) + " |",
              "|" + "|".join(["---", "---", "---:", "---:", "---:"] + ["---:"] * (len(tasks) + 1)) + "|"]
     lines += ["| " + " | ".join(display_cells(r, tasks, " ± ")) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join(lines) + limit_note(rows)
+
+
+def limit_note(rows: list[Row]) -> str:
+    """Scores from a --limit subset are not comparable with full-task scores: say so under the table."""
+    limits = sorted({r.limit for r in rows if r.limit is not None})
+    if not limits:
+        return ""
+    return f"\n\n† scored on a subset (lm_eval --limit {', '.join(f'{l:g}' for l in limits)} per task)"
 
 
 def latex_escape(text: str) -> str:
     return text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("%", "\\%").replace("&", "\\&") \
-        .replace("#", "\\#").replace("±", "$\\pm$").replace("–", "--")
+        .replace("#", "\\#").replace("±", "$\\pm$").replace("–", "--").replace("†", "\\dag{}")
 
 
 def latex_table(rows: list[Row], tasks: list[str], caption: str) -> str:
@@ -306,7 +323,11 @@ def latex_table(rows: list[Row], tasks: list[str], caption: str) -> str:
             lines.append("\\midrule")
         previous = r.target
         lines.append(" & ".join(latex_escape(c) for c in display_cells(r, tasks, " ± ")) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    note = limit_note(rows).strip()
+    if note:
+        lines.append(f"\\par\\smallskip\\footnotesize {latex_escape(note)}")
+    lines.append("\\end{table}")
     return "\n".join(lines)
 
 
@@ -315,7 +336,7 @@ def csv_records(stage: str, rows: list[Row], tasks: list[str]) -> list[dict]:
     records = []
     for r in rows:
         base = {"stage": stage, "target": "" if r.target is None else r.target, "method": r.method,
-                "run": r.run, "iteration": r.iteration}
+                "run": r.run, "iteration": r.iteration, "limit": r.limit}
         records.append({**base, "params": r.params, "compression": r.compression,
                         **{t: r.values[t] for t in tasks}, "average": r.average})
         if r.spread is not None:
@@ -326,7 +347,7 @@ def csv_records(stage: str, rows: list[Row], tasks: list[str]) -> list[dict]:
 
 
 def csv_text(records: list[dict], tasks: list[str]) -> str:
-    fields = ["stage", "target", "method", "run", "iteration", "params", "compression"] + tasks + ["average"]
+    fields = ["stage", "target", "method", "run", "iteration", "limit", "params", "compression"] + tasks + ["average"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -369,7 +390,7 @@ def plot(stage_points: dict[str, list[Scored]], dense: Scored | None, tasks_by_s
                 ax.plot([0.0], [100 * avg], marker="*", markersize=14, color="black", linestyle="", label="Dense")
         ax.set_title(STAGE_TITLES[stage])
         ax.set_xlabel("compression (%)")
-        ax.set_ylabel(f"average accuracy (%) over {len(tasks)} tasks")
+        ax.set_ylabel(f"average accuracy (%) over {len(tasks)} tasks, metric: {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -183,6 +183,20 @@ def test_tolerance_drops_far_checkpoints(results):
     assert runs == {"run_seed_2"}
 
 
+def test_limited_scores_are_flagged(results):
+    root, _ = results
+    path = root / "run_seed_2" / "prune_iteration_4_eval" / "mop_eval.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "limit": 40}))
+    md = tables.main([str(root), "--stage", "pruned", "--targets", "0.2"])["markdown"]
+    flagged = [l for l in md.splitlines() if "†" in l and l.startswith("|")]
+    assert [l.split("|")[2].strip() for l in flagged] == ["MoP (seed 2) †", "MoP mean ± std (3 seeds) †"]
+    assert "--limit 40 per task" in md
+    rows = read_csv(root / "results_table.csv")
+    assert {r["run"]: r["limit"] for r in rows if r["method"].startswith("MoP (seed")} == {
+        "run_seed_1": "", "run_seed_2": "40", "run_seed_3": ""}
+
+
 def test_nearest_prefers_earlier_iteration_on_ties():
     def ckpt(i, c):
         return tables.Scored("run_seed_1", i, "pruned", None, 1, c, {}, Path("."))
