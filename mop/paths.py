@@ -1,0 +1,572 @@
+"""Path selection: which step, depth (L) or width (G), each iteration takes.
+
+`--path` chooses how:
+- `sequence` (default): the letters of `--decision_sequence`, as the released scripts replay
+  pre-generated random strings.
+- `random`: one coin per iteration from `random.Random(--seed)` (the same seed gives the same
+  path). When the drawn step is impossible (a depth step would leave fewer than 3 layers, a
+  width step would take the last head/neuron) the other one is taken and logged as `forced`.
+  The whole path is drawn up front on a weightless copy, so it is validated like a sequence.
+- `ppl`, `kl`, `cosine`: the paper's guided path. At every iteration both candidates are built
+  from the current model, one at a time (a deep copy, the step, the optional probe, the scores,
+  then the copy is freed), so peak memory is about twice the model. The G candidate's AMP
+  scores are computed once on the current model and reused when the live model takes the G
+  step. The live model then takes the winning step itself; it never sees a probe update.
+
+Probe (`--probe_steps` > 0): each candidate copy gets a short LoRA fine-tune
+(`mop.recovery.train_adapter`, published LoRA settings, batch 4, `--probe_samples` records) on
+its decoder's q/k/v/o/gate/up/down projections; it is scored with the adapter active, then the
+adapter is unloaded without merging and the copy discarded. The final probe loss is logged.
+
+Held-out text. Records are taken from the calibration data source in order:
+`[0, C)` are the AMP calibration prompts (C = --num_calibration_prompts), `[C, C + R)` the
+reference text (R = --num_reference_prompts), `[C + R, C + R + P)` the probe's training records
+(P = --probe_samples). Each reference text is the calibration format followed by the answer,
+`calibration_prompt(record) + " " + output`, tokenised as for calibration (truncated to
+--max_calibration_length, batched by --calibration_batch_size, right-padded).
+
+What is compared, always against the *unpruned* model, over the same reference tokens:
+- `ppl`: the candidate's perplexity, exp(mean negative log-likelihood of the next token) over
+  every prediction position, i.e. every real token whose next token is also real (padding and
+  the last token of each text predict nothing); tokens of all texts are pooled.
+- `kl`: mean over the same prediction positions of KL(p_original || p_candidate) of the
+  next-token distributions. Only the original's `--reference_top_k` most likely tokens are
+  stored (fp32 log-probs + indices) plus the log of the remaining mass, and the KL is computed
+  between the two distributions coarsened to those k tokens + one "everything else" bucket
+  (the candidate's bucket is its mass outside the same k tokens). By the data-processing
+  inequality this is a lower bound of the full KL, exact when k >= the vocabulary size.
+- `cosine`: mean cosine similarity between the candidate's and the original's final hidden
+  states -- the output of the decoder's final RMSNorm, i.e. the input of lm_head -- per real
+  (non-padding) token of every text, pooled over texts.
+Lower ppl, lower KL, higher cosine wins. A tie (equal floats) goes to L, the step that also
+shortens the forward pass; a NaN score loses to any number.
+
+The original's outputs (token ids, top-k log-probs, final hidden states in fp32) are computed
+once and cached in the run folder (`path_reference.safetensors`), so `--resume` needs no
+recomputation. Every iteration's `mop_prune.json` carries both candidates' scores, the choice
+and the probe losses under "path"; `path_decisions.json` holds the decision string taken and
+the flags that replay it (`--path sequence --decision_sequence <string>`).
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import math
+import os
+import random
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .adapter import DecoderAdapter, count_parameters, get_adapter
+from .io import UsageError, read_json, write_json
+from .plan import PlanError, check_depth_step, plan_width_step
+
+PATHS = ("sequence", "random", "ppl", "kl", "cosine")
+METRIC_PATHS = ("ppl", "kl", "cosine")
+HIGHER_IS_BETTER = {"ppl": False, "kl": False, "cosine": True}
+TIE_DECISION = "L"
+REFERENCE_FILE = "path_reference.safetensors"
+DECISIONS_FILE = "path_decisions.json"
+LOGIT_CHUNK = 512  # prediction positions per lm_head call: bounds the (chunk, vocab) buffer
+PROBE_BATCH_SIZE = 4
+LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PATH_FIELDS = ("chosen_by", "L_ppl", "L_kl", "L_cosine", "L_probe_loss", "G_ppl", "G_kl", "G_cosine", "G_probe_loss")
+
+ScoreFn = Callable[[DecoderAdapter, bool], object]
+
+
+# ----------------------------------------------------------------------------- settings and data
+
+
+def is_metric_path(path: str) -> bool:
+    return path in METRIC_PATHS
+
+
+def check_path_settings(settings) -> None:
+    """Bad path flags are a one-line error before anything is loaded or written."""
+    if settings.path not in PATHS:
+        raise UsageError(f"unknown --path {settings.path!r}; choose from {', '.join(PATHS)}")
+    if settings.num_iterations < 1:
+        raise UsageError(f"--num_iterations must be at least 1, got {settings.num_iterations}")
+    if settings.probe_steps < 0:
+        raise UsageError(f"--probe_steps must be 0 (no probe) or more, got {settings.probe_steps}")
+    for name in ("probe_samples", "num_reference_prompts", "reference_top_k"):
+        if getattr(settings, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(settings, name)}")
+    if settings.probe_steps and not is_metric_path(settings.path):
+        raise UsageError(f"--probe_steps needs a metric path (ppl, kl or cosine), not --path {settings.path}")
+    if is_metric_path(settings.path):
+        held_out_records(settings)  # enough records for disjoint reference and probe text
+
+
+def held_out_records(settings) -> tuple[list[dict], list[dict]]:
+    """(reference records, probe records): the records after the calibration prompts, disjoint."""
+    from .data import load_alpaca_records, resolve_data_source
+
+    source = resolve_data_source(settings.calibration_data, settings.model_name)
+    first = settings.num_calibration_prompts
+    probe = settings.probe_samples if settings.probe_steps else 0
+    need = first + settings.num_reference_prompts + probe
+    records = load_alpaca_records(source, need)
+    if len(records) < need:
+        raise UsageError(
+            f"{source} holds {len(records)} records; a {settings.path} path needs {need} "
+            f"({first} calibration + {settings.num_reference_prompts} reference"
+            + (f" + {probe} probe" if probe else "") + "): lower --num_reference_prompts or --num_calibration_prompts"
+        )
+    reference_end = first + settings.num_reference_prompts
+    return records[first:reference_end], records[reference_end:need]
+
+
+def reference_texts(records: list[dict]) -> list[str]:
+    """Calibration format followed by the answer, so perplexity covers real text."""
+    from .data import calibration_prompt
+
+    return [calibration_prompt(r) + " " + r["output"] for r in records]
+
+
+# ----------------------------------------------------------------------------- decisions known up front
+
+
+def step_impossible(shape, decision: str, mode: str, rule: str, accumulator: float) -> str | None:
+    """Why `decision` cannot be taken on a model of `shape` (None: it can)."""
+    try:
+        if decision == "L":
+            check_depth_step(shape)
+        else:
+            plan_width_step(shape, mode, rule, accumulator)
+    except PlanError as err:
+        return str(err)
+    return None
+
+
+def other(decision: str) -> str:
+    return "G" if decision == "L" else "L"
+
+
+def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str) -> list[tuple[str, str]]:
+    """[(decision, 'random' | 'forced')]: one seeded coin per iteration, walked on a meta copy.
+
+    The coin is drawn every iteration, also when it is then overruled, so the draws do not
+    depend on which steps were possible.
+    """
+    from .pruner import apply_decision, build_meta_model, layer_shape, placeholder_scores
+
+    adapter = get_adapter(build_meta_model(copy.deepcopy(config)))
+    coin = random.Random(seed)
+    path, accumulator = [], 0.0
+    for i in range(1, num_iterations + 1):
+        drawn = "L" if coin.random() < 0.5 else "G"
+        shape = layer_shape(adapter)
+        reasons = {d: step_impossible(shape, d, mode, rule, accumulator) for d in "LG"}
+        decision = drawn if reasons[drawn] is None else other(drawn)
+        if reasons[decision] is not None:
+            raise UsageError(f"random path, iteration {i}: no step is possible (L: {reasons['L']}; G: {reasons['G']})")
+        _, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        path.append((decision, "random" if decision == drawn else "forced"))
+    return path
+
+
+def decisions_taken(save_dir: Path, completed: int) -> list[str]:
+    """Decisions of iterations 1..completed, read back from their metadata (for --resume)."""
+    from .pruner import ITERATION_META, iteration_dir
+
+    return [read_json(iteration_dir(save_dir, i) / ITERATION_META)["decision"] for i in range(1, completed + 1)]
+
+
+def write_decisions(save_dir: Path, settings, taken: list[str]) -> str:
+    """Store (and return) the decision string of the completed iterations and its replay flags."""
+    sequence = "".join(taken)
+    replay = f"--path sequence --decision_sequence {sequence} --num_iterations {len(taken)}" if taken else ""
+    write_json(save_dir / DECISIONS_FILE, {
+        "path": settings.path, "seed": settings.seed, "num_iterations": len(taken),
+        "decision_sequence": sequence, "replay_flags": replay,
+    })
+    return sequence
+
+
+# ----------------------------------------------------------------------------- the unpruned model's outputs
+
+
+@dataclass
+class Reference:
+    """The unpruned model's outputs on the reference text (all on CPU).
+
+    Prediction positions P and real tokens N are in batch order, row-major within a batch.
+    """
+
+    batches: list[dict]  # input_ids, attention_mask (B, T) each
+    topk_logprobs: torch.Tensor  # (P, k) float32
+    topk_indices: torch.Tensor  # (P, k) int64
+    rest_logprob: torch.Tensor  # (P,) float32: log of the mass outside the top k (-inf if none)
+    hidden: torch.Tensor  # (N, H) float32: final-norm output per real token
+    info: dict = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {"topk_logprobs": self.topk_logprobs, "topk_indices": self.topk_indices,
+                   "rest_logprob": self.rest_logprob, "hidden": self.hidden}
+        for i, batch in enumerate(self.batches):
+            tensors[f"input_ids.{i}"] = batch["input_ids"]
+            tensors[f"attention_mask.{i}"] = batch["attention_mask"]
+        tmp = path.with_name(f".tmp-{path.name}")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                  metadata={"info": json.dumps(self.info), "num_batches": str(len(self.batches))})
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Reference":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            get = f.get_tensor
+            batches = [{"input_ids": get(f"input_ids.{i}"), "attention_mask": get(f"attention_mask.{i}")}
+                       for i in range(int(meta["num_batches"]))]
+            return cls(batches, get("topk_logprobs"), get("topk_indices"), get("rest_logprob"), get("hidden"),
+                       json.loads(meta["info"]))
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def decoder_outputs(adapter: DecoderAdapter, batch: dict):
+    """(final hidden state per real token (N, H), per prediction position (P, H), targets (P,))."""
+    device = model_device(adapter.model)
+    ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    hidden = adapter.run_text(ids, mask).last_hidden_state  # (B, T, H), after the final norm
+    real = mask.bool()
+    predicts = real[:, :-1] & real[:, 1:]  # the next token is real (right padding)
+    return hidden[real], hidden[:, :-1][predicts], ids[:, 1:][predicts]
+
+
+def next_token_logprobs(model, pred_hidden: torch.Tensor):
+    """(start, (chunk, vocab) float32 log-probs) over prediction positions, a chunk at a time."""
+    head = model.get_output_embeddings()
+    for start in range(0, pred_hidden.shape[0], LOGIT_CHUNK):
+        yield start, torch.log_softmax(head(pred_hidden[start:start + LOGIT_CHUNK]).float(), dim=-1)
+
+
+def mass_outside(logprobs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """log of the probability outside `indices` per row: (P, V), (P, k) -> (P,)."""
+    return logprobs.scatter(-1, indices, float("-inf")).logsumexp(-1)
+
+
+@torch.inference_mode()
+def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, progress: bool = True) -> Reference:
+    """Run the unpruned model once over the reference batches and keep what scoring needs."""
+    tops, indices, rests, hiddens = [], [], [], []
+    nll, predicted = 0.0, 0
+    for batch in tqdm(batches, desc="reference outputs", unit="batch", disable=not progress):
+        token_hidden, pred_hidden, targets = decoder_outputs(adapter, batch)
+        hiddens.append(token_hidden.float().cpu())
+        for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+            values, idx = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
+            tops.append(values.cpu())
+            indices.append(idx.cpu())
+            rests.append(mass_outside(logprobs, idx).cpu())
+            chunk_targets = targets[start:start + logprobs.shape[0], None]
+            nll -= logprobs.gather(-1, chunk_targets).double().sum().item()
+            predicted += logprobs.shape[0]
+    if predicted == 0:
+        raise UsageError("the reference texts hold no token to predict; use more or longer reference records")
+    info = {"prompts": sum(b["input_ids"].shape[0] for b in batches), "tokens": sum(h.shape[0] for h in hiddens),
+            "predicted_tokens": predicted, "top_k": tops[0].shape[-1], "original_ppl": safe_exp(nll / predicted)}
+    return Reference([{k: v.cpu() for k, v in b.items()} for b in batches], torch.cat(tops), torch.cat(indices),
+                     torch.cat(rests), torch.cat(hiddens), info)
+
+
+def safe_exp(x: float) -> float:
+    return math.exp(x) if x < 700 else float("inf")
+
+
+# ----------------------------------------------------------------------------- scoring a candidate
+
+
+def coarse_kl(cand: torch.Tensor, top: torch.Tensor, idx: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per row over the reference's top-k tokens plus one bucket for all the others.
+
+    cand: the candidate's log-probs (P, V); top, idx: the original's top-k log-probs and token
+    ids (P, k); rest: log of the original's mass outside them (P,).
+    """
+    kl = (top.exp() * (top - cand.gather(-1, idx))).sum(-1)
+    cand_rest = mass_outside(cand, idx)
+    rest_term = torch.where(torch.isinf(rest), torch.zeros_like(rest), rest.exp() * (rest - cand_rest))
+    return kl + rest_term
+
+
+@torch.inference_mode()
+def score_candidate(adapter: DecoderAdapter, reference: Reference) -> dict:
+    """Perplexity, mean KL(original || candidate) and mean cosine of final hidden states."""
+    device = model_device(adapter.model)
+    nll = kl = cosine = 0.0
+    p_offset = t_offset = 0
+    for batch in reference.batches:
+        token_hidden, pred_hidden, targets = decoder_outputs(adapter, batch)
+        original = reference.hidden[t_offset:t_offset + token_hidden.shape[0]].to(device)
+        cosine += F.cosine_similarity(token_hidden.float(), original, dim=-1).double().sum().item()
+        t_offset += token_hidden.shape[0]
+        for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+            rows = slice(p_offset, p_offset + logprobs.shape[0])
+            nll -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
+            kl += coarse_kl(logprobs, reference.topk_logprobs[rows].to(device), reference.topk_indices[rows].to(device),
+                            reference.rest_logprob[rows].to(device)).double().sum().item()
+            p_offset += logprobs.shape[0]
+    if p_offset != reference.topk_logprobs.shape[0] or t_offset != reference.hidden.shape[0]:
+        raise RuntimeError("the reference outputs do not match the reference batches")
+    return {"ppl": safe_exp(nll / p_offset), "kl": kl / p_offset, "cosine": cosine / t_offset}
+
+
+def pick(criterion: str, scores_l: dict, scores_g: dict) -> str:
+    """The better candidate by `criterion`; a tie goes to TIE_DECISION, NaN loses."""
+    def badness(scores):
+        value = scores[criterion]
+        if math.isnan(value):
+            return math.inf
+        return -value if HIGHER_IS_BETTER[criterion] else value
+
+    bad_l, bad_g = badness(scores_l), badness(scores_g)
+    if bad_l == bad_g:
+        return TIE_DECISION
+    return "L" if bad_l < bad_g else "G"
+
+
+# ----------------------------------------------------------------------------- the probe
+
+
+@dataclass
+class ProbeSetup:
+    tokenizer: object
+    records: list[dict]
+    settings: object  # mop.recovery.RecoverySettings
+    progress: bool = False
+
+
+def probe_setup(settings, tokenizer, records: list[dict], progress: bool) -> ProbeSetup:
+    """Published LoRA hyperparameters, `probe_steps` optimizer steps of PROBE_BATCH_SIZE records."""
+    from .recovery import RecoverySettings
+
+    recovery = RecoverySettings(
+        max_steps=settings.probe_steps, batch_size=min(PROBE_BATCH_SIZE, len(records)), grad_accum=1,
+        max_length=settings.max_calibration_length, logging_steps=1, save_steps=max(settings.probe_steps, 1),
+        seed=settings.seed,
+    )
+    return ProbeSetup(tokenizer, records, recovery, progress)
+
+
+def decoder_lora_targets(adapter: DecoderAdapter) -> str:
+    """A regex over full module names that reaches only the decoder's projections (not a vision tower)."""
+    prefix = next(name for name, module in adapter.model.named_modules() if module is adapter.decoder)
+    return rf"{re.escape(prefix)}\.layers\.\d+\.(self_attn|mlp)\.({'|'.join(LORA_PROJECTIONS)})"
+
+
+def no_checkpoint_callback():
+    """A probe is thrown away: stop the Trainer from writing its end-of-run checkpoint."""
+    from transformers import TrainerCallback
+
+    class NoCheckpoint(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_save = False
+            return control
+
+    return NoCheckpoint()
+
+
+def train_probe(adapter: DecoderAdapter, probe: ProbeSetup):
+    """LoRA-train the candidate in place; returns (PEFT model, probe statistics)."""
+    from .recovery import train_adapter
+
+    with tempfile.TemporaryDirectory(prefix="mop-probe-") as work:
+        report = train_adapter(adapter.model, probe.tokenizer, probe.records, probe.settings, work,
+                               target_modules=decoder_lora_targets(adapter), callbacks=[no_checkpoint_callback()],
+                               progress=probe.progress)
+    report.peft_model.eval()
+    stats = {"loss": report.stats["final_train_loss"], "mean_loss": report.stats["mean_train_loss"],
+             "steps": report.stats["global_steps"], "seconds": report.stats["train_seconds"]}
+    return report.peft_model, stats
+
+
+# ----------------------------------------------------------------------------- choosing a step
+
+
+def frozen_scores(scores, with_heads: bool) -> ScoreFn:
+    """A score function that returns scores computed earlier (no second AMP pass)."""
+    def score_fn(adapter, heads):
+        if heads != with_heads:
+            raise RuntimeError("cached AMP scores were computed for another width step")
+        return scores
+
+    return score_fn
+
+
+def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> ScoreFn:
+    """AMP scores of the current (live) model for the G step it would take now, cached."""
+    from .pruner import layer_shape
+
+    with_heads = plan_width_step(layer_shape(adapter), mode, rule, accumulator).groups > 0
+    return frozen_scores(score_fn(adapter, with_heads), with_heads)
+
+
+def release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class PathChoice:
+    decision: str
+    chosen_by: str  # the criterion, or 'forced' when only one step was possible
+    candidates: dict  # 'L' / 'G' -> {"scores", "probe", "params"} or {"impossible": reason}
+    live_score_fn: ScoreFn  # what the live model's step uses (cached AMP scores for G)
+
+    def as_dict(self, path: str) -> dict:
+        return {"path": path, "chosen_by": self.chosen_by, "candidates": self.candidates}
+
+
+@dataclass
+class PathSelector:
+    """Builds, probes and scores both candidates of an iteration and picks one."""
+
+    criterion: str
+    reference: Reference
+    mode: str
+    rule: str
+    probe: ProbeSetup | None = None
+
+    def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
+        """One candidate: copy the current model, take the step, (probe), score, free the copy."""
+        from .pruner import apply_decision
+
+        candidate = get_adapter(copy.deepcopy(adapter.model))
+        apply_decision(candidate, decision, score_fn, self.mode, self.rule, accumulator)
+        result = {"params": count_parameters(candidate.model), "probe": None}
+        peft_model = None
+        try:
+            if self.probe is not None:
+                peft_model, result["probe"] = train_probe(candidate, self.probe)
+            candidate.model.eval()
+            result["scores"] = score_candidate(candidate, self.reference)
+        finally:
+            if peft_model is not None:
+                peft_model.unload()  # drop the adapter without merging it
+            del candidate, peft_model
+            release_memory()
+        return result
+
+    def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, accumulator: float) -> PathChoice:
+        from .pruner import layer_shape
+
+        shape = layer_shape(adapter)
+        reasons = {d: step_impossible(shape, d, self.mode, self.rule, accumulator) for d in "LG"}
+        if reasons["L"] and reasons["G"]:
+            raise UsageError(f"no step is possible any more (L: {reasons['L']}; G: {reasons['G']}); "
+                             "lower --num_iterations")
+        live_fn = score_fn if reasons["G"] else current_scores(adapter, score_fn, self.mode, self.rule, accumulator)
+        if reasons["L"] or reasons["G"]:
+            decision = "G" if reasons["L"] else "L"
+            return PathChoice(decision, "forced", {other(decision): {"impossible": reasons[other(decision)]}}, live_fn)
+        candidates = {d: self.evaluate(adapter, d, live_fn, accumulator) for d in "LG"}
+        decision = pick(self.criterion, candidates["L"]["scores"], candidates["G"]["scores"])
+        return PathChoice(decision, self.criterion, candidates, live_fn)
+
+
+def reference_batches(settings, tokenizer, records: list[dict]) -> list[dict]:
+    from .importance import batch_prompts
+
+    return batch_prompts(tokenizer, reference_texts(records), settings.calibration_batch_size,
+                         settings.max_calibration_length)
+
+
+def reference_info_expected(settings) -> dict:
+    return {"calibration_data": settings.calibration_data, "num_calibration_prompts": settings.num_calibration_prompts,
+            "num_reference_prompts": settings.num_reference_prompts, "max_length": settings.max_calibration_length}
+
+
+def load_or_build_reference(settings, save_dir: Path, live: DecoderAdapter, live_is_original: bool, tokenizer,
+                            model_path: str, dtype, device, progress: bool) -> Reference:
+    """The cached reference of this run folder, or computed from the unpruned model and cached."""
+    from .pruner import load_model
+
+    path = save_dir / REFERENCE_FILE
+    expected = reference_info_expected(settings)
+    if path.exists():
+        reference = Reference.load(path)
+        stored = {k: reference.info.get(k) for k in expected}
+        if stored != expected or reference.info.get("requested_top_k") != settings.reference_top_k:
+            raise UsageError(f"{path} was made with other reference settings ({stored}); "
+                             "resume with the run's own settings")
+        return reference
+    records, _ = held_out_records(settings)
+    batches = reference_batches(settings, tokenizer, records)
+    if live_is_original:
+        reference = build_reference(live, batches, settings.reference_top_k, progress)
+    else:  # an interrupted run that never cached its reference: load the original once
+        model, _ = load_model(model_path, dtype, device)
+        reference = build_reference(get_adapter(model), batches, settings.reference_top_k, progress)
+        del model
+        release_memory()
+    reference.info.update(expected, requested_top_k=settings.reference_top_k)
+    reference.save(path)
+    return reference
+
+
+def open_selector(settings, save_dir: Path, live: DecoderAdapter, live_is_original: bool, tokenizer,
+                  model_path: str, dtype, device, progress: bool) -> PathSelector | None:
+    """The selector of a metric path (None for sequence and random paths)."""
+    if not is_metric_path(settings.path):
+        return None
+    reference = load_or_build_reference(settings, save_dir, live, live_is_original, tokenizer, model_path, dtype,
+                                        device, progress)
+    probe = None
+    if settings.probe_steps:
+        _, records = held_out_records(settings)
+        probe = probe_setup(settings, tokenizer, records, progress)
+    return PathSelector(settings.path, reference, settings.width_mode, settings.budget_rule, probe)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def path_columns(meta: dict) -> dict:
+    """Summary columns of one iteration's path record (empty for sequence runs)."""
+    record = meta.get("path")
+    if not record:
+        return {}
+    row = {"chosen_by": record["chosen_by"]}
+    for d in "LG":
+        candidate = record.get("candidates", {}).get(d) or {}
+        scores = candidate.get("scores") or {}
+        for metric in METRIC_PATHS:
+            row[f"{d}_{metric}"] = scores.get(metric)
+        row[f"{d}_probe_loss"] = (candidate.get("probe") or {}).get("loss")
+    return row
+
+
+def format_choice(record: dict) -> str:
+    """One log line: both candidates' scores and the choice."""
+    parts = []
+    for d in "LG":
+        candidate = record["candidates"].get(d)
+        if candidate is None:
+            continue
+        if "impossible" in candidate:
+            parts.append(f"{d}: impossible")
+            continue
+        s = candidate["scores"]
+        text = f"{d}: ppl={s['ppl']:.4g} kl={s['kl']:.4g} cos={s['cosine']:.5f}"
+        if candidate.get("probe"):
+            text += f" probe_loss={candidate['probe']['loss']:.4g}"
+        parts.append(text)
+    return "   " + " | ".join(parts) + f"  -> chosen by {record['chosen_by']}"
