@@ -27,7 +27,7 @@ SEED = 1
 MLP_ONLY = False  # Vicuna is multi-head (Llama-2 style): G steps prune attention heads and MLP neurons
 CALIBRATION_DATA = "auto"  # auto: yahma/alpaca-cleaned for hub models, the shipped set for embedded ones
 NUM_CALIBRATION_PROMPTS = 128
-DTYPE = "float16"  # llava-1.5-7b-hf is stored in float16; bfloat16 would round the vision tower (use float32 for tiny-llava)
+DTYPE = "auto"  # auto: the checkpoint's own float16 on CUDA (bfloat16 would round the vision tower), float32 on CPU
 CALIBRATION_IMAGES = None  # None: text prompts; or a JSON/JSONL of image questions (e.g. mop/tasks_vision/data/shapes.jsonl)
 
 

@@ -145,13 +145,26 @@ def describe(adapter: DecoderAdapter, original_params: int) -> dict:
 # ----------------------------------------------------------------------------- loading
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
+def resolve_dtype(name: str, device: str, saved: torch.dtype | None = None) -> torch.dtype:
+    """`auto`: float32 on CPU; on CUDA the checkpoint's own half precision (Llama-2 and LLaVA
+    are stored in float16, Llama-3 in bfloat16), so pruning never re-rounds the weights."""
     if name == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        if not device.startswith("cuda"):
+            return torch.float32
+        return saved if saved in (torch.float16, torch.bfloat16) else torch.bfloat16
     try:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
     except KeyError:
         raise UsageError(f"unknown --dtype {name!r}; choose auto, float32, bfloat16 or float16") from None
+
+
+def saved_dtype(model_path: str) -> torch.dtype | None:
+    """The dtype a checkpoint is stored in, from its config (None if not recorded)."""
+    config = load_config(model_path)
+    value = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    if isinstance(value, str):
+        value = getattr(torch, value, None)
+    return value if isinstance(value, torch.dtype) else None
 
 
 def resolve_device(name: str) -> str:
@@ -342,7 +355,7 @@ def run_pruning(
     """
     decisions, save_dir, model_path, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
-    dtype = resolve_dtype(settings.dtype, device)
+    dtype = resolve_dtype(settings.dtype, device, saved_dtype(model_path))
     seed_everything(settings.seed)
 
     start = completed_iterations(save_dir) if settings.resume else 0
