@@ -3,7 +3,8 @@
 #
 #   bash Llama2/run_extremes_llama2.sh                # the paper's setting (GPU with 24 GB, hub access)
 #   EMBEDDED=1 bash Llama2/run_extremes_llama2.sh     # embedded SmolLM2-135M on CPU, minutes
-# Every setting below can also be given in the environment.
+# Every setting below can also be given in the environment; the settings all drivers share
+# (TASKS, FT_ARGS, NUM_GPUS, EVAL_UNRECOVERED) are listed in scripts/pipeline.sh.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../scripts/pipeline.sh"
 
@@ -14,17 +15,8 @@ NUM_EPOCHS=${NUM_EPOCHS:-2}
 RUN_NAMES=(run_depth_only run_width_only)
 RUN_SEEDS=(1 1)
 RUN_SEQUENCES=(LLLLLLLLLLLLLLLLLL GGGGGGGGGGGGGGGGGG)
-TASKS=${TASKS:-piqa,hellaswag,winogrande,arc_easy,arc_challenge}
 PRUNE_ARGS=${PRUNE_ARGS:-}
-FT_ARGS=${FT_ARGS:-}
-NUM_GPUS=${NUM_GPUS:-1}  # > 1: fine-tuning and scoring through accelerate
-EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}  # 1: also score each checkpoint before recovery
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llama2}
+EMBEDDED_MODEL=smollm2-135m-mha  # the CPU stand-in used when EMBEDDED=1
 
-if [[ "${EMBEDDED:-0}" == 1 ]]; then  # CPU run on the embedded model, data and tasks
-    source "$HERE/../scripts/embedded.sh"
-    MODEL_NAME=smollm2-135m-mha
-    RESULTS_DIR=$HERE/results_llama2_embedded
-fi
-LOG_DIR=$RESULTS_DIR/logs
 mop_pipeline "$HERE"

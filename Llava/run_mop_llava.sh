@@ -31,6 +31,7 @@ CHECK_CHECKPOINTS=${CHECK_CHECKPOINTS:-1}  # 1: reload + answer + vision check a
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llava}
 
 if [[ "${EMBEDDED:-0}" == 1 ]]; then  # CPU run on the embedded tiny-llava, data and tasks
+    export EVAL_LIMIT=${EVAL_LIMIT:-24}
     source "$HERE/../scripts/embedded.sh"
     MODEL_NAME=tiny-llava
     NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-3}
@@ -39,7 +40,6 @@ if [[ "${EMBEDDED:-0}" == 1 ]]; then  # CPU run on the embedded tiny-llava, data
     TASKS=${EMBEDDED_TASKS:-mop_mini,mop_shapes}
     PRUNE_ARGS="--dtype float32 --num_calibration_prompts 32 --calibration_batch_size 8 ${PRUNE_ARGS}"
     FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 3 --num_samples 48 --batch_size 4 --grad_accum 1 --max_length 128}
-    export EVAL_LIMIT=${EVAL_LIMIT:-24}
     TABLE_ARGS=${TABLE_ARGS:---targets 0.08}  # 3 iterations reach ~8%, not the paper's 20/30/40%
     RESULTS_DIR=${EMBEDDED_RESULTS_DIR:-$HERE/results_llava_embedded}
 fi

@@ -97,10 +97,25 @@ mop_tables() {
     cat "$LOG_DIR/tables.log"
 }
 
+mop_common_settings() {
+    # Settings every Llama driver shares; each can be given in the environment.
+    TASKS=${TASKS:-piqa,hellaswag,winogrande,arc_easy,arc_challenge}  # lm_eval tasks, zero-shot
+    FT_ARGS=${FT_ARGS:-}                       # extra finetune.py flags
+    NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate
+    EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery
+    if [[ "${EMBEDDED:-0}" == 1 ]]; then       # CPU run on the embedded model, data and tasks
+        source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"
+        MODEL_NAME=$EMBEDDED_MODEL
+        RESULTS_DIR=${RESULTS_DIR}_embedded
+    fi
+    LOG_DIR=$RESULTS_DIR/logs
+}
+
 mop_pipeline() {
     # The whole driver: dense score, then for each path (RUN_NAMES[k], RUN_SEEDS[k],
     # RUN_SEQUENCES[k]) prune NUM_ITERATIONS iterations and recover + score each iteration in
     # FT_ITERATIONS ("all" = every iteration); finally the result tables.
+    mop_common_settings
     mop_setup "$1"
     mop_dense_eval
     local k i iterations
