@@ -1,0 +1,50 @@
+"""The bash drivers' shared stage logic (scripts/pipeline.sh): skip complete stages, stop on failure."""
+
+import subprocess
+
+from conftest import REPO
+
+PIPELINE = REPO / "scripts" / "pipeline.sh"
+
+
+def run_bash(script: str, tmp_path):
+    prelude = f'source "{PIPELINE}"; LOG_DIR="{tmp_path}/logs"; mkdir -p "$LOG_DIR"; '
+    return subprocess.run(["bash", "-c", prelude + script], capture_output=True, text=True, timeout=60)
+
+
+def test_complete_stage_is_skipped_and_not_rerun(tmp_path):
+    done = tmp_path / "final"
+    done.mkdir()
+    proc = run_bash(f'mop_stage s1 "{done}" touch "{tmp_path}/ran"; echo after', tmp_path)
+    assert proc.returncode == 0 and "[skip] s1 (complete)" in proc.stdout and "after" in proc.stdout
+    assert not (tmp_path / "ran").exists()
+
+
+def test_incomplete_stage_runs_and_logs(tmp_path):
+    proc = run_bash(f'mop_stage s2 "{tmp_path}/final" bash -c "echo hello; mkdir {tmp_path}/final"', tmp_path)
+    assert proc.returncode == 0 and "[done] s2" in proc.stdout
+    assert (tmp_path / "final").is_dir() and (tmp_path / "logs" / "s2.log").read_text().strip() == "hello"
+
+
+def test_failing_stage_stops_the_driver_with_its_log(tmp_path):
+    script = f'mop_stage bad "{tmp_path}/never" bash -c "echo boom >&2; exit 3"; echo not-reached'
+    proc = run_bash(script, tmp_path)
+    assert proc.returncode == 1 and "not-reached" not in proc.stdout
+    assert "[FAIL] bad" in proc.stderr and "boom" in proc.stderr and "completed stages are skipped" in proc.stderr
+
+
+def test_a_half_written_checkpoint_is_not_taken_for_complete(tmp_path):
+    # Interrupted stages leave only `.tmp-<name>` / `.work-<name>` folders beside the final name.
+    (tmp_path / ".tmp-prune_iteration_3_ft_2ep").mkdir()
+    proc = run_bash(f'mop_stage ft "{tmp_path}/prune_iteration_3_ft_2ep" true', tmp_path)
+    assert "[run ] ft" in proc.stdout and "[skip]" not in proc.stdout
+
+
+def test_embedded_switch_selects_the_cpu_settings(tmp_path):
+    script = ('RESULTS_DIR=/x/results_llama3; EMBEDDED_MODEL=smollm2-135m; MODEL_NAME=meta-llama/Meta-Llama-3-8B; '
+              'EMBEDDED=1 mop_common_settings; echo "$MODEL_NAME|$TASKS|$RESULTS_DIR|$EVAL_UNRECOVERED"')
+    proc = run_bash(script, tmp_path)
+    assert proc.stdout.strip().splitlines()[-1] == "smollm2-135m|mop_mini|/x/results_llama3_embedded|1"
+    proc = run_bash(script.replace("EMBEDDED=1", "EMBEDDED=0"), tmp_path)
+    assert proc.stdout.strip().splitlines()[-1] == (
+        "meta-llama/Meta-Llama-3-8B|piqa,hellaswag,winogrande,arc_easy,arc_challenge|/x/results_llama3|0")
