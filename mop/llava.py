@@ -433,19 +433,9 @@ def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, data:
 
 def finetune_llava_main(defaults: dict, description: str, argv: list[str] | None = None) -> dict | None:
     """Entry point of Llava/finetune.py: the flags of the Llama scripts, LLaVA recovery."""
-    from .recovery import RecoverySettings, default_tuned_dir, finetune_parser
+    from .recovery import finetune_main
 
-    args = finetune_parser(defaults, description).parse_args(argv)
-    names = {f.name for f in dataclasses.fields(RecoverySettings)}
-    settings = RecoverySettings(**{k: v for k, v in vars(args).items() if k in names})
-    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs)
-
-    @exit_on_usage_error
-    def main():
-        return finetune_llava_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                         num_samples=args.num_samples, resume=args.resume)
-
-    return main()
+    return finetune_main(defaults, description, argv, job=finetune_llava_checkpoint)
 
 
 # ----------------------------------------------------------------------------- evaluation

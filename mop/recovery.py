@@ -547,8 +547,13 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     return p
 
 
-def finetune_main(defaults: dict, description: str, argv: list[str] | None = None) -> dict | None:
-    """Entry point of Llama2/finetune.py and Llama3/finetune.py (they differ only in defaults)."""
+def finetune_main(defaults: dict, description: str, argv: list[str] | None = None, job=None) -> dict | None:
+    """Entry point of the finetune.py scripts (they differ only in defaults).
+
+    `job(pruned_dir, tuned_dir, settings, data=, num_samples=, resume=)` does the work:
+    `finetune_checkpoint` for causal LMs; LLaVA passes its own.
+    """
+    job = job or finetune_checkpoint
     args = finetune_parser(defaults, description).parse_args(argv)
     names = {f.name for f in dataclasses.fields(RecoverySettings)}
     settings = RecoverySettings(**{k: v for k, v in vars(args).items() if k in names})
@@ -556,7 +561,7 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
 
     @exit_on_usage_error
     def main():
-        return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                   num_samples=args.num_samples, resume=args.resume)
+        return job(args.pruned_model_dir, tuned, settings, data=args.data,
+                   num_samples=args.num_samples, resume=args.resume)
 
     return main()
