@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from .io import UsageError
+from .io import UsageError, one_line
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"
@@ -82,7 +82,7 @@ def load_alpaca_records(source: str | os.PathLike, limit: int | None = None) -> 
         try:
             records = list(load_dataset(source, split="train"))
         except Exception as err:  # hub offline, unknown id, ...
-            raise UsageError(f"cannot load dataset {source!r}: {type(err).__name__}: {err}") from None
+            raise UsageError(f"cannot load dataset {source!r}: {one_line(err)}") from None
     records = _validate(records, source)
     return records[:limit] if limit else records
 

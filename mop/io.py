@@ -22,6 +22,12 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2, nothing written."""
 
 
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception as a single line (library messages often span several)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def exit_on_usage_error(main: Callable[[], Any]) -> Callable[[], Any]:
     """Wrap a script's main so a UsageError prints one line and exits with status 2."""
 
@@ -29,7 +35,7 @@ def exit_on_usage_error(main: Callable[[], Any]) -> Callable[[], Any]:
         try:
             return main(*args, **kwargs)
         except UsageError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print("error: " + " ".join(str(err).split()), file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapped

@@ -23,7 +23,7 @@ import torch
 
 from .adapter import DecoderAdapter, check_supported, count_parameters, get_adapter
 from .importance import ImportanceScores, amp_scores, batch_prompts
-from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
+from .io import UsageError, atomic_directory, one_line, is_nonempty_dir, read_json, software_versions, write_json
 from . import paths
 from .plan import LayerShape, WidthStep, check_depth_step, parse_decisions, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
@@ -183,7 +183,7 @@ def load_config(model_path: str):
     try:
         return AutoConfig.from_pretrained(model_path)
     except Exception as err:
-        raise UsageError(f"cannot load the config of {model_path!r}: {type(err).__name__}: {err}") from None
+        raise UsageError(f"cannot load the config of {model_path!r}: {one_line(err)}") from None
 
 
 def model_class(config):
