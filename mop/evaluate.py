@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from .cli import OneLineParser
-from .io import UsageError, atomic_directory, exit_on_usage_error, software_versions, write_json
+from .io import UsageError, atomic_directory, one_line, exit_on_usage_error, software_versions, write_json
 
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
@@ -238,8 +238,12 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
 
     lm = HFLM(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"],
               batch_size=settings["batch_size"])
-    return simple_evaluate(model=lm, tasks=tasks, num_fewshot=0, limit=settings["limit"],
-                           task_manager=task_manager, log_samples=False)
+    try:
+        return simple_evaluate(model=lm, tasks=tasks, num_fewshot=0, limit=settings["limit"],
+                               task_manager=task_manager, log_samples=False)
+    except ConnectionError as err:  # a hub task's dataset while offline
+        raise UsageError(f"cannot fetch the data of {', '.join(tasks)} (no hub access?): {one_line(err)}; "
+                         "the local tasks (mop_mini) work offline") from None
 
 
 def accelerate_command(model_dir: str, tasks: list[str], settings: dict, include_path: Path, output_path: Path) -> list[str]:
