@@ -13,14 +13,9 @@ set -euo pipefail
 
 DEFAULT_TASKS="piqa,hellaswag,winogrande,arc_easy,arc_challenge"
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$HERE")"
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: $0 MODEL_DIR OUT_DIR [TASKS]" >&2
     exit 2
 fi
-if [ -z "${PYTHON:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-    PYTHON="$ROOT/.venv/bin/python"
-fi
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-python}" -m mop.evaluate "$1" "$2" --tasks "${3:-$DEFAULT_TASKS}"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/python_env.sh" "$(dirname "${BASH_SOURCE[0]}")/.."
+exec "$PYTHON" -m mop.evaluate "$1" "$2" --tasks "${3:-$DEFAULT_TASKS}"

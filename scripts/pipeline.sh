@@ -10,11 +10,7 @@ set -euo pipefail
 mop_setup() {
     # Args: model folder (absolute path). Sets REPO, PYTHON, RESULTS_DIR, LOG_DIR.
     MODEL_FOLDER=$1
-    REPO=$(cd "$MODEL_FOLDER/.." && pwd)
-    if [[ -z "${PYTHON:-}" ]]; then
-        if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
-    fi
-    export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+    source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$MODEL_FOLDER/.."
     mkdir -p "$RESULTS_DIR" "$LOG_DIR"
     echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR"
 }
