@@ -158,9 +158,8 @@ def resolve_dtype(name: str, device: str, saved: torch.dtype | None = None) -> t
         raise UsageError(f"unknown --dtype {name!r}; choose auto, float32, bfloat16 or float16") from None
 
 
-def saved_dtype(model_path: str) -> torch.dtype | None:
+def saved_dtype(config) -> torch.dtype | None:
     """The dtype a checkpoint is stored in, from its config (None if not recorded)."""
-    config = load_config(model_path)
     value = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
     if isinstance(value, str):
         value = getattr(torch, value, None)
@@ -336,7 +335,7 @@ def prepare_run(settings: PruneSettings):
                                            settings.budget_rule)
     letters = [d if isinstance(d, str) else d[0] for d in decisions or []]
     schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule)
-    return decisions, save_dir, model_path, schedule
+    return decisions, save_dir, model_path, config, schedule
 
 
 BatchBuilder = Callable[[PruneSettings, object], list]
@@ -353,9 +352,9 @@ def run_pruning(
     `batch_builder(settings, tokenizer_or_processor)` makes the calibration batches (text by
     default; LLaVA can pass image + question batches). `score_fn` replaces AMP scoring (tests).
     """
-    decisions, save_dir, model_path, schedule = prepare_run(settings)
+    decisions, save_dir, model_path, config, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
-    dtype = resolve_dtype(settings.dtype, device, saved_dtype(model_path))
+    dtype = resolve_dtype(settings.dtype, device, saved_dtype(config))
     seed_everything(settings.seed)
 
     start = completed_iterations(save_dir) if settings.resume else 0
@@ -374,10 +373,11 @@ def run_pruning(
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
     accumulator = read_json(iteration_dir(save_dir, start) / ITERATION_META)["accumulator_after"] if start else 0.0
+    provenance = {"settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions()}
     if not start:
         save_dir.mkdir(parents=True, exist_ok=True)
         write_json(save_dir / "run_config.json", {
-            "settings": dataclasses.asdict(settings), "model_path": model_path, "versions": software_versions(),
+            "settings": provenance["settings"], "model_path": model_path, "versions": provenance["versions"],
             "schedule": schedule,
         })
     selector = paths.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing), model_path,
@@ -394,8 +394,7 @@ def run_pruning(
         row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
         meta = {
             **row, "details": details, "accumulator_after": accumulator,
-            "decisions_so_far": "".join(taken), "seconds": round(time.perf_counter() - began, 3),
-            "settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions(),
+            "decisions_so_far": "".join(taken), "seconds": round(time.perf_counter() - began, 3), **provenance,
         }
         if path_record:
             meta["path"] = path_record
