@@ -11,7 +11,7 @@
 # An OUT_DIR that already holds mop_eval.json is skipped (exit 0); a missing MODEL_DIR exits 2.
 set -euo pipefail
 
-DEFAULT_TASKS="piqa,hellaswag,winogrande,arc_easy,arc_challenge"
+DEFAULT_TASKS=paper  # the paper's five zero-shot tasks (mop/evaluate.py PAPER_TASKS)
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: $0 MODEL_DIR OUT_DIR [TASKS]" >&2

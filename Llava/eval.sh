@@ -19,7 +19,7 @@
 # MODEL_DIR or an unknown task exits 2.
 set -euo pipefail
 
-DEFAULT_TASKS="piqa,hellaswag,winogrande,arc_easy,arc_challenge,mmmu_val"
+DEFAULT_TASKS=paper,mmmu_val  # the paper's five text tasks + lm_eval's image benchmark
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: $0 MODEL_DIR OUT_DIR [TASKS]" >&2

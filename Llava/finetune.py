@@ -34,12 +34,14 @@ MAX_LENGTH = 512
 SEED = 1
 
 if __name__ == "__main__":
-    from mop.llava import finetune_llava_main
+    from mop.cli import finetune_main
+    from mop.llava import LlavaRecovery
 
-    finetune_llava_main(
+    finetune_main(
         dict(pruned_model_dir=PRUNED_MODEL_DIR, tuned_model_dir=TUNED_MODEL_DIR, num_epochs=NUM_EPOCHS,
              data=DATA, num_samples=NUM_SAMPLES, lora_r=LORA_R, lora_alpha=LORA_ALPHA,
              learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, grad_accum=GRAD_ACCUM,
              max_length=MAX_LENGTH, seed=SEED),
         description=__doc__,
+        hooks=LlavaRecovery(),
     )

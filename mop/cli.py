@@ -1,72 +1,74 @@
 """Command-line front ends shared by the per-model scripts.
 
-Each model folder's script holds its hyperparameters as constants and passes them here as
-defaults; every one can be overridden by the flag of the same name (the published flag names
-are kept).
+Each model folder's script holds its hyperparameters as constants and passes them here; every
+one can be overridden by the flag of the same name (the published flag names are kept). Defaults
+the scripts do not set come from the settings dataclasses (`PruneSettings`, `RecoverySettings`),
+so each default is stated once.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 from typing import Callable
 
+from .args import OneLineParser, settings_defaults, settings_from_args
+from .configs import config_for_dry_run
 from .io import UsageError, exit_on_usage_error
-from .plan import BUDGET_RULES
+from .layout import default_tuned_dir
+from .path_selection import CANDIDATE_MODES, PATHS
+from .plan import BUDGET_RULES, parse_decisions
+from .pruner import PruneSettings, calibration_batches, run_pruning
+from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
+from .steps import random_decisions, simulate_path
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """Argument errors as a single line and exit status 2."""
-
-    def error(self, message):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
+# ----------------------------------------------------------------------------- pruning
 
 
 def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
+    d = settings_defaults(PruneSettings, defaults)
     p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model_name", default=defaults["model_name"],
+    p.add_argument("--model_name", default=d["model_name"],
                    help="hub id, local checkpoint, or an embedded name (smollm2-135m, smollm2-135m-mha)")
-    p.add_argument("--save_dir", default=defaults["save_dir"], help="run folder for prune_iteration_<i>/")
-    p.add_argument("--num_iterations", type=int, default=defaults["num_iterations"])
-    p.add_argument("--decision_sequence", default=defaults["decision_sequence"],
+    p.add_argument("--save_dir", default=d["save_dir"], help="run folder for prune_iteration_<i>/")
+    p.add_argument("--num_iterations", type=int, default=d["num_iterations"])
+    p.add_argument("--decision_sequence", default=d["decision_sequence"],
                    help="--path sequence: L = drop a layer, G = width step; cycled if shorter than --num_iterations")
-    p.add_argument("--seed", type=int, default=defaults["seed"])
-    p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=defaults["mlp_only"],
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=d["mlp_only"],
                    help="width steps prune MLP neurons only (published Llama-3 setting)")
-    p.add_argument("--budget_rule", choices=BUDGET_RULES, default=defaults.get("budget_rule", "exact"))
-    p.add_argument("--calibration_data", default=defaults["calibration_data"],
+    p.add_argument("--budget_rule", choices=BUDGET_RULES, default=d["budget_rule"])
+    p.add_argument("--calibration_data", default=d["calibration_data"],
                    help="hub dataset id or local Alpaca-format JSON/JSONL")
-    p.add_argument("--num_calibration_prompts", type=int, default=defaults["num_calibration_prompts"])
-    p.add_argument("--calibration_batch_size", type=int, default=defaults.get("calibration_batch_size", 16))
-    p.add_argument("--max_calibration_length", type=int, default=defaults.get("max_calibration_length", 512))
-    p.add_argument("--dtype", default=defaults.get("dtype", "auto"), help="auto = bfloat16 on CUDA, float32 on CPU")
-    p.add_argument("--device", default=defaults.get("device", "auto"))
+    p.add_argument("--num_calibration_prompts", type=int, default=d["num_calibration_prompts"])
+    p.add_argument("--calibration_batch_size", type=int, default=d["calibration_batch_size"])
+    p.add_argument("--max_calibration_length", type=int, default=d["max_calibration_length"])
+    p.add_argument("--dtype", default=d["dtype"], help="auto = the checkpoint's half precision on CUDA, float32 on CPU")
+    p.add_argument("--device", default=d["device"])
     p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
-    add_path_flags(p, defaults)
+    add_path_flags(p, d)
     p.add_argument("--dry_run", action="store_true",
                    help="print the compression schedule from the config alone (no weights)")
     return p
 
 
-def add_path_flags(p: argparse.ArgumentParser, defaults: dict) -> None:
-    """How each iteration's step is chosen (mop/paths.py describes the criteria)."""
-    from .paths import PATHS
-
-    p.add_argument("--path", choices=PATHS, default=defaults.get("path", "sequence"),
+def add_path_flags(p: argparse.ArgumentParser, d: dict) -> None:
+    """How each iteration's step is chosen (mop/path_selection.py describes the criteria)."""
+    p.add_argument("--path", choices=PATHS, default=d["path"],
                    help="sequence: --decision_sequence; random: a coin per iteration seeded by --seed; "
                         "ppl / kl / cosine: build both candidates every iteration and keep the one closer "
                         "to the unpruned model on held-out text")
-    p.add_argument("--probe_steps", type=int, default=defaults.get("probe_steps", 0),
+    p.add_argument("--probe_steps", type=int, default=d["probe_steps"],
                    help="metric paths: LoRA steps given to each candidate before it is scored (0: no probe)")
-    p.add_argument("--probe_samples", type=int, default=defaults.get("probe_samples", 64),
+    p.add_argument("--probe_samples", type=int, default=d["probe_samples"],
                    help="records the probe trains on (after the calibration and reference records)")
-    p.add_argument("--num_reference_prompts", type=int, default=defaults.get("num_reference_prompts", 32),
+    p.add_argument("--num_reference_prompts", type=int, default=d["num_reference_prompts"],
                    help="metric paths: held-out records (after the calibration prompts) scored against the unpruned model")
-    p.add_argument("--reference_top_k", type=int, default=defaults.get("reference_top_k", 256),
+    p.add_argument("--reference_top_k", type=int, default=d["reference_top_k"],
                    help="next-token log-probs of the unpruned model kept per position for the KL "
                         "(>= vocabulary size: exact KL)")
+    p.add_argument("--candidates", choices=CANDIDATE_MODES, default=d["candidates"],
+                   help="metric paths: view = score each candidate as a view of the live model (no copy); "
+                        "copy = score deep copies (the reference implementation, twice the memory)")
 
 
 def print_schedule(rows: list[dict]) -> None:
@@ -82,18 +84,12 @@ def print_schedule(rows: list[dict]) -> None:
                   f"({100 * best['compression']:.2f}%, {best['params'] / 1e9:.2f}B params)")
 
 
-def dry_run(settings) -> list[dict]:
-    from .configs import config_for_dry_run
-    from .plan import parse_decisions
-    from .pruner import simulate_path
-
+def dry_run(settings: PruneSettings) -> list[dict]:
     if settings.path not in ("sequence", "random"):
         raise UsageError(f"--dry_run needs a path known in advance (sequence or random); a {settings.path} "
                          "path is chosen while pruning")
     config = config_for_dry_run(settings.model_name)
     if settings.path == "random":
-        from .paths import random_decisions
-
         drawn = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode, settings.budget_rule)
         decisions = [d for d, _ in drawn]
     else:
@@ -115,14 +111,11 @@ def prune_main(
     `extend_parser` adds model-specific flags; `batch_builder_for(args)` may return a custom
     calibration batch builder (LLaVA image prompts), None for the default text prompts.
     """
-    from .pruner import PruneSettings, calibration_batches, run_pruning
-
     parser = prune_parser(defaults, description)
     if extend_parser:
         extend_parser(parser)
     args = parser.parse_args(argv)
-    fields = {f.name for f in dataclasses.fields(PruneSettings)}
-    settings = PruneSettings(**{k: v for k, v in vars(args).items() if k in fields})
+    settings = settings_from_args(PruneSettings, args)
 
     @exit_on_usage_error
     def main():
@@ -132,5 +125,53 @@ def prune_main(
             return dry_run(settings)
         builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches
         return run_pruning(settings, batch_builder=builder)
+
+    return main()
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
+    d = settings_defaults(RecoverySettings, defaults)
+    p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--pruned_model_dir", default=d["pruned_model_dir"], help="pruned checkpoint folder")
+    p.add_argument("--tuned_model_dir", default=d.get("tuned_model_dir"),
+                   help="output folder (default: <pruned_model_dir>_ft_<num_epochs>ep)")
+    p.add_argument("--num_epochs", type=float, default=d["num_epochs"])
+    p.add_argument("--data", default=d.get("data", "auto"),
+                   help="hub dataset id, local Alpaca JSON/JSONL, or auto (from the checkpoint's "
+                        "mop_prune.json: shipped set for embedded models, yahma/alpaca-cleaned otherwise)")
+    p.add_argument("--num_samples", type=int, default=d.get("num_samples"), help="use the first N records")
+    p.add_argument("--max_steps", type=int, default=d["max_steps"], help="> 0 overrides --num_epochs")
+    p.add_argument("--lora_r", type=int, default=d["lora_r"])
+    p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
+    p.add_argument("--lora_dropout", type=float, default=d["lora_dropout"])
+    p.add_argument("--learning_rate", type=float, default=d["learning_rate"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
+    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
+    p.add_argument("--max_length", type=int, default=d["max_length"])
+    p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
+    p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
+                   default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
+    p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
+    p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    return p
+
+
+def finetune_main(defaults: dict, description: str, argv: list[str] | None = None,
+                  hooks: RecoveryHooks | None = None) -> dict | None:
+    """Entry point of the finetune.py scripts: they differ in defaults, and LLaVA in its `hooks`."""
+    args = finetune_parser(defaults, description).parse_args(argv)
+    settings = settings_from_args(RecoverySettings, args)
+    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs)
+
+    @exit_on_usage_error
+    def main():
+        return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
+                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks)
 
     return main()

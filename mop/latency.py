@@ -28,21 +28,23 @@ of their `prune_iteration_<i>`. --out writes all numbers as JSON.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from .cli import OneLineParser
+from .adapter import count_parameters
+from .args import OneLineParser
 from .io import UsageError, exit_on_usage_error, read_json, software_versions, write_json
+from .layout import CHECKPOINT_DIR, PRUNE_META
+from .models import load_model, resolve_device, resolve_dtype, resolve_model_dir
+from .tables import run_order
 
 FILLER_TEXT = (
     "The quick brown fox jumps over the lazy dog while the committee reviews the annual report "
     "on renewable energy, public transport and the history of the local library."
 )
-CHECKPOINT_DIR = re.compile(r"^prune_iteration_(\d+)$")
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -132,7 +134,7 @@ def measure(model, input_ids: torch.Tensor, new_tokens: int, runs: int, warmup: 
 
 def checkpoint_info(model_dir: str) -> dict:
     """Parameter count and compression recorded by the pruner, when the folder has them."""
-    meta = Path(model_dir) / "mop_prune.json"
+    meta = Path(model_dir) / PRUNE_META
     if meta.exists():
         data = read_json(meta)
         return {"iteration": data.get("iteration"), "params": data.get("params"),
@@ -140,27 +142,9 @@ def checkpoint_info(model_dir: str) -> dict:
     return {}
 
 
-def resolve_checkpoint(name: str) -> str:
-    from .embedded import EMBEDDED_NAMES, resolve_model_name
-
-    if name in EMBEDDED_NAMES:
-        return resolve_model_name(name)
-    path = Path(name).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise UsageError(f"{name} holds no config.json: not a (complete) model checkpoint")
-        return str(path)
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
-        raise UsageError(f"model folder not found: {name}")
-    return name  # hub id
-
-
 def benchmark_model(name: str, settings: dict, label: str | None = None) -> dict:
     """Load one model, time it, free it."""
-    from .adapter import count_parameters
-    from .pruner import load_model
-
-    path = resolve_checkpoint(name)
+    path = resolve_model_dir(name)
     model, tokenizer = load_model(path, settings["dtype"], settings["device"])
     try:
         input_ids = fixed_length_input(tokenizer, settings["input_tokens"])
@@ -181,15 +165,13 @@ def results_checkpoints(results_dir: Path, iterations: set[int] | None) -> list[
     for run_dir in sorted(p for p in results_dir.glob("run_*") if p.is_dir()):
         for ckpt in run_dir.iterdir():
             match = CHECKPOINT_DIR.match(ckpt.name)
-            if match and (ckpt / "mop_prune.json").exists() and (iterations is None or int(match.group(1)) in iterations):
+            if match and (ckpt / PRUNE_META).exists() and (iterations is None or int(match.group(1)) in iterations):
                 found.append((run_dir.name, int(match.group(1)), ckpt))
     # a plain run folder (prune.py --save_dir) works too
     for ckpt in results_dir.iterdir():
         match = CHECKPOINT_DIR.match(ckpt.name)
-        if match and (ckpt / "mop_prune.json").exists() and (iterations is None or int(match.group(1)) in iterations):
+        if match and (ckpt / PRUNE_META).exists() and (iterations is None or int(match.group(1)) in iterations):
             found.append(("", int(match.group(1)), ckpt))
-    from .tables import run_order
-
     return [p for _, _, p in sorted(found, key=lambda x: (run_order(x[0]), x[1]))]
 
 
@@ -270,8 +252,6 @@ def parse_iterations(text: str | None) -> set[int] | None:
 
 
 def run_benchmark(args) -> dict:
-    from .pruner import resolve_device, resolve_dtype
-
     check_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -286,7 +266,7 @@ def run_benchmark(args) -> dict:
         root = Path(args.results_dir)
         names += [(str(c), str(c.relative_to(root))) for c in checkpoints]
     for name, _ in names:  # fail on a bad path before minutes of timing
-        resolve_checkpoint(name)
+        resolve_model_dir(name)
     entries = []
     for i, (name, label) in enumerate(names, start=1):
         print(f"[{i}/{len(names)}] timing {label or name} ...", flush=True)

@@ -14,9 +14,9 @@ Two differences from the published scripts, both for speed and neither changing 
 Layers, for reuse:
 - `encode_records` / `padding_collator`: the data side (one BOS, prompt labels -100, EOS).
 - `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
-- `recover_model`: the same, merged (what the LLaVA pipeline calls with its own targets).
-- `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable.
-- `finetune_main`: the command line shared by Llama2/finetune.py and Llama3/finetune.py.
+- `recover_model`: the same, merged.
+- `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable;
+  `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
 process writes the merged checkpoint.
@@ -24,7 +24,6 @@ process writes the merged checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import dataclasses
@@ -37,13 +36,12 @@ from typing import Sequence
 
 import torch
 
-from .io import UsageError, atomic_directory, exit_on_usage_error, read_json, software_versions, write_json
+from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
+from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
+from .io import UsageError, atomic_directory, read_json, software_versions, write_json
+from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
+from .models import load_config, load_model
 
-DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-PRUNE_META = "mop_prune.json"  # written by mop.pruner next to every pruned checkpoint
-FINETUNE_META = "mop_finetune.json"
-LOSS_LOG = "loss_log.csv"
-WORK_SETTINGS = "mop_finetune_settings.json"  # in the work folder: what a resumed run must match
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
 
@@ -135,8 +133,6 @@ def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: i
     Labels are -100 on BOS and prompt tokens. Examples left without a response token after
     truncation are dropped (they would give a 0/0 loss).
     """
-    from .data import alpaca_prompt
-
     if tokenizer.eos_token_id is None:
         raise UsageError("the tokenizer has no EOS token; cannot mark the end of a response")
     prefix = [tokenizer.bos_token_id] if tokenizer_adds_bos(tokenizer) else []
@@ -188,7 +184,7 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     """LoRA on the given modules: a list of module-name suffixes, or one regex over full names."""
     from peft import LoraConfig
 
-    targets = DEFAULT_TARGETS if target_modules is None else target_modules
+    targets = LORA_PROJECTIONS if target_modules is None else target_modules
     return LoraConfig(
         r=settings.lora_r,
         lora_alpha=settings.lora_alpha,
@@ -371,23 +367,10 @@ def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoveryS
 # ----------------------------------------------------------------------------- checkpoint folders
 
 
-def work_dir_for(tuned_dir: Path) -> Path:
-    """Trainer checkpoints live in a hidden sibling (like atomic_directory's `.tmp-`), so that
-    globs over a run folder's `prune_iteration_*` never see a half-done run."""
-    return tuned_dir.parent / f".work-{tuned_dir.name}"
-
-
-def default_tuned_dir(pruned_dir: str, num_epochs: float) -> str:
-    """`<pruned>_ft_<e>ep`, the results layout's name for a recovered checkpoint."""
-    return f"{str(pruned_dir).rstrip('/')}_ft_{num_epochs:g}ep"
-
-
 def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
     """`auto`: decide from the pruned checkpoint's mop_prune.json (settings.model_name): the
     shipped instruction set for the embedded models, yahma/alpaca-cleaned otherwise -- also for
     folders without mop_prune.json (any hub-style checkpoint)."""
-    from .data import HUB_ALPACA, resolve_data_source
-
     if source != "auto":
         return source
     meta_path = pruned_dir / PRUNE_META
@@ -442,29 +425,50 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def load_for_training(pruned_dir: Path, bf16: bool):
-    """Model on CPU (the Trainer places it on each process's device) and its tokenizer."""
-    from .pruner import load_config, load_model
+class RecoveryHooks:
+    """What differs between model families when a checkpoint folder is recovered.
 
-    if load_config(str(pruned_dir)).model_type == "llava":
-        raise UsageError(f"{pruned_dir} is a LLaVA checkpoint: fine-tune its language model with the "
-                         "LLaVA pipeline (mop.recovery.recover_model with a language-model target regex)")
-    return load_model(str(pruned_dir), torch.bfloat16 if bf16 else torch.float32, "cpu")
+    The defaults serve causal LMs (Llama-2, Llama-3): train in bf16 on a GPU that has it, else
+    fp32. mop/llava.py overrides them to keep LLaVA's saved dtype and prove its vision half
+    untouched. LoRA always targets the decoder's projections only (`DecoderAdapter.lora_targets`).
+    """
+
+    multimodal = False
+    wrong_kind = ("{path} is a LLaVA checkpoint: recover it with Llava/finetune.py, which tunes its "
+                  "language model only")
+
+    def check(self, path: Path, config) -> None:
+        if is_multimodal(config) != self.multimodal:
+            raise UsageError(self.wrong_kind.format(path=path, model_type=config.model_type))
+
+    def load_dtype(self, config, bf16: bool) -> torch.dtype:
+        return torch.bfloat16 if bf16 else torch.float32
+
+    def before_training(self, model) -> object:
+        """State to compare against after merging (nothing for a causal LM)."""
+        return None
+
+    def after_merge(self, merged, config, before) -> tuple[object, dict]:
+        """(the model to save, extra metadata for mop_finetune.json)."""
+        return merged, {}
+
+    def done_message(self, meta: dict) -> str:
+        return (f"final loss {meta['final_train_loss']}, {meta['train_tokens']:,} tokens, "
+                f"{meta['tokens_per_second']} tokens/s")
 
 
 def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
                         num_samples: int | None = None, resume: bool = False, progress: bool = True,
-                        callbacks: Sequence = ()) -> dict | None:
+                        callbacks: Sequence = (), hooks: RecoveryHooks | None = None) -> dict | None:
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
     The output appears under its final name only when complete; Trainer checkpoints live in
     `.work-<name>/` beside it (for `resume`) and are deleted after success. Returns the
     contents of mop_finetune.json on the main process, None on the others.
     """
-    from accelerate import PartialState
+    from accelerate import PartialState  # heavy: imported on use
 
-    from .data import load_alpaca_records
-
+    hooks = hooks or RecoveryHooks()
     settings.check()
     pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
     if num_samples is not None and num_samples < 1:
@@ -472,6 +476,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     if check_folders(pruned_dir, tuned_dir, resume):
         print(f"{tuned_dir} is already complete")
         return read_json(tuned_dir / FINETUNE_META)
+    config = load_config(str(pruned_dir))
+    hooks.check(pruned_dir, config)
     source = resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
     work = work_dir_for(tuned_dir)
@@ -480,88 +486,35 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     if resume:
         check_resumable(work, job)
     bf16 = use_bf16(settings.precision)
-    model, tokenizer = load_for_training(pruned_dir, bf16)
+    # On CPU; the Trainer places the model on each process's device.
+    model, processing = load_model(str(pruned_dir), hooks.load_dtype(config, bf16), "cpu")
+    tokenizer = getattr(processing, "tokenizer", processing)
+    targets = get_adapter(model).lora_targets()
+    before = hooks.before_training(model)
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
-    report = train_adapter(model, tokenizer, records, settings, work, resume=resume, callbacks=callbacks,
-                           progress=progress)
-    merged = merge_adapter(report.peft_model)
+    report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
+                           callbacks=callbacks, progress=progress)
+    merged, extra = hooks.after_merge(merge_adapter(report.peft_model), config, before)
     meta = None
     if state.is_main_process:
-        meta = {**job, "num_records": len(records), "dtype": str(merged.dtype),
-                "lora_targets": list(DEFAULT_TARGETS), **report.stats,
-                "command": " ".join(sys.argv), "versions": software_versions()}
-        save_merged(merged, tokenizer, pruned_dir, tuned_dir, meta, report.log_history)
+        meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": targets, **extra,
+                **report.stats, "command": " ".join(sys.argv), "versions": software_versions()}
+        save_merged(merged, processing, pruned_dir, tuned_dir, meta, report.log_history)
         shutil.rmtree(work, ignore_errors=True)
-        print(f"saved {tuned_dir} (final loss {meta['final_train_loss']}, "
-              f"{meta['train_tokens']:,} tokens, {meta['tokens_per_second']} tokens/s)")
+        print(f"saved {tuned_dir} ({hooks.done_message(meta)})")
     state.wait_for_everyone()
     return meta
 
 
-def save_merged(merged, tokenizer, pruned_dir: Path, tuned_dir: Path, meta: dict, log_history: list[dict]) -> None:
-    """A plain HF checkpoint + tokenizer + how it was made, appearing only when complete."""
+def save_merged(merged, processing, pruned_dir: Path, tuned_dir: Path, meta: dict, log_history: list[dict]) -> None:
+    """A plain HF checkpoint + tokenizer/processor + how it was made, appearing only when complete."""
     with atomic_directory(tuned_dir) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        processing.save_pretrained(tmp)
         if (pruned_dir / PRUNE_META).exists():
             shutil.copy2(pruned_dir / PRUNE_META, tmp / PRUNE_META)
         write_loss_log(tmp / LOSS_LOG, log_history)
         write_json(tmp / FINETUNE_META, meta)
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
-    from .cli import OneLineParser
-
-    d = {**dataclasses.asdict(RecoverySettings()), **defaults}
-    p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--pruned_model_dir", default=d["pruned_model_dir"], help="pruned checkpoint folder")
-    p.add_argument("--tuned_model_dir", default=d.get("tuned_model_dir"),
-                   help="output folder (default: <pruned_model_dir>_ft_<num_epochs>ep)")
-    p.add_argument("--num_epochs", type=float, default=d["num_epochs"])
-    p.add_argument("--data", default=d.get("data", "auto"),
-                   help="hub dataset id, local Alpaca JSON/JSONL, or auto (from the checkpoint's "
-                        "mop_prune.json: shipped set for embedded models, yahma/alpaca-cleaned otherwise)")
-    p.add_argument("--num_samples", type=int, default=d.get("num_samples"), help="use the first N records")
-    p.add_argument("--max_steps", type=int, default=d["max_steps"], help="> 0 overrides --num_epochs")
-    p.add_argument("--lora_r", type=int, default=d["lora_r"])
-    p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
-    p.add_argument("--lora_dropout", type=float, default=d["lora_dropout"])
-    p.add_argument("--learning_rate", type=float, default=d["learning_rate"])
-    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
-    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
-    p.add_argument("--max_length", type=int, default=d["max_length"])
-    p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
-    p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
-                   default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
-    p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
-    p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("--seed", type=int, default=d["seed"])
-    return p
-
-
-def finetune_main(defaults: dict, description: str, argv: list[str] | None = None, job=None) -> dict | None:
-    """Entry point of the finetune.py scripts (they differ only in defaults).
-
-    `job(pruned_dir, tuned_dir, settings, data=, num_samples=, resume=)` does the work:
-    `finetune_checkpoint` for causal LMs; LLaVA passes its own.
-    """
-    job = job or finetune_checkpoint
-    args = finetune_parser(defaults, description).parse_args(argv)
-    names = {f.name for f in dataclasses.fields(RecoverySettings)}
-    settings = RecoverySettings(**{k: v for k, v in vars(args).items() if k in names})
-    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs)
-
-    @exit_on_usage_error
-    def main():
-        return job(args.pruned_model_dir, tuned, settings, data=args.data,
-                   num_samples=args.num_samples, resume=args.resume)
-
-    return main()

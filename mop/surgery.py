@@ -45,7 +45,7 @@ def drop_layer(adapter: DecoderAdapter, index: int) -> None:
     layers = adapter.layers()
     del layers[index]
     for i, layer in enumerate(layers):
-        layer.self_attn.layer_idx = i
+        adapter.set_layer_index(layer, i)
     cfg = adapter.text_config
     cfg.num_hidden_layers = len(layers)
     layer_types = getattr(cfg, "layer_types", None)
@@ -99,7 +99,7 @@ def sync_config(adapter: DecoderAdapter) -> None:
     """
     layers = adapter.layers()
     first = layers[0]
-    shapes = {(adapter.query_heads(l), adapter.kv_heads(l), l.mlp.gate_proj.out_features) for l in layers}
+    shapes = {(adapter.query_heads(l), adapter.kv_heads(l), adapter.intermediate_size(l)) for l in layers}
     if len(shapes) != 1:
         raise RuntimeError(f"decoder layers differ in shape after pruning: {sorted(shapes)}")
     cfg = adapter.text_config
@@ -107,7 +107,7 @@ def sync_config(adapter: DecoderAdapter) -> None:
     cfg.head_dim = head_dim
     cfg.num_attention_heads = adapter.query_heads(first)
     cfg.num_key_value_heads = adapter.kv_heads(first)
-    cfg.intermediate_size = first.mlp.gate_proj.out_features
+    cfg.intermediate_size = adapter.intermediate_size(first)
     cfg.num_hidden_layers = len(layers)
     for layer in layers:
-        layer.self_attn.num_key_value_groups = cfg.num_attention_heads // cfg.num_key_value_heads
+        adapter.set_group_size(layer, cfg.num_attention_heads // cfg.num_key_value_heads)

@@ -46,10 +46,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import OneLineParser
+from .args import OneLineParser
+from .evaluate import PAPER_TASKS
 from .io import UsageError, exit_on_usage_error, read_json
+from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON
 
-PAPER_TASK_ORDER = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")
 METRICS = ("acc_norm", "acc", "paper")
 STAGES = ("recovered", "pruned")
@@ -57,7 +58,6 @@ STAGE_TITLES = {
     "recovered": "LoRA-recovered checkpoints",
     "pruned": "Pruned checkpoints without recovery",
 }
-EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep)?_eval$")
 OUTPUT_NAMES = ("results_table.md", "results_table.csv", "results_table.tex", "results_plot.png")
 
 
@@ -98,11 +98,11 @@ class Row:
 def checkpoint_meta(run_dir: Path) -> dict[int, dict]:
     """iteration -> {params, compression}: pruning_summary.json, overridden by mop_prune.json files."""
     meta: dict[int, dict] = {}
-    summary = run_dir / "pruning_summary.json"
+    summary = run_dir / SUMMARY_JSON
     if summary.exists():
         for row in read_json(summary):
             meta[int(row["iteration"])] = {"params": row.get("params"), "compression": row.get("compression")}
-    for path in sorted(run_dir.glob("prune_iteration_*/mop_prune.json")):
+    for path in sorted(run_dir.glob(f"prune_iteration_*/{PRUNE_META}")):
         data = read_json(path)
         if "iteration" in data and data.get("compression") is not None:
             meta[int(data["iteration"])] = {"params": data.get("params"), "compression": data["compression"]}
@@ -115,7 +115,7 @@ def dense_params(root: Path) -> int | None:
         meta = checkpoint_meta(run_dir)
         if 0 in meta and meta[0].get("params"):
             return meta[0]["params"]
-        config = run_dir / "run_config.json"
+        config = run_dir / RUN_CONFIG
         if config.exists():
             schedule = read_json(config).get("schedule") or []
             if schedule and schedule[0].get("params"):
@@ -126,7 +126,7 @@ def dense_params(root: Path) -> int | None:
 def collect(root: Path) -> list[Scored]:
     """Every evaluated checkpoint below a results folder (folders without mop_eval.json are skipped)."""
     found = []
-    dense = root / "dense_eval" / "mop_eval.json"
+    dense = root / "dense_eval" / EVAL_META
     if dense.exists():
         data = read_json(dense)
         found.append(Scored("dense", 0, "dense", None, dense_params(root), 0.0, data["tasks"], dense.parent,
@@ -135,7 +135,7 @@ def collect(root: Path) -> list[Scored]:
         meta = checkpoint_meta(run_dir)
         for eval_dir in sorted(run_dir.iterdir()):
             match = EVAL_DIR.match(eval_dir.name)
-            if not match or not (eval_dir / "mop_eval.json").exists():
+            if not match or not (eval_dir / EVAL_META).exists():
                 continue
             iteration = int(match.group(1))
             epochs = int(match.group(2)) if match.group(2) else None
@@ -143,7 +143,7 @@ def collect(root: Path) -> list[Scored]:
             if info is None:
                 print(f"warning: {eval_dir} skipped: no mop_prune.json or pruning_summary row for iteration {iteration}")
                 continue
-            data = read_json(eval_dir / "mop_eval.json")
+            data = read_json(eval_dir / EVAL_META)
             found.append(Scored(
                 run=run_dir.name, iteration=iteration, stage="pruned" if epochs is None else "recovered",
                 epochs=epochs, params=info.get("params"), compression=float(info["compression"]),
@@ -207,7 +207,7 @@ def metric_value(task: str, scores: dict, metric: str) -> float | None:
 
 def task_columns(checkpoints: list[Scored]) -> list[str]:
     names = {t for s in checkpoints for t in s.tasks}
-    return [t for t in PAPER_TASK_ORDER if t in names] + sorted(names - set(PAPER_TASK_ORDER))
+    return [t for t in PAPER_TASKS if t in names] + sorted(names - set(PAPER_TASKS))
 
 
 def mean_or_none(values: list[float | None]) -> float | None:

@@ -95,7 +95,7 @@ mop_tables() {
 
 mop_common_settings() {
     # Settings every Llama driver shares; each can be given in the environment.
-    TASKS=${TASKS:-piqa,hellaswag,winogrande,arc_easy,arc_challenge}  # lm_eval tasks, zero-shot
+    TASKS=${TASKS:-paper}  # lm_eval tasks, zero-shot; paper = the five of mop/evaluate.py PAPER_TASKS
     FT_ARGS=${FT_ARGS:-}                       # extra finetune.py flags
     NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery

@@ -47,4 +47,4 @@ def test_embedded_switch_selects_the_cpu_settings(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "smollm2-135m|mop_mini|/x/results_llama3_embedded|1"
     proc = run_bash(script.replace("EMBEDDED=1", "EMBEDDED=0"), tmp_path)
     assert proc.stdout.strip().splitlines()[-1] == (
-        "meta-llama/Meta-Llama-3-8B|piqa,hellaswag,winogrande,arc_easy,arc_challenge|/x/results_llama3|0")
+        "meta-llama/Meta-Llama-3-8B|paper|/x/results_llama3|0")

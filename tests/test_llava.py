@@ -20,12 +20,13 @@ from torch.testing import assert_close
 
 from mop.adapter import get_adapter
 from mop.io import UsageError, read_json, write_json
+from mop.cli import finetune_main
 from mop.llava import (
-    LANGUAGE_LORA_TARGETS, SHIPPED_QUESTIONS, TASKS_VISION, answer_image_question, build_llava,
-    check_text_config, check_vision_unchanged, finetune_llava_checkpoint, finetune_llava_main,
-    image_calibration_builder, image_question_batches, load_image_questions, merge_lm_eval_results,
-    open_image, record_calibration_images, vision_fingerprint,
+    SHIPPED_QUESTIONS, TASKS_VISION, LlavaRecovery, answer_image_question, check_text_config,
+    check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
+    load_image_questions, merge_lm_eval_results, open_image, record_calibration_images, vision_fingerprint,
 )
+from mop.tiny_llava import build_llava
 from mop.pruner import PruneSettings, run_pruning
 from mop.surgery import remove_groups, remove_neurons, sync_config
 
@@ -66,7 +67,7 @@ def make_text_model(tokenizer_dir, seed: int = 0):
 
 
 def make_tiny_llava(tokenizer_dir, seed: int = 0):
-    """(model, processor): a random Llama wrapped by mop.llava.build_llava with a random CLIP tower."""
+    """(model, processor): a random Llama wrapped by mop.tiny_llava.build_llava with a random CLIP tower."""
     from transformers import CLIPVisionConfig
 
     causal_lm, tokenizer = make_text_model(tokenizer_dir, seed)
@@ -272,7 +273,8 @@ def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(prun
                                 precision="fp32", seed=3)
     tuned_dir = tmp_path / "prune_iteration_3_ft_1ep"
     meta = finetune_llava_checkpoint(pruned_dir, tuned_dir, settings, data=str(data), progress=False)
-    assert meta["lora_targets"] == LANGUAGE_LORA_TARGETS and meta["global_steps"] == 2
+    assert meta["lora_targets"] == r"model\.language_model\.layers\.\d+\.(self_attn|mlp)\." \
+        "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)" and meta["global_steps"] == 2
     assert read_json(tuned_dir / "mop_prune.json") == read_json(pruned_dir / "mop_prune.json")
     tuned, processor = load_llava(tuned_dir)
     pruned, _ = load_llava(pruned_dir)
@@ -324,8 +326,8 @@ def test_float16_checkpoint_is_recovered_and_saved_in_float16(tokenizer_dir, tmp
 def test_finetune_refuses_a_text_checkpoint(checkpoint_factory, tmp_path, capsys):
     base = checkpoint_factory(layers=4)
     with pytest.raises(SystemExit) as exit_info:
-        finetune_llava_main(dict(pruned_model_dir=str(base), tuned_model_dir=None, num_epochs=1, data="auto"),
-                            "test", argv=["--max_steps", "1"])
+        finetune_main(dict(pruned_model_dir=str(base), tuned_model_dir=None, num_epochs=1, data="auto"),
+                      "test", argv=["--max_steps", "1"], hooks=LlavaRecovery())
     assert exit_info.value.code == 2
     assert "not a LLaVA checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "base_ft_1ep").exists()

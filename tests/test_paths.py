@@ -16,7 +16,9 @@ from mop.cli import prune_main
 from mop.data import calibration_prompt, load_alpaca_records
 from mop.importance import amp_scores
 from mop.plan import plan_width_step
-from mop.pruner import PruneSettings, calibration_batches, layer_shape, load_model, run_pruning
+from mop.models import load_model
+from mop.pruner import PruneSettings, calibration_batches, run_pruning
+from mop.steps import layer_shape
 
 CALIBRATION, REFERENCE, PROBE = 8, 8, 8  # the fixture file holds 24 records: [0, 8) [8, 16) [16, 24)
 DEAD_LAYER = 3  # the third-to-last of 6 layers: what the first depth step removes
@@ -191,7 +193,8 @@ def test_logged_scores_equal_an_independent_computation(checkpoint_factory, toke
 
 def test_printed_decisions_replay_bit_identically_without_the_probe_update(tokenizer_dir, calibration_file, tmp_path,
                                                                            capsys):
-    from mop.paths import REFERENCE_FILE, Reference, score_candidate
+    from mop.layout import REFERENCE_FILE
+    from mop.path_selection import Reference, score_candidate
 
     base = trained_checkpoint(tmp_path / "base", tokenizer_dir, calibration_file, dead_layer, harmful_width=True)
     guided = tmp_path / "guided"
@@ -219,7 +222,7 @@ def test_printed_decisions_replay_bit_identically_without_the_probe_update(token
 
 
 def test_random_path_follows_its_seed_and_never_breaks_the_model(checkpoint_factory, calibration_file, tmp_path):
-    from mop.paths import random_decisions
+    from mop.steps import random_decisions
 
     config = tiny_config(kv_heads=4, layers=5, intermediate=256)
     paths = {}
@@ -247,7 +250,7 @@ def test_random_path_follows_its_seed_and_never_breaks_the_model(checkpoint_fact
 
 
 def test_resumed_metric_path_equals_uninterrupted_run(checkpoint_factory, calibration_file, tmp_path, monkeypatch):
-    import mop.paths
+    import mop.path_selection
 
     base = checkpoint_factory(kv_heads=4, layers=6)
     full, part = tmp_path / "full", tmp_path / "part"
@@ -258,7 +261,7 @@ def test_resumed_metric_path_equals_uninterrupted_run(checkpoint_factory, calibr
     def no_recomputation(*args, **kwargs):
         raise AssertionError("the cached reference outputs should have been used")
 
-    monkeypatch.setattr(mop.paths, "build_reference", no_recomputation)
+    monkeypatch.setattr(mop.path_selection, "build_reference", no_recomputation)
     run_pruning(settings(base, part, calibration_file, path="ppl", num_iterations=3, resume=True), progress=False)
     for i in (1, 2, 3):
         assert same_weights(full / f"prune_iteration_{i}", part / f"prune_iteration_{i}")

@@ -13,7 +13,8 @@ from mop.adapter import count_parameters
 from mop.cli import prune_main
 from mop.configs import config_for_dry_run
 from mop.plan import LayerShape, parse_decisions, plan_width_step
-from mop.pruner import PruneSettings, run_pruning, simulate_path
+from mop.pruner import PruneSettings, run_pruning
+from mop.steps import simulate_path
 
 DEFAULTS = dict(model_name="x", save_dir="x", num_iterations=4, decision_sequence="LGGL", seed=1,
                 mlp_only=False, calibration_data="auto", num_calibration_prompts=16)
@@ -137,7 +138,8 @@ def test_run_saves_reloadable_checkpoints_with_consistent_configs(checkpoint_fac
 def test_reloaded_logits_equal_in_memory_logits(checkpoint_factory, calibration_file, tmp_path):
     from mop.adapter import get_adapter
     from mop.importance import amp_scores
-    from mop.pruner import calibration_batches, load_model
+    from mop.models import load_model
+    from mop.pruner import calibration_batches
 
     base = checkpoint_factory(kv_heads=4, layers=5)
     captured = {}

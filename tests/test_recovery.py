@@ -20,9 +20,11 @@ from transformers import TrainerCallback
 
 from mop.data import alpaca_prompt
 from mop.io import write_json
+from mop.cli import finetune_main
+from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.recovery import (
-    IGNORE_INDEX, LOSS_LOG, PRUNE_META, RecoverySettings, encode_records, finetune_main,
-    merge_adapter, padding_collator, recover_model, tokenizer_adds_bos, train_adapter, work_dir_for,
+    IGNORE_INDEX, RecoverySettings, encode_records, merge_adapter, padding_collator, recover_model,
+    tokenizer_adds_bos, train_adapter,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +50,7 @@ def tokenizer():
     """The embedded SmolLM2 tokenizer (adds no BOS); converted on first use if not cached."""
     from transformers import AutoTokenizer
 
-    from mop.embedded import resolve_model_name
+    from mop.models import resolve_model_name
 
     return AutoTokenizer.from_pretrained(resolve_model_name("smollm2-135m"))
 

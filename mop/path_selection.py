@@ -7,16 +7,17 @@
   path). When the drawn step is impossible (a depth step would leave fewer than 3 layers, a
   width step would take the last head/neuron) the other one is taken and logged as `forced`.
   The whole path is drawn up front on a weightless copy, so it is validated like a sequence.
-- `ppl`, `kl`, `cosine`: the paper's guided path. At every iteration both candidates are built
-  from the current model, one at a time (a deep copy, the step, the optional probe, the scores,
-  then the copy is freed), so peak memory is about twice the model. The G candidate's AMP
-  scores are computed once on the current model and reused when the live model takes the G
-  step. The live model then takes the winning step itself; it never sees a probe update.
+- `ppl`, `kl`, `cosine`: the paper's guided path. At every iteration both candidates are
+  scored, one at a time, as views of the live model (mop/candidates.py: the L candidate runs
+  without the layer it would delete, the G candidate with the units it would remove masked to
+  zero), so no copy of the model is made. The G candidate's AMP scores are computed once on the
+  current model and reused when the live model takes the G step. The live model then takes the
+  winning step itself; it never sees a probe update.
 
-Probe (`--probe_steps` > 0): each candidate copy gets a short LoRA fine-tune
-(`mop.recovery.train_adapter`, published LoRA settings, batch 4, `--probe_samples` records) on
-its decoder's q/k/v/o/gate/up/down projections; it is scored with the adapter active, then the
-adapter is unloaded without merging and the copy discarded. The final probe loss is logged.
+Probe (`--probe_steps` > 0): each candidate gets a short LoRA fine-tune
+(`mop.recovery.train_adapter`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
+its decoder's q/k/v/o/gate/up/down projections (the masked inputs included); it is scored with
+the adapter active, then the adapter is unloaded without merging. The final probe loss is logged.
 
 Held-out text. Records are taken from the calibration data source in order:
 `[0, C)` are the AMP calibration prompts (C = --num_calibration_prompts), `[C, C + R)` the
@@ -55,8 +56,6 @@ import gc
 import json
 import math
 import os
-import random
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,22 +65,25 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .adapter import DecoderAdapter, count_parameters, get_adapter
-from .io import UsageError, read_json, write_json
-from .plan import PlanError, check_depth_step, plan_width_step
+from .adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
+from .candidates import candidate, training_state_kept
+from .data import calibration_prompt, load_alpaca_records, resolve_data_source
+from .importance import batch_prompts
+from .io import UsageError
+from .layout import REFERENCE_FILE
+from .models import load_model
+from .plan import plan_width_step
+from .recovery import RecoverySettings, train_adapter
+from .steps import ScoreFn, apply_decision, layer_shape, other, step_impossible
 
 PATHS = ("sequence", "random", "ppl", "kl", "cosine")
+CANDIDATE_MODES = ("view", "copy")
 METRIC_PATHS = ("ppl", "kl", "cosine")
 HIGHER_IS_BETTER = {"ppl": False, "kl": False, "cosine": True}
 TIE_DECISION = "L"
-REFERENCE_FILE = "path_reference.safetensors"
-DECISIONS_FILE = "path_decisions.json"
 LOGIT_CHUNK = 512  # prediction positions per lm_head call: bounds the (chunk, vocab) buffer
 PROBE_BATCH_SIZE = 4
-LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PATH_FIELDS = ("chosen_by", "L_ppl", "L_kl", "L_cosine", "L_probe_loss", "G_ppl", "G_kl", "G_cosine", "G_probe_loss")
-
-ScoreFn = Callable[[DecoderAdapter, bool], object]
 
 
 # ----------------------------------------------------------------------------- settings and data
@@ -102,6 +104,8 @@ def check_path_settings(settings) -> None:
     for name in ("probe_samples", "num_reference_prompts", "reference_top_k"):
         if getattr(settings, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(settings, name)}")
+    if settings.candidates not in CANDIDATE_MODES:
+        raise UsageError(f"unknown --candidates {settings.candidates!r}; choose from {', '.join(CANDIDATE_MODES)}")
     if settings.probe_steps and not is_metric_path(settings.path):
         raise UsageError(f"--probe_steps needs a metric path (ppl, kl or cosine), not --path {settings.path}")
     if is_metric_path(settings.path):
@@ -110,8 +114,6 @@ def check_path_settings(settings) -> None:
 
 def held_out_records(settings) -> tuple[list[dict], list[dict]]:
     """(reference records, probe records): the records after the calibration prompts, disjoint."""
-    from .data import load_alpaca_records, resolve_data_source
-
     source = resolve_data_source(settings.calibration_data, settings.model_name)
     first = settings.num_calibration_prompts
     probe = settings.probe_samples if settings.probe_steps else 0
@@ -129,69 +131,7 @@ def held_out_records(settings) -> tuple[list[dict], list[dict]]:
 
 def reference_texts(records: list[dict]) -> list[str]:
     """Calibration format followed by the answer, so perplexity covers real text."""
-    from .data import calibration_prompt
-
     return [calibration_prompt(r) + " " + r["output"] for r in records]
-
-
-# ----------------------------------------------------------------------------- decisions known up front
-
-
-def step_impossible(shape, decision: str, mode: str, rule: str, accumulator: float) -> str | None:
-    """Why `decision` cannot be taken on a model of `shape` (None: it can)."""
-    try:
-        if decision == "L":
-            check_depth_step(shape)
-        else:
-            plan_width_step(shape, mode, rule, accumulator)
-    except PlanError as err:
-        return str(err)
-    return None
-
-
-def other(decision: str) -> str:
-    return "G" if decision == "L" else "L"
-
-
-def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str) -> list[tuple[str, str]]:
-    """[(decision, 'random' | 'forced')]: one seeded coin per iteration, walked on a meta copy.
-
-    The coin is drawn every iteration, also when it is then overruled, so the draws do not
-    depend on which steps were possible.
-    """
-    from .pruner import apply_decision, build_meta_model, layer_shape, placeholder_scores
-
-    adapter = get_adapter(build_meta_model(copy.deepcopy(config)))
-    coin = random.Random(seed)
-    path, accumulator = [], 0.0
-    for i in range(1, num_iterations + 1):
-        drawn = "L" if coin.random() < 0.5 else "G"
-        shape = layer_shape(adapter)
-        reasons = {d: step_impossible(shape, d, mode, rule, accumulator) for d in "LG"}
-        decision = drawn if reasons[drawn] is None else other(drawn)
-        if reasons[decision] is not None:
-            raise UsageError(f"random path, iteration {i}: no step is possible (L: {reasons['L']}; G: {reasons['G']})")
-        _, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
-        path.append((decision, "random" if decision == drawn else "forced"))
-    return path
-
-
-def decisions_taken(save_dir: Path, completed: int) -> list[str]:
-    """Decisions of iterations 1..completed, read back from their metadata (for --resume)."""
-    from .pruner import ITERATION_META, iteration_dir
-
-    return [read_json(iteration_dir(save_dir, i) / ITERATION_META)["decision"] for i in range(1, completed + 1)]
-
-
-def write_decisions(save_dir: Path, settings, taken: list[str]) -> str:
-    """Store (and return) the decision string of the completed iterations and its replay flags."""
-    sequence = "".join(taken)
-    replay = f"--path sequence --decision_sequence {sequence} --num_iterations {len(taken)}" if taken else ""
-    write_json(save_dir / DECISIONS_FILE, {
-        "path": settings.path, "seed": settings.seed, "num_iterations": len(taken),
-        "decision_sequence": sequence, "replay_flags": replay,
-    })
-    return sequence
 
 
 # ----------------------------------------------------------------------------- the unpruned model's outputs
@@ -353,11 +293,11 @@ class ProbeSetup:
     progress: bool = False
 
 
-def probe_setup(settings, tokenizer, records: list[dict], progress: bool) -> ProbeSetup:
-    """Published LoRA hyperparameters, `probe_steps` optimizer steps of PROBE_BATCH_SIZE records."""
-    from .recovery import RecoverySettings
-
+def probe_setup(settings, config, tokenizer, records: list[dict], progress: bool) -> ProbeSetup:
+    """The model's published LoRA rank and alpha, `probe_steps` optimizer steps of PROBE_BATCH_SIZE records."""
+    lora_r, lora_alpha = published_lora(config)
     recovery = RecoverySettings(
+        lora_r=lora_r, lora_alpha=lora_alpha,
         max_steps=settings.probe_steps, batch_size=min(PROBE_BATCH_SIZE, len(records)), grad_accum=1,
         max_length=settings.max_calibration_length, logging_steps=1, save_steps=max(settings.probe_steps, 1),
         seed=settings.seed,
@@ -365,15 +305,9 @@ def probe_setup(settings, tokenizer, records: list[dict], progress: bool) -> Pro
     return ProbeSetup(tokenizer, records, recovery, progress)
 
 
-def decoder_lora_targets(adapter: DecoderAdapter) -> str:
-    """A regex over full module names that reaches only the decoder's projections (not a vision tower)."""
-    prefix = next(name for name, module in adapter.model.named_modules() if module is adapter.decoder)
-    return rf"{re.escape(prefix)}\.layers\.\d+\.(self_attn|mlp)\.({'|'.join(LORA_PROJECTIONS)})"
-
-
 def no_checkpoint_callback():
     """A probe is thrown away: stop the Trainer from writing its end-of-run checkpoint."""
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback  # heavy: imported on use
 
     class NoCheckpoint(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -383,13 +317,28 @@ def no_checkpoint_callback():
     return NoCheckpoint()
 
 
-def train_probe(adapter: DecoderAdapter, probe: ProbeSetup):
-    """LoRA-train the candidate in place; returns (PEFT model, probe statistics)."""
-    from .recovery import train_adapter
+def on_train_begin_callback(action: Callable[[], None]):
+    """A Trainer callback that runs `action()` when training starts (the model is wrapped by then)."""
+    from transformers import TrainerCallback  # heavy: imported on use
 
+    class OnTrainBegin(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            action()
+            return control
+
+    return OnTrainBegin()
+
+
+def train_probe(adapter: DecoderAdapter, probe: ProbeSetup, on_wrapped: Callable[[], None] | None = None):
+    """LoRA-train the candidate in place; returns (PEFT model, probe statistics).
+
+    `on_wrapped()` runs once the adapters are in place, before the first step (a masked
+    candidate moves its hooks onto the LoRA wrappers there).
+    """
+    callbacks = [no_checkpoint_callback()] + ([on_train_begin_callback(on_wrapped)] if on_wrapped else [])
     with tempfile.TemporaryDirectory(prefix="mop-probe-") as work:
         report = train_adapter(adapter.model, probe.tokenizer, probe.records, probe.settings, work,
-                               target_modules=decoder_lora_targets(adapter), callbacks=[no_checkpoint_callback()],
+                               target_modules=adapter.lora_targets(), callbacks=callbacks,
                                progress=probe.progress)
     report.peft_model.eval()
     stats = {"loss": report.stats["final_train_loss"], "mean_loss": report.stats["mean_train_loss"],
@@ -412,8 +361,6 @@ def frozen_scores(scores, with_heads: bool) -> ScoreFn:
 
 def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> ScoreFn:
     """AMP scores of the current (live) model for the G step it would take now, cached."""
-    from .pruner import layer_shape
-
     with_heads = plan_width_step(layer_shape(adapter), mode, rule, accumulator).groups > 0
     return frozen_scores(score_fn(adapter, with_heads), with_heads)
 
@@ -444,30 +391,48 @@ class PathSelector:
     mode: str
     rule: str
     probe: ProbeSetup | None = None
+    by_copy: bool = False  # score deep copies instead of views of the live model (reference)
 
     def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
-        """One candidate: copy the current model, take the step, (probe), score, free the copy."""
-        from .pruner import apply_decision
+        """One candidate as a view of the live model (see mop/candidates.py): (probe), score, undo."""
+        if self.by_copy:
+            return self.evaluate_copy(adapter, decision, score_fn, accumulator)
+        with candidate(adapter, decision, score_fn, self.mode, self.rule, accumulator) as view:
+            with training_state_kept(adapter.model):
+                result = {"params": view.params, "probe": None}
+                peft_model = None
+                try:
+                    if self.probe is not None:
+                        peft_model, result["probe"] = train_probe(adapter, self.probe, on_wrapped=view.remask)
+                    adapter.model.eval()
+                    result["scores"] = score_candidate(adapter, self.reference)
+                finally:
+                    if peft_model is not None:
+                        peft_model.unload()  # the original projections come back; the adapter is dropped
+                    del peft_model
+        release_memory()
+        return result
 
-        candidate = get_adapter(copy.deepcopy(adapter.model))
-        apply_decision(candidate, decision, score_fn, self.mode, self.rule, accumulator)
-        result = {"params": count_parameters(candidate.model), "probe": None}
+    def evaluate_copy(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
+        """The reference way: a deep copy takes the step for real (twice the model's memory).
+        Kept to check the views against (tests, benchmarks/bench_path_memory.py)."""
+        candidate_adapter = get_adapter(copy.deepcopy(adapter.model))
+        apply_decision(candidate_adapter, decision, score_fn, self.mode, self.rule, accumulator)
+        result = {"params": count_parameters(candidate_adapter.model), "probe": None}
         peft_model = None
         try:
             if self.probe is not None:
-                peft_model, result["probe"] = train_probe(candidate, self.probe)
-            candidate.model.eval()
-            result["scores"] = score_candidate(candidate, self.reference)
+                peft_model, result["probe"] = train_probe(candidate_adapter, self.probe)
+            candidate_adapter.model.eval()
+            result["scores"] = score_candidate(candidate_adapter, self.reference)
         finally:
             if peft_model is not None:
                 peft_model.unload()  # drop the adapter without merging it
-            del candidate, peft_model
+            del candidate_adapter, peft_model
             release_memory()
         return result
 
     def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, accumulator: float) -> PathChoice:
-        from .pruner import layer_shape
-
         shape = layer_shape(adapter)
         reasons = {d: step_impossible(shape, d, self.mode, self.rule, accumulator) for d in "LG"}
         if reasons["L"] and reasons["G"]:
@@ -483,8 +448,6 @@ class PathSelector:
 
 
 def reference_batches(settings, tokenizer, records: list[dict]) -> list[dict]:
-    from .importance import batch_prompts
-
     return batch_prompts(tokenizer, reference_texts(records), settings.calibration_batch_size,
                          settings.max_calibration_length)
 
@@ -497,8 +460,6 @@ def reference_info_expected(settings) -> dict:
 def load_or_build_reference(settings, save_dir: Path, live: DecoderAdapter, live_is_original: bool, tokenizer,
                             model_path: str, dtype, device, progress: bool) -> Reference:
     """The cached reference of this run folder, or computed from the unpruned model and cached."""
-    from .pruner import load_model
-
     path = save_dir / REFERENCE_FILE
     expected = reference_info_expected(settings)
     if path.exists():
@@ -532,8 +493,9 @@ def open_selector(settings, save_dir: Path, live: DecoderAdapter, live_is_origin
     probe = None
     if settings.probe_steps:
         _, records = held_out_records(settings)
-        probe = probe_setup(settings, tokenizer, records, progress)
-    return PathSelector(settings.path, reference, settings.width_mode, settings.budget_rule, probe)
+        probe = probe_setup(settings, live.model.config, tokenizer, records, progress)
+    return PathSelector(settings.path, reference, settings.width_mode, settings.budget_rule, probe,
+                        by_copy=settings.candidates == "copy")
 
 
 # ----------------------------------------------------------------------------- reporting

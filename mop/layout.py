@@ -1,0 +1,58 @@
+"""Names of the folders and metadata files a run writes, stated once.
+
+Every stage finds the others' results through these names: a pruning run folder holds
+`prune_iteration_<i>/` checkpoints (each with `mop_prune.json`), a recovered checkpoint sits
+beside its source as `<pruned>_ft_<e>ep/` (with `mop_finetune.json`), and a scored checkpoint
+has an `<checkpoint>_eval/` folder with `mop_eval.json`. A folder with its final name is always
+complete (see `mop.io.atomic_directory`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# A pruning run folder (--save_dir)
+RUN_CONFIG = "run_config.json"  # settings, source model, versions, the schedule
+RUN_STATE = "run_state.json"  # last complete iteration and its accumulator
+SUMMARY_JSON = "pruning_summary.json"
+SUMMARY_CSV = "pruning_summary.csv"
+REFERENCE_FILE = "path_reference.safetensors"  # metric paths: the unpruned model's outputs
+DECISIONS_FILE = "path_decisions.json"  # the decision string taken and its replay flags
+CALIBRATION_RECORD = "calibration_images.json"  # LLaVA: which image questions calibrated the run
+ITERATION_DIR = "prune_iteration_{}"
+CHECKPOINT_DIR = re.compile(r"^prune_iteration_(\d+)$")
+
+# Inside a checkpoint folder
+PRUNE_META = "mop_prune.json"  # how the pruned checkpoint was made
+FINETUNE_META = "mop_finetune.json"  # how the recovered checkpoint was made
+LOSS_LOG = "loss_log.csv"
+WORK_SETTINGS = "mop_finetune_settings.json"  # in a recovery work folder: what a resume must match
+
+# Inside a scoring folder
+EVAL_META = "mop_eval.json"
+RAW_RESULTS = "lm_eval_results.json"
+EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep)?_eval$")
+
+
+def iteration_dir(save_dir: Path, i: int) -> Path:
+    return Path(save_dir) / ITERATION_DIR.format(i)
+
+
+def completed_iterations(save_dir: Path) -> int:
+    """Number of consecutive complete iterations 1..k (a folder's final name means complete)."""
+    k = 0
+    while (iteration_dir(save_dir, k + 1) / PRUNE_META).exists():
+        k += 1
+    return k
+
+
+def default_tuned_dir(pruned_dir: str, num_epochs: float) -> str:
+    """`<pruned>_ft_<e>ep`, the results layout's name for a recovered checkpoint."""
+    return f"{str(pruned_dir).rstrip('/')}_ft_{num_epochs:g}ep"
+
+
+def work_dir_for(final_dir: Path) -> Path:
+    """Resumable intermediate state lives in a hidden sibling (like atomic_directory's `.tmp-`),
+    so that globs over a run folder's `prune_iteration_*` never see a half-done result."""
+    return final_dir.parent / f".work-{final_dir.name}"

@@ -1,0 +1,133 @@
+"""Loading models: names to folders, dtype and device choice, configs, weights.
+
+Every entry point loads through here, so an embedded name, a local checkpoint and a hub id are
+resolved the same way everywhere, and a bad name or an unreadable config is one clear error.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import torch
+
+from .adapter import check_supported, is_multimodal, model_class
+from .embedded import EMBEDDED_NAMES, embedded_checkpoint
+from .io import UsageError, one_line
+from .tiny_llava import TINY_LLAVA, tiny_llava_checkpoint
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def resolve_model_name(name: str) -> str:
+    """Map embedded names to their cached checkpoint (built on first use); anything else passes
+    through unchanged (a hub id or a local path)."""
+    if name == TINY_LLAVA:
+        return str(tiny_llava_checkpoint())
+    if name in EMBEDDED_NAMES:
+        return str(embedded_checkpoint(name))
+    return name
+
+
+def resolve_model_dir(name: str) -> str:
+    """A local checkpoint folder (must hold config.json), an embedded name, or a hub id.
+
+    `owner/name` is taken for a hub id only when `owner` is not a local folder, so a mistyped
+    results path is reported as missing instead of being sent to the hub.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UsageError(f"{name} holds no config.json: not a (complete) model checkpoint")
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")):
+        raise UsageError(f"model folder not found: {name}")
+    if name in EMBEDDED_NAMES:
+        return resolve_model_name(name)
+    if HUB_ID.match(name) and not Path(name.split("/")[0]).exists():
+        load_config(name)  # an unreachable or unknown hub id fails here, before any work starts
+        return name
+    raise UsageError(f"model folder not found: {name}")
+
+
+# ----------------------------------------------------------------------------- dtype and device
+
+
+def resolve_dtype(name: str, device: str, saved: torch.dtype | None = None) -> torch.dtype:
+    """`auto`: float32 on CPU; on CUDA the checkpoint's own half precision (Llama-2 and LLaVA
+    are stored in float16, Llama-3 in bfloat16), so pruning never re-rounds the weights."""
+    if name == "auto":
+        if not device.startswith("cuda"):
+            return torch.float32
+        return saved if saved in (torch.float16, torch.bfloat16) else torch.bfloat16
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise UsageError(f"unknown --dtype {name!r}; choose auto, float32, bfloat16 or float16") from None
+
+
+def saved_dtype(config, default: torch.dtype | None = None) -> torch.dtype | None:
+    """The dtype a checkpoint is stored in, from its config (`default` if not recorded)."""
+    value = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    if isinstance(value, str):
+        value = DTYPES.get(value.replace("torch.", ""))
+    return value if isinstance(value, torch.dtype) else default
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name} requested but CUDA is not available")
+    return name
+
+
+# ----------------------------------------------------------------------------- configs and weights
+
+
+def load_config(model_path: str):
+    from transformers import AutoConfig  # heavy: imported on use
+
+    if model_path.startswith((".", "/", "~")) and not Path(model_path).expanduser().exists():
+        raise UsageError(f"model path not found: {model_path}")
+    try:
+        return AutoConfig.from_pretrained(model_path)
+    except Exception as err:
+        raise UsageError(f"cannot load the config of {model_path!r}: {one_line(err)}") from None
+
+
+def load_model(model_path: str, dtype: torch.dtype, device: str):
+    """Model and its text/image processing (tokenizer, or a processor for LLaVA)."""
+    from transformers import AutoProcessor, AutoTokenizer  # heavy: imported on use
+
+    config = load_config(model_path)
+    check_supported(config)
+    model = model_class(config).from_pretrained(model_path, dtype=dtype).to(device)
+    model.eval()
+    if is_multimodal(config):
+        processing = AutoProcessor.from_pretrained(model_path)
+        tokenizer = processing.tokenizer
+    else:
+        processing = tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, processing
+
+
+def text_tokenizer(processing):
+    """The tokenizer inside a processor, or the tokenizer itself."""
+    return getattr(processing, "tokenizer", processing)
+
+
+def build_meta_model(config):
+    """The model's structure without weights: shapes and parameter counts only.
+
+    Works on a copy of `config`, because surgery on the meta model edits its config.
+    """
+    with torch.device("meta"):
+        return model_class(config).from_config(copy.deepcopy(config))

@@ -1,0 +1,166 @@
+"""The two MoP steps on a live (or weightless) model, and paths walked without weights.
+
+- `depth_step` (L): delete the third-to-last decoder layer.
+- `width_step` (G): remove one current layer's worth of parameters as the same number of GQA
+  groups (heads, for MHA) and MLP neurons in every layer, the least important ones by AMP.
+- `simulate_path` / `random_decisions`: walk a whole path on a meta-device copy of the model.
+  Shapes do not depend on importance scores, so this is the exact schedule of a real run; it
+  validates a path before any weight is loaded.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+import torch
+
+from .adapter import DecoderAdapter, count_parameters, get_adapter
+from .importance import ImportanceScores
+from .io import UsageError
+from .models import build_meta_model
+from .plan import LayerShape, PlanError, WidthStep, check_depth_step, plan_width_step
+from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
+
+ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores
+
+
+def layer_shape(adapter: DecoderAdapter) -> LayerShape:
+    first = adapter.layers()[0]
+    q, _, _, _ = adapter.attention_projections(first)
+    gate, _, _ = adapter.mlp_projections(first)
+    return LayerShape(
+        num_layers=adapter.num_layers,
+        hidden=adapter.hidden_size,
+        head_dim=adapter.head_dim,
+        query_heads=adapter.query_heads(first),
+        kv_heads=adapter.kv_heads(first),
+        intermediate=gate.out_features,
+        attention_bias=q.bias is not None,
+        mlp_bias=gate.bias is not None,
+    )
+
+
+def depth_step(adapter: DecoderAdapter) -> dict:
+    """Remove the third-to-last decoder layer."""
+    check_depth_step(layer_shape(adapter))
+    index = depth_index(adapter)
+    drop_layer(adapter, index)
+    return {"removed_layer_index": index}
+
+
+def lowest(scores: torch.Tensor, k: int) -> list[int]:
+    """Indices of the k lowest scores (ties broken by position, so runs are reproducible)."""
+    return torch.argsort(scores.float().cpu(), stable=True)[:k].tolist()
+
+
+def units_to_remove(adapter: DecoderAdapter, step: WidthStep, scores: ImportanceScores) -> list[tuple[list[int], list[int]]]:
+    """Per layer: (GQA groups, MLP neurons) a width step removes -- the lowest-scoring ones."""
+    group_size = adapter.group_size()
+    return [(lowest(scores.group_scores(i, group_size), step.groups) if step.groups else [],
+             lowest(scores.neurons[i], step.neurons))
+            for i in range(adapter.num_layers)]
+
+
+def plan_live_width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
+    """(the step's counts, the units it removes per layer) for the model as it is now."""
+    step = plan_width_step(layer_shape(adapter), mode, rule, accumulator)
+    return step, units_to_remove(adapter, step, score_fn(adapter, step.groups > 0))
+
+
+def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> WidthStep:
+    """Remove the least important groups and neurons, the same counts in every layer."""
+    step, units = plan_live_width_step(adapter, score_fn, mode, rule, accumulator)
+    for layer, (groups, neurons) in zip(adapter.layers(), units):
+        remove_groups(adapter, layer, groups)
+        remove_neurons(adapter, layer, neurons)
+    sync_config(adapter)
+    return step
+
+
+def placeholder_scores(adapter: DecoderAdapter, with_heads: bool) -> ImportanceScores:
+    """Zero scores (prune the first units): for dry runs, where only shapes matter."""
+    heads, neurons = [], []
+    for layer in adapter.layers():
+        heads.append(torch.zeros(adapter.query_heads(layer)))
+        neurons.append(torch.zeros(adapter.intermediate_size(layer)))
+    return ImportanceScores(heads, neurons)
+
+
+def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
+    """One iteration: returns (details for the log, accumulator after it)."""
+    if decision == "L":
+        return depth_step(adapter), accumulator
+    step = width_step(adapter, score_fn, mode, rule, accumulator)
+    return step.as_dict(), step.accumulator
+
+
+def step_impossible(shape: LayerShape, decision: str, mode: str, rule: str, accumulator: float) -> str | None:
+    """Why `decision` cannot be taken on a model of `shape` (None: it can)."""
+    try:
+        if decision == "L":
+            check_depth_step(shape)
+        else:
+            plan_width_step(shape, mode, rule, accumulator)
+    except PlanError as err:
+        return str(err)
+    return None
+
+
+def other(decision: str) -> str:
+    return "G" if decision == "L" else "L"
+
+
+def describe(adapter: DecoderAdapter, original_params: int) -> dict:
+    """The summary columns of a model: its layer shape, size and compression."""
+    shape = layer_shape(adapter)
+    params = count_parameters(adapter.model)
+    return {
+        "layers": shape.num_layers,
+        "query_heads": shape.query_heads,
+        "kv_heads": shape.kv_heads,
+        "intermediate_size": shape.intermediate,
+        "params": params,
+        "compression": round(1 - params / original_params, 6),
+    }
+
+
+# ----------------------------------------------------------------------------- paths without weights
+
+
+def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[dict]:
+    """Run the path on a meta-device copy: validates it and gives every iteration's shape."""
+    adapter = get_adapter(build_meta_model(config))
+    original = count_parameters(adapter.model)
+    rows = [{"iteration": 0, "decision": "-", **describe(adapter, original)}]
+    accumulator = 0.0
+    for i, decision in enumerate(decisions, start=1):
+        try:
+            details, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        except UsageError as err:
+            raise type(err)(f"iteration {i} ({decision}): {err}") from None
+        rows.append({"iteration": i, "decision": decision, **describe(adapter, original), **details})
+    return rows
+
+
+def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str) -> list[tuple[str, str]]:
+    """[(decision, 'random' | 'forced')]: one seeded coin per iteration, walked on a meta copy.
+
+    When the drawn step is impossible (a depth step would leave fewer than 3 layers, a width
+    step would take the last head/neuron) the other one is taken and marked `forced`. The coin
+    is drawn every iteration, also when it is then overruled, so the draws do not depend on
+    which steps were possible.
+    """
+    adapter = get_adapter(build_meta_model(config))
+    coin = random.Random(seed)
+    path, accumulator = [], 0.0
+    for i in range(1, num_iterations + 1):
+        drawn = "L" if coin.random() < 0.5 else "G"
+        shape = layer_shape(adapter)
+        reasons = {d: step_impossible(shape, d, mode, rule, accumulator) for d in "LG"}
+        decision = drawn if reasons[drawn] is None else other(drawn)
+        if reasons[decision] is not None:
+            raise UsageError(f"random path, iteration {i}: no step is possible (L: {reasons['L']}; G: {reasons['G']})")
+        _, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        path.append((decision, "random" if decision == drawn else "forced"))
+    return path
