@@ -78,8 +78,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
-    from mop.embedded import resolve_model_name
-    from mop.pruner import load_model
+    from mop.models import resolve_model_name
+    from mop.models import load_model
     from mop.recovery import use_bf16
 
     bf16 = use_bf16("auto")

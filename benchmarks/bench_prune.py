@@ -21,9 +21,10 @@ import torch  # noqa: E402
 
 from mop.adapter import get_adapter  # noqa: E402
 from mop.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_records  # noqa: E402
-from mop.embedded import resolve_model_name  # noqa: E402
+from mop.models import resolve_model_name  # noqa: E402
 from mop.importance import amp_scores, batch_prompts  # noqa: E402
-from mop.pruner import depth_step, load_model, width_step  # noqa: E402
+from mop.models import load_model  # noqa: E402
+from mop.steps import depth_step, width_step  # noqa: E402
 
 
 def timed(fn):

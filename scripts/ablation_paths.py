@@ -1,7 +1,7 @@
 """Path-criterion ablation at small scale: the paper's perplexity / KL / cosine / random comparison.
 
 Each path -- chosen by perplexity, by KL divergence and by cosine similarity against the unpruned
-model (`--path ppl|kl|cosine`, mop/paths.py), and random paths for several seeds
+model (`--path ppl|kl|cosine`, mop/path_selection.py), and random paths for several seeds
 (`--path random`) -- prunes the embedded model for the same number of iterations (each removes
 about one decoder layer's worth of parameters, so all runs end at about the same size). The last
 checkpoint of each run is recovered with a short LoRA run (mop/recovery.py) and scored zero-shot on
@@ -59,7 +59,7 @@ THREADS = 1  # torch threads: on a shared 2-core machine one thread is much fast
 
 
 def build_parser():
-    from mop.cli import OneLineParser
+    from mop.args import OneLineParser
 
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_name", default=MODEL_NAME)
@@ -91,7 +91,7 @@ def build_parser():
 def planned_runs(args) -> list[tuple[str, str, int]]:
     """(run name, --path, --seed) of every run, criteria first."""
     from mop.io import UsageError
-    from mop.paths import METRIC_PATHS
+    from mop.path_selection import METRIC_PATHS
 
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()]
     unknown = [c for c in criteria if c not in METRIC_PATHS]
@@ -127,7 +127,8 @@ def drop_intermediate_weights(save_dir: Path, last: int) -> None:
 
 
 def prune(args, name: str, path: str, seed: int) -> Path:
-    from mop.pruner import iteration_dir, run_pruning
+    from mop.layout import iteration_dir
+    from mop.pruner import run_pruning
 
     save_dir = Path(args.out_dir) / f"run_{name}"
     last = iteration_dir(save_dir, args.num_iterations)
@@ -161,7 +162,7 @@ def recover(args, pruned: Path) -> Path:
 
 
 def evaluate(args, model_dir: Path) -> dict:
-    from mop.evaluate import EVAL_META
+    from mop.layout import EVAL_META
     from mop.evaluate import main as evaluate_main
     from mop.io import read_json
 
@@ -190,7 +191,7 @@ def averages(scores: dict) -> dict:
 
 def run_row(name: str, path: str, seed: int, pruned: Path, tuned: Path, scores: dict, same_as: str | None) -> dict:
     from mop.io import read_json
-    from mop.recovery import FINETUNE_META
+    from mop.layout import FINETUNE_META
 
     meta = read_json(pruned / "mop_prune.json")
     return {
