@@ -57,14 +57,14 @@ llava_check() {
 
 mop_setup "$HERE"
 mop_dense_eval
-if [[ "${FT_ITERATIONS[*]}" == all ]]; then iterations=$(seq 1 "$NUM_ITERATIONS"); else iterations="${FT_ITERATIONS[*]}"; fi
 calibration=()
 [[ -n "$CALIBRATION_IMAGES" ]] && calibration=(--calibration_images "$CALIBRATION_IMAGES")
 for k in "${!RUN_NAMES[@]}"; do
     run=${RUN_NAMES[$k]}
     mop_prune_run "$run" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS" ${calibration[@]+"${calibration[@]}"}
-    llava_check "${run}_prune_check" $(seq -f "$RESULTS_DIR/$run/prune_iteration_%g" 1 "$NUM_ITERATIONS")
-    for i in $iterations; do
+    kept=$( (mop_recovered_iterations; echo "$NUM_ITERATIONS") | sort -nu)  # the checkpoints pruning kept
+    llava_check "${run}_prune_check" $(printf "$RESULTS_DIR/$run/prune_iteration_%s\n" $kept)
+    for i in $(mop_recovered_iterations); do
         mop_recover_and_score "$run" "$i"
         llava_check "${run}_it${i}_ft_check" "$RESULTS_DIR/$run/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
     done

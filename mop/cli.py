@@ -45,6 +45,11 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--dtype", default=d["dtype"], help="auto = the checkpoint's half precision on CUDA, float32 on CPU")
     p.add_argument("--device", default=d["device"])
     p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
+    p.add_argument("--keep_iterations", default=d["keep_iterations"],
+                   help="'all', or a comma list of iterations whose checkpoints stay on disk (the last one always "
+                        "does); the others are deleted once the next iteration is complete, their metadata is kept")
+    p.add_argument("--recovered_checkpoints", type=int, default=d["recovered_checkpoints"],
+                   help="merged checkpoints that will be made from this run (counted in the disk estimate)")
     add_path_flags(p, d)
     p.add_argument("--dry_run", action="store_true",
                    help="print the compression schedule from the config alone (no weights)")

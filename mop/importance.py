@@ -96,8 +96,12 @@ class _AmpAccumulator:
 
 
 def batch_prompts(tokenizer, prompts: list[str], batch_size: int, max_length: int) -> list[dict]:
-    """Tokenise, sort by length (less padding) and right-pad into batches."""
-    encoded = [tokenizer(p, truncation=True, max_length=max_length)["input_ids"] for p in prompts]
+    """Tokenise, cut at `max_length` tokens, sort by length (less padding) and right-pad into batches.
+
+    The cut is made here rather than with the tokenizer's `truncation=True`, which would switch
+    truncation on inside the fast tokenizer and be saved with every checkpoint's tokenizer.json.
+    """
+    encoded = [tokenizer(p)["input_ids"][:max_length] for p in prompts]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batches = []

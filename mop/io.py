@@ -9,6 +9,7 @@ the next run removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
@@ -60,10 +61,18 @@ def atomic_directory(final: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise UsageError(f"disk full while writing {final}: the partial folder was removed, earlier results "
+                             "are intact; free some space and run again (completed stages are kept)") from None
         raise
     os.replace(tmp, final)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC, also when a library wraps it in an exception of its own (safetensors does)."""
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in str(err)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -20,6 +20,7 @@ SUMMARY_CSV = "pruning_summary.csv"
 REFERENCE_FILE = "path_reference.safetensors"  # metric paths: the unpruned model's outputs
 DECISIONS_FILE = "path_decisions.json"  # the decision string taken and its replay flags
 CALIBRATION_RECORD = "calibration_images.json"  # LLaVA: which image questions calibrated the run
+RECORDS_DIR = "iteration_records"  # iteration_<i>.json: each iteration's mop_prune.json, kept or not
 ITERATION_DIR = "prune_iteration_{}"
 CHECKPOINT_DIR = re.compile(r"^prune_iteration_(\d+)$")
 
@@ -39,10 +40,24 @@ def iteration_dir(save_dir: Path, i: int) -> Path:
     return Path(save_dir) / ITERATION_DIR.format(i)
 
 
+def record_path(save_dir: Path, i: int) -> Path:
+    return Path(save_dir) / RECORDS_DIR / f"iteration_{i}.json"
+
+
+def iteration_meta_path(save_dir: Path, i: int) -> Path | None:
+    """Where iteration i's metadata is: in its checkpoint folder, else (deleted by
+    --keep_iterations) in the run's records; None if the iteration is not complete."""
+    for path in (iteration_dir(save_dir, i) / PRUNE_META, record_path(save_dir, i)):
+        if path.exists():
+            return path
+    return None
+
+
 def completed_iterations(save_dir: Path) -> int:
-    """Number of consecutive complete iterations 1..k (a folder's final name means complete)."""
+    """Number of consecutive complete iterations 1..k (a folder's final name means complete;
+    a deleted iteration counts through its record)."""
     k = 0
-    while (iteration_dir(save_dir, k + 1) / PRUNE_META).exists():
+    while iteration_meta_path(save_dir, k + 1) is not None:
         k += 1
     return k
 

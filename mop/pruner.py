@@ -25,8 +25,10 @@ from .adapter import check_supported, get_adapter
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .importance import amp_scores, batch_prompts
 from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
+from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
+                   retire)
 from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, SUMMARY_CSV, SUMMARY_JSON,
-                     completed_iterations, iteration_dir)
+                     completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
 from .plan import parse_decisions
 from .steps import ScoreFn, apply_decision, describe, random_decisions, simulate_path
@@ -35,6 +37,7 @@ SUMMARY_FIELDS = (
     "iteration", "decision", "layers", "query_heads", "kv_heads", "intermediate_size",
     "params", "compression",
 )
+DISK_FIELDS = ("checkpoint_bytes", "on_disk")
 
 
 @dataclass
@@ -61,6 +64,8 @@ class PruneSettings:
     num_reference_prompts: int = 32  # held-out text the metric paths score on
     reference_top_k: int = 256  # next-token log-probs of the original kept per position (KL)
     candidates: str = "view"  # metric paths: score views of the live model, or deep copies (reference, 2x memory)
+    keep_iterations: str = "all"  # or a comma list: other iterations are deleted once the next one is complete
+    recovered_checkpoints: int = 0  # merged checkpoints a driver will make from this run (disk estimate)
 
     @property
     def width_mode(self) -> str:
@@ -74,10 +79,11 @@ def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
     """Rows of every complete iteration; runs with a chosen path add both candidates' scores."""
     rows = [dense_row]
     for i in range(1, completed_iterations(save_dir) + 1):
-        meta = read_json(iteration_dir(save_dir, i) / PRUNE_META)
-        rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **path_selection.path_columns(meta)})
+        meta = read_json(iteration_meta_path(save_dir, i))
+        disk = {"checkpoint_bytes": meta.get("checkpoint_bytes"), "on_disk": iteration_dir(save_dir, i).is_dir()}
+        rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **disk, **path_selection.path_columns(meta)})
     write_json(save_dir / SUMMARY_JSON, rows)
-    fields = SUMMARY_FIELDS + (path_selection.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
+    fields = SUMMARY_FIELDS + DISK_FIELDS + (path_selection.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
     tmp = save_dir / f".tmp-{SUMMARY_CSV}"
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -166,8 +172,13 @@ def run_pruning(
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device, saved_dtype(config))
     seed_everything(settings.seed)
+    kept = parse_keep(settings.keep_iterations, settings.num_iterations)
 
     start = completed_iterations(save_dir) if settings.resume else 0
+    needed = estimate_run_bytes(schedule, settings.num_iterations, start, kept, dtype.itemsize, extra_bytes(model_path),
+                                settings.recovered_checkpoints)
+    check_free_space(save_dir, needed, f"pruning into {save_dir}")
+    remove_leftovers(save_dir)
     if start >= settings.num_iterations:
         print(f"All {settings.num_iterations} iterations already complete in {save_dir}")
         report_decisions(save_dir, settings, decisions_taken(save_dir, settings.num_iterations))
@@ -182,7 +193,7 @@ def run_pruning(
 
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
-    accumulator = read_json(iteration_dir(save_dir, start) / PRUNE_META)["accumulator_after"] if start else 0.0
+    accumulator = read_json(iteration_meta_path(save_dir, start))["accumulator_after"] if start else 0.0
     provenance = {"settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions()}
     if not start:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -208,10 +219,8 @@ def run_pruning(
         }
         if path_record:
             meta["path"] = path_record
-        with atomic_directory(iteration_dir(save_dir, i)) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            processing.save_pretrained(tmp)
-            write_json(tmp / PRUNE_META, meta)
+        save_iteration(save_dir, i, model, processing, meta)
+        retire_unkept(save_dir, i, kept)
         write_json(save_dir / RUN_STATE, {"last_iteration": i, "accumulator": accumulator})
         print(
             f"iteration {i:2d} {decision}: layers={row['layers']} heads={row['query_heads']}/{row['kv_heads']} "
@@ -223,7 +232,36 @@ def run_pruning(
             print(path_selection.format_choice(path_record), flush=True)
         write_decisions(save_dir, settings, taken)
     report_decisions(save_dir, settings, taken)
-    return write_summary(save_dir, schedule[0])
+    rows = write_summary(save_dir, schedule[0])
+    report_disk(save_dir, rows)
+    return rows
+
+
+def save_iteration(save_dir: Path, i: int, model, processing, meta: dict) -> None:
+    """The checkpoint folder (atomically), then its record (metadata that outlives the folder)."""
+    with atomic_directory(iteration_dir(save_dir, i)) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        processing.save_pretrained(tmp)
+        meta["checkpoint_bytes"] = folder_bytes(tmp)
+        write_json(tmp / PRUNE_META, meta)
+    record_path(save_dir, i).parent.mkdir(exist_ok=True)
+    write_json(record_path(save_dir, i), meta)
+
+
+def retire_unkept(save_dir: Path, newest: int, kept: set[int] | None) -> None:
+    """Delete the checkpoints older than the newest complete one that are not to be kept (also
+    any whose deletion an interruption cut short); their records stay in iteration_records/."""
+    if kept is None:
+        return
+    for i in range(1, newest):
+        if i not in kept:
+            retire(iteration_dir(save_dir, i))
+
+
+def report_disk(save_dir: Path, rows: list[dict]) -> None:
+    kept = [r["iteration"] for r in rows[1:] if r.get("on_disk")]
+    print(f"disk: {folder_bytes(save_dir) / GB:.2f} GB in {save_dir}; checkpoints kept: "
+          f"{', '.join(map(str, kept)) or 'none'} of {len(rows) - 1}", flush=True)
 
 
 def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, accumulator: float):
@@ -246,7 +284,7 @@ def report_decisions(save_dir: Path, settings: PruneSettings, taken: list[str]) 
 
 def decisions_taken(save_dir: Path, completed: int) -> list[str]:
     """Decisions of iterations 1..completed, read back from their metadata (for --resume)."""
-    return [read_json(iteration_dir(save_dir, i) / PRUNE_META)["decision"] for i in range(1, completed + 1)]
+    return [read_json(iteration_meta_path(save_dir, i))["decision"] for i in range(1, completed + 1)]
 
 
 def write_decisions(save_dir: Path, settings: PruneSettings, taken: list[str]) -> str:

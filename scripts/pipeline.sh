@@ -61,6 +61,18 @@ mop_dense_eval() {
     mop_eval dense_eval "$dense" "$RESULTS_DIR/dense_eval"
 }
 
+mop_recovered_iterations() {
+    # The iterations a driver recovers and scores (FT_ITERATIONS; "all" = 1..NUM_ITERATIONS), one a line.
+    if [[ "${FT_ITERATIONS[*]}" == all ]]; then seq 1 "$NUM_ITERATIONS"; else printf '%s\n' "${FT_ITERATIONS[@]}"; fi
+}
+
+mop_kept_iterations() {
+    # --keep_iterations for the pruning runs: only what is recovered and scored (prune.py adds the
+    # last iteration); KEEP_CHECKPOINTS=all keeps every checkpoint (e.g. for latency over a whole path).
+    if [[ "${KEEP_CHECKPOINTS:-used}" == all || "${FT_ITERATIONS[*]}" == all ]]; then echo all; return; fi
+    mop_recovered_iterations | paste -sd, -
+}
+
 mop_prune_run() {
     # Usage: mop_prune_run RUN_NAME SEED SEQUENCE NUM_ITERATIONS [extra prune.py flags...]
     local run=$1 seed=$2 sequence=$3 iterations=$4
@@ -70,6 +82,7 @@ mop_prune_run() {
     mop_stage "${run}_prune" "$dir/prune_iteration_${iterations}/mop_prune.json" \
         "$PYTHON" "$MODEL_FOLDER/prune.py" --model_name "$MODEL_NAME" --save_dir "$dir" \
         --num_iterations "$iterations" --decision_sequence "$sequence" --seed "$seed" \
+        --keep_iterations "$(mop_kept_iterations)" --recovered_checkpoints "$(mop_recovered_iterations | wc -l)" \
         ${resume[@]+"${resume[@]}"} ${PRUNE_ARGS:-} "$@"
 }
 
@@ -114,11 +127,10 @@ mop_pipeline() {
     mop_common_settings
     mop_setup "$1"
     mop_dense_eval
-    local k i iterations
-    if [[ "${FT_ITERATIONS[*]}" == all ]]; then iterations=$(seq 1 "$NUM_ITERATIONS"); else iterations="${FT_ITERATIONS[*]}"; fi
+    local k i
     for k in "${!RUN_NAMES[@]}"; do
         mop_prune_run "${RUN_NAMES[$k]}" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS"
-        for i in $iterations; do
+        for i in $(mop_recovered_iterations); do
             mop_recover_and_score "${RUN_NAMES[$k]}" "$i"
         done
     done
