@@ -7,12 +7,11 @@ template. Data come from a local JSON/JSONL file or a hub dataset id (yahma/alpa
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .embedded import EMBEDDED_NAMES
-from .io import UsageError, one_line
+from .io import UsageError, one_line, read_json_list
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"
@@ -42,22 +41,6 @@ def _looks_like_path(source: str) -> bool:
     return source.endswith((".json", ".jsonl")) or source.startswith((".", "/", "~"))
 
 
-def _read_local(path: Path) -> list[dict]:
-    text = path.read_text()
-    if not text.strip():
-        raise UsageError(f"{path} is empty")
-    try:
-        if path.suffix == ".jsonl":
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            records = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(records, list):
-        raise UsageError(f"{path} must hold a JSON list of Alpaca records")
-    return records
-
-
 def _validate(records: list, source: str) -> list[dict]:
     if not records:
         raise UsageError(f"no records in {source}")
@@ -72,7 +55,7 @@ def load_alpaca_records(source: str | os.PathLike, limit: int | None = None) -> 
     source = str(source)
     path = Path(source)
     if path.exists():
-        records = _read_local(path)
+        records = read_json_list(path, "Alpaca records")
     elif _looks_like_path(source):
         raise UsageError(f"data file not found: {source}")
     else:

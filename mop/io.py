@@ -87,6 +87,21 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_json_list(path: Path, what: str) -> list:
+    """A non-empty list from a JSON file (one list) or a JSONL file (one item a line)."""
+    text = path.read_text()
+    try:
+        if path.suffix == ".jsonl":
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(items, list) or not items:
+        raise UsageError(f"{path} must hold a non-empty list of {what}")
+    return items
+
+
 def software_versions() -> dict[str, str]:
     """Versions that change published numbers; stored next to every result."""
     import importlib.metadata as md

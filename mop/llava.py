@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ from .adapter import get_adapter
 from .args import OneLineParser
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, parse_limit, resolve_eval_dtype,
                        score_checkpoint)
-from .io import UsageError, exit_on_usage_error, read_json, software_versions, write_json
+from .io import UsageError, exit_on_usage_error, read_json, read_json_list, software_versions, write_json
 from .layout import CALIBRATION_RECORD
 from .models import resolve_device, resolve_model_name, saved_dtype
 from .recovery import RecoveryHooks, finetune_checkpoint
@@ -73,16 +72,7 @@ def load_image_questions(path: str | os.PathLike, limit: int | None = None) -> l
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"image questions file not found: {path}")
-    text = path.read_text()
-    try:
-        if path.suffix == ".jsonl":
-            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            entries = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(entries, list) or not entries:
-        raise UsageError(f"{path} must hold a non-empty list of {{'image': ..., 'question': ...}} entries")
+    entries = read_json_list(path, "{'image': ..., 'question': ...} entries")
     out = []
     for i, entry in enumerate(entries[:limit] if limit else entries):
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "question")):
