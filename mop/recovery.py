@@ -37,6 +37,7 @@ from typing import Sequence
 
 import torch
 
+from .checkpoint import save_checkpoint
 from .io import UsageError, atomic_directory, exit_on_usage_error, read_json, software_versions, write_json
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -504,8 +505,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
 def save_merged(merged, tokenizer, pruned_dir: Path, tuned_dir: Path, meta: dict, log_history: list[dict]) -> None:
     """A plain HF checkpoint + tokenizer + how it was made, appearing only when complete."""
     with atomic_directory(tuned_dir) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_checkpoint(merged, tokenizer, tmp)
         if (pruned_dir / PRUNE_META).exists():
             shutil.copy2(pruned_dir / PRUNE_META, tmp / PRUNE_META)
         write_loss_log(tmp / LOSS_LOG, log_history)
