@@ -68,7 +68,7 @@ from tqdm.auto import tqdm
 
 from .adapter import DecoderAdapter, count_parameters, get_adapter
 from .io import UsageError, read_json, write_json
-from .plan import PlanError, check_depth_step, plan_width_step
+from .plan import PlanError, WidthCarry, check_depth_step, plan_width_step
 
 PATHS = ("sequence", "random", "ppl", "kl", "cosine")
 METRIC_PATHS = ("ppl", "kl", "cosine")
@@ -137,13 +137,13 @@ def reference_texts(records: list[dict]) -> list[str]:
 # ----------------------------------------------------------------------------- decisions known up front
 
 
-def step_impossible(shape, decision: str, mode: str, rule: str, accumulator: float) -> str | None:
+def step_impossible(shape, decision: str, mode: str, rule: str, carry: WidthCarry) -> str | None:
     """Why `decision` cannot be taken on a model of `shape` (None: it can)."""
     try:
         if decision == "L":
             check_depth_step(shape)
         else:
-            plan_width_step(shape, mode, rule, accumulator)
+            plan_width_step(shape, mode, rule, carry.accumulator, carry.align, carry.neuron_debt)
     except PlanError as err:
         return str(err)
     return None
@@ -153,7 +153,8 @@ def other(decision: str) -> str:
     return "G" if decision == "L" else "L"
 
 
-def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str) -> list[tuple[str, str]]:
+def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str,
+                     align: int = 0) -> list[tuple[str, str]]:
     """[(decision, 'random' | 'forced')]: one seeded coin per iteration, walked on a meta copy.
 
     The coin is drawn every iteration, also when it is then overruled, so the draws do not
@@ -163,15 +164,15 @@ def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: st
 
     adapter = get_adapter(build_meta_model(copy.deepcopy(config)))
     coin = random.Random(seed)
-    path, accumulator = [], 0.0
+    path, carry = [], WidthCarry(align=align)
     for i in range(1, num_iterations + 1):
         drawn = "L" if coin.random() < 0.5 else "G"
         shape = layer_shape(adapter)
-        reasons = {d: step_impossible(shape, d, mode, rule, accumulator) for d in "LG"}
+        reasons = {d: step_impossible(shape, d, mode, rule, carry) for d in "LG"}
         decision = drawn if reasons[drawn] is None else other(drawn)
         if reasons[decision] is not None:
             raise UsageError(f"random path, iteration {i}: no step is possible (L: {reasons['L']}; G: {reasons['G']})")
-        _, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        _, carry = apply_decision(adapter, decision, placeholder_scores, mode, rule, carry)
         path.append((decision, "random" if decision == drawn else "forced"))
     return path
 
@@ -410,11 +411,12 @@ def frozen_scores(scores, with_heads: bool) -> ScoreFn:
     return score_fn
 
 
-def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> ScoreFn:
+def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry) -> ScoreFn:
     """AMP scores of the current (live) model for the G step it would take now, cached."""
     from .pruner import layer_shape
 
-    with_heads = plan_width_step(layer_shape(adapter), mode, rule, accumulator).groups > 0
+    step = plan_width_step(layer_shape(adapter), mode, rule, carry.accumulator, carry.align, carry.neuron_debt)
+    with_heads = step.groups > 0
     return frozen_scores(score_fn(adapter, with_heads), with_heads)
 
 
@@ -445,12 +447,12 @@ class PathSelector:
     rule: str
     probe: ProbeSetup | None = None
 
-    def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
+    def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
         """One candidate: copy the current model, take the step, (probe), score, free the copy."""
         from .pruner import apply_decision
 
         candidate = get_adapter(copy.deepcopy(adapter.model))
-        apply_decision(candidate, decision, score_fn, self.mode, self.rule, accumulator)
+        apply_decision(candidate, decision, score_fn, self.mode, self.rule, carry)
         result = {"params": count_parameters(candidate.model), "probe": None}
         peft_model = None
         try:
@@ -465,19 +467,19 @@ class PathSelector:
             release_memory()
         return result
 
-    def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, accumulator: float) -> PathChoice:
+    def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, carry: WidthCarry) -> PathChoice:
         from .pruner import layer_shape
 
         shape = layer_shape(adapter)
-        reasons = {d: step_impossible(shape, d, self.mode, self.rule, accumulator) for d in "LG"}
+        reasons = {d: step_impossible(shape, d, self.mode, self.rule, carry) for d in "LG"}
         if reasons["L"] and reasons["G"]:
             raise UsageError(f"no step is possible any more (L: {reasons['L']}; G: {reasons['G']}); "
                              "lower --num_iterations")
-        live_fn = score_fn if reasons["G"] else current_scores(adapter, score_fn, self.mode, self.rule, accumulator)
+        live_fn = score_fn if reasons["G"] else current_scores(adapter, score_fn, self.mode, self.rule, carry)
         if reasons["L"] or reasons["G"]:
             decision = "G" if reasons["L"] else "L"
             return PathChoice(decision, "forced", {other(decision): {"impossible": reasons[other(decision)]}}, live_fn)
-        candidates = {d: self.evaluate(adapter, d, live_fn, accumulator) for d in "LG"}
+        candidates = {d: self.evaluate(adapter, d, live_fn, carry) for d in "LG"}
         decision = pick(self.criterion, candidates["L"]["scores"], candidates["G"]["scores"])
         return PathChoice(decision, self.criterion, candidates, live_fn)
 

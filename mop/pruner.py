@@ -4,7 +4,8 @@ The model stays in memory between iterations; each iteration is saved atomically
 `<save_dir>/prune_iteration_<i>/` with its tokenizer and `mop_prune.json` (how it was made).
 `pruning_summary.{csv,json}` are rebuilt from those files after every iteration, so they always
 describe exactly the checkpoints on disk. A resumed run reloads the last complete checkpoint and
-its accumulator, which gives the same weights as an uninterrupted run.
+its width carry (GQA accumulator, --align neuron debt), which gives the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import numpy as np
 import torch
 
 from .adapter import DecoderAdapter, check_supported, count_parameters, get_adapter
+from .checkpoint import save_checkpoint
 from .importance import ImportanceScores, amp_scores, batch_prompts
 from .io import UsageError, atomic_directory, one_line, is_nonempty_dir, read_json, software_versions, write_json
 from . import paths
-from .plan import LayerShape, WidthStep, check_depth_step, parse_decisions, plan_width_step
+from .plan import LayerShape, WidthCarry, WidthStep, check_depth_step, parse_decisions, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ITERATION_DIR = "prune_iteration_{}"
@@ -49,6 +51,7 @@ class PruneSettings:
     seed: int = 1
     mlp_only: bool = False
     budget_rule: str = "exact"
+    align: int = 0  # MLP width a multiple of this after every G step (0: the paper's exact budget)
     calibration_data: str = "auto"
     num_calibration_prompts: int = 128
     calibration_batch_size: int = 16
@@ -99,9 +102,9 @@ def lowest(scores: torch.Tensor, k: int) -> list[int]:
     return torch.argsort(scores.float().cpu(), stable=True)[:k].tolist()
 
 
-def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> WidthStep:
+def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry) -> WidthStep:
     """Remove the least important groups and neurons, the same counts in every layer."""
-    step = plan_width_step(layer_shape(adapter), mode, rule, accumulator)
+    step = plan_width_step(layer_shape(adapter), mode, rule, carry.accumulator, carry.align, carry.neuron_debt)
     scores = score_fn(adapter, step.groups > 0)
     group_size = adapter.group_size()
     for i, layer in enumerate(adapter.layers()):
@@ -121,12 +124,12 @@ def placeholder_scores(adapter: DecoderAdapter, with_heads: bool) -> ImportanceS
     return ImportanceScores(heads, neurons)
 
 
-def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
-    """One iteration: returns (details for the log, accumulator after it)."""
+def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry):
+    """One iteration: returns (details for the log, the width carry after it)."""
     if decision == "L":
-        return depth_step(adapter), accumulator
-    step = width_step(adapter, score_fn, mode, rule, accumulator)
-    return step.as_dict(), step.accumulator
+        return depth_step(adapter), carry
+    step = width_step(adapter, score_fn, mode, rule, carry)
+    return step.as_dict(), step.carry(carry.align)
 
 
 def describe(adapter: DecoderAdapter, original_params: int) -> dict:
@@ -223,7 +226,7 @@ def build_meta_model(config):
 # ----------------------------------------------------------------------------- the schedule
 
 
-def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[dict]:
+def simulate_path(config, decisions: list[str], mode: str, rule: str, align: int = 0) -> list[dict]:
     """Run the path on a meta-device copy: validates it and gives every iteration's shape.
 
     Shapes do not depend on importance scores, so this is the exact schedule of a real run.
@@ -231,10 +234,10 @@ def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[di
     adapter = get_adapter(build_meta_model(copy.deepcopy(config)))  # surgery edits the config
     original = count_parameters(adapter.model)
     rows = [{"iteration": 0, "decision": "-", **describe(adapter, original)}]
-    accumulator = 0.0
+    carry = WidthCarry(align=align)
     for i, decision in enumerate(decisions, start=1):
         try:
-            details, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+            details, carry = apply_decision(adapter, decision, placeholder_scores, mode, rule, carry)
         except UsageError as err:
             raise type(err)(f"iteration {i} ({decision}): {err}") from None
         rows.append({"iteration": i, "decision": decision, **describe(adapter, original), **details})
@@ -295,7 +298,8 @@ def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     """A resumed run must continue the same path on the same model."""
     stored = read_json(save_dir / "run_config.json")["settings"]
     defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
-    keys = ["model_name", "mlp_only", "budget_rule", "calibration_data", "num_calibration_prompts", "seed", "path"]
+    keys = ["model_name", "mlp_only", "budget_rule", "align", "calibration_data", "num_calibration_prompts", "seed",
+            "path"]
     if settings.path == "sequence":
         keys.append("decision_sequence")
     if paths.is_metric_path(settings.path):
@@ -317,6 +321,8 @@ def prepare_run(settings: PruneSettings):
     from .embedded import resolve_model_name
 
     paths.check_path_settings(settings)
+    if settings.align < 0:
+        raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
     decisions = parse_decisions(settings.decision_sequence, settings.num_iterations) if settings.path == "sequence" else None
     save_dir = Path(settings.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
@@ -332,9 +338,9 @@ def prepare_run(settings: PruneSettings):
     check_supported(config)
     if settings.path == "random":  # [(decision, 'random' | 'forced')], drawn up front
         decisions = paths.random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode,
-                                           settings.budget_rule)
+                                           settings.budget_rule, settings.align)
     letters = [d if isinstance(d, str) else d[0] for d in decisions or []]
-    schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule)
+    schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule, settings.align)
     return decisions, save_dir, model_path, config, schedule
 
 
@@ -372,7 +378,7 @@ def run_pruning(
 
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
-    accumulator = read_json(iteration_dir(save_dir, start) / ITERATION_META)["accumulator_after"] if start else 0.0
+    carry = restore_carry(save_dir, start, settings.align)
     provenance = {"settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions()}
     if not start:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -386,23 +392,23 @@ def run_pruning(
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()
         decision, step_scores, path_record = next_decision(settings, decisions, i, selector, adapter, score_fn,
-                                                           accumulator)
-        details, accumulator = apply_decision(
-            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, accumulator
+                                                           carry)
+        details, carry = apply_decision(
+            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, carry
         )
         taken.append(decision)
         row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
         meta = {
-            **row, "details": details, "accumulator_after": accumulator,
+            **row, "details": details, "accumulator_after": carry.accumulator, "neuron_debt_after": carry.neuron_debt,
             "decisions_so_far": "".join(taken), "seconds": round(time.perf_counter() - began, 3), **provenance,
         }
         if path_record:
             meta["path"] = path_record
         with atomic_directory(iteration_dir(save_dir, i)) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            processing.save_pretrained(tmp)
+            save_checkpoint(model, processing, tmp)
             write_json(tmp / ITERATION_META, meta)
-        write_json(save_dir / "run_state.json", {"last_iteration": i, "accumulator": accumulator})
+        write_json(save_dir / "run_state.json", {"last_iteration": i, "accumulator": carry.accumulator,
+                                                 "neuron_debt": carry.neuron_debt})
         print(
             f"iteration {i:2d} {decision}: layers={row['layers']} heads={row['query_heads']}/{row['kv_heads']} "
             f"intermediate={row['intermediate_size']} params={row['params']:,} "
@@ -416,10 +422,18 @@ def run_pruning(
     return write_summary(save_dir, schedule[0])
 
 
-def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, accumulator: float):
+def restore_carry(save_dir: Path, completed: int, align: int) -> WidthCarry:
+    """The width carry after iteration `completed` (from its metadata; runs before --align had no debt)."""
+    if not completed:
+        return WidthCarry(align=align)
+    meta = read_json(iteration_dir(save_dir, completed) / ITERATION_META)
+    return WidthCarry(meta["accumulator_after"], meta.get("neuron_debt_after", 0), align)
+
+
+def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, carry: WidthCarry):
     """(decision, score function for the live step, path record for the metadata or None)."""
     if selector is not None:
-        choice = selector.choose(adapter, score_fn, accumulator)
+        choice = selector.choose(adapter, score_fn, carry)
         return choice.decision, choice.live_score_fn, choice.as_dict(settings.path)
     if settings.path == "random":
         decision, chosen_by = decisions[i - 1]
