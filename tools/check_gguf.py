@@ -162,10 +162,8 @@ def tiny_heads_pruned(work: Path) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, head_dim=32, max_position_embeddings=1024,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():  # larger logits than the default init, so that greedy choices are clear-cut
-        model.model.embed_tokens.weight.mul_(25)
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()  # untied: tied random embeddings make it repeat its input
     adapter = get_adapter(model)
     for layer in adapter.layers():
         remove_groups(adapter, layer, [1])
@@ -196,6 +194,15 @@ def held_out_texts() -> list[str]:
     return [calibration_prompt(records[i]) + " " + records[i]["output"] for i in HELD_OUT]
 
 
+@torch.no_grad()
+def hf_greedy(model, ids: list[int], n: int) -> list[int]:
+    """Argmax continuation, EOS included like any token (as LlamaCpp.greedy does)."""
+    out = list(ids)
+    for _ in range(n):
+        out.append(int(model(torch.tensor([out])).logits[0, -1].argmax()))
+    return out[len(ids):]
+
+
 def total_nll(logits: np.ndarray, ids: list[int]) -> float:
     """Summed negative log-likelihood of ids[1:] given the logits at positions 0..n-2."""
     x = torch.from_numpy(logits[:-1]).double()
@@ -208,10 +215,7 @@ def compare(C, gguf: Path, hf_model, tokenizer) -> dict:
         greedy = []
         for question in PROMPTS:
             ids = prompt_ids(tokenizer, question)
-            with torch.no_grad():
-                hf = hf_model.generate(torch.tensor([ids]), max_new_tokens=GREEDY_TOKENS, do_sample=False,
-                                       min_new_tokens=GREEDY_TOKENS, pad_token_id=tokenizer.pad_token_id)[0, len(ids):]
-            greedy.append({"hf": hf.tolist(), "llama_cpp": runtime.greedy(ids, GREEDY_TOKENS)})
+            greedy.append({"hf": hf_greedy(hf_model, ids, GREEDY_TOKENS), "llama_cpp": runtime.greedy(ids, GREEDY_TOKENS)})
         agree = total = 0
         nll = {"hf": 0.0, "llama_cpp": 0.0}
         for text in held_out_texts():
