@@ -29,14 +29,14 @@ def assert_aligned_and_within_a_block(config, aligned_rows, exact_rows, align):
         assert abs(a["params"] - e["params"]) <= block_params(config, align) * a["layers"], (a, e)
 
 
-@pytest.mark.parametrize("name,mode,sequence", [
-    ("meta-llama/Llama-2-7b-hf", "attention_mlp", SEED_1),
-    ("meta-llama/Llama-2-7b-hf", "attention_mlp", "G" * 18),
-    ("meta-llama/Meta-Llama-3-8B", "mlp_only", SEED_1),
-    ("meta-llama/Meta-Llama-3-8B", "attention_mlp", "G" * 16),
-    ("llava-hf/llava-1.5-7b-hf", "attention_mlp", "GGLLGGGLGGGLLLGGLL"),
+@pytest.mark.parametrize("name,mode,sequence,align", [
+    ("meta-llama/Llama-2-7b-hf", "attention_mlp", SEED_1, 64),
+    ("meta-llama/Llama-2-7b-hf", "attention_mlp", "G" * 18, 64),
+    ("meta-llama/Meta-Llama-3-8B", "mlp_only", SEED_1, 64),
+    ("meta-llama/Meta-Llama-3-8B", "mlp_only", SEED_1, 256),
+    ("meta-llama/Meta-Llama-3-8B", "attention_mlp", "G" * 16, 64),
+    ("llava-hf/llava-1.5-7b-hf", "attention_mlp", "GGLLGGGLGGGLLLGGLL", 64),
 ])
-@pytest.mark.parametrize("align", [64, 256])
 def test_dry_run_schedule_on_shipped_configs_is_aligned(name, mode, sequence, align):
     config = config_for_dry_run(name)
     decisions = parse_decisions(sequence, len(sequence))
