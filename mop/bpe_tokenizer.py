@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+
 from .io import UsageError
 
 CONTROL_TOKEN_TYPE = 3  # llama.cpp token type of special (control) tokens
@@ -90,8 +92,6 @@ def byte_level_bpe(vocab: GGUFVocabulary):
     Every byte has a token in a byte-level vocabulary, so no text needs an unknown token. The
     ByteLevel post-processor adds nothing (no BOS), as in the original SmolLM2 tokenizer.
     """
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
-
     bpe = models.BPE(
         vocab={token: i for i, token in enumerate(vocab.tokens)},
         merges=[tuple(merge.split(" ")) for merge in vocab.merges],
@@ -118,7 +118,7 @@ def gguf_bpe_tokenizer(path: str | Path):
     Special tokens come from the GGUF's ids; no BOS is added. Saving it writes `tokenizer.json`
     (and GPT-2's vocab.json/merges.txt), never a copy of the GGUF.
     """
-    from transformers import GPT2TokenizerFast
+    from transformers import GPT2TokenizerFast  # heavy import, as elsewhere in the package
 
     vocab = read_gguf_vocabulary(path)
     return GPT2TokenizerFast(
