@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-all bench clean-demo
+.PHONY: install demo test test-all bench clean-demo check-gguf
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -31,3 +31,30 @@ bench: install
 
 clean-demo:
 	rm -rf Llama3/results_llama3_embedded
+
+# llama.cpp conversion check (README, "Deploying with llama.cpp"): llama.cpp's converter, gguf-py
+# and runtime come from the llama-cpp-python source distribution on PyPI; only its shared library
+# is compiled (about 10 minutes on 2 cores), once, under .cache/ (git-ignored).
+LLAMA_CPP_PYTHON ?= 0.3.36
+LLAMA_CPP_CACHE := .cache/llama-cpp
+LLAMA_CPP_SDIST := $(LLAMA_CPP_CACHE)/llama_cpp_python-$(LLAMA_CPP_PYTHON)
+LLAMA_CPP_BUILD := $(LLAMA_CPP_SDIST)/build
+LLAMA_CPP_LIB := $(LLAMA_CPP_BUILD)/bin/libllama.so
+
+$(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py: | $(VENV)/.installed
+	mkdir -p $(LLAMA_CPP_CACHE)
+	test -f $(LLAMA_CPP_SDIST).tar.gz || $(PY) -m pip download -q --no-deps --no-binary :all: \
+		llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_CPP_CACHE)
+	tar -xzf $(LLAMA_CPP_SDIST).tar.gz -C $(LLAMA_CPP_CACHE)
+	touch $@
+
+$(LLAMA_CPP_LIB): $(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py
+	command -v cmake >/dev/null && command -v g++ >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends cmake build-essential)
+	cmake -S $(LLAMA_CPP_SDIST)/vendor/llama.cpp -B $(LLAMA_CPP_BUILD) -DCMAKE_BUILD_TYPE=Release \
+		-DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=ON -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+		-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF
+	cmake --build $(LLAMA_CPP_BUILD) --target llama -j$$(nproc)
+
+check-gguf: install $(LLAMA_CPP_LIB)
+	$(PY) tools/check_gguf.py --llama_cpp $(LLAMA_CPP_SDIST) --lib_dir $(LLAMA_CPP_BUILD)/bin

@@ -24,6 +24,7 @@ from mop.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_reco
 from mop.models import resolve_model_name  # noqa: E402
 from mop.importance import amp_scores, batch_prompts  # noqa: E402
 from mop.models import load_model  # noqa: E402
+from mop.plan import WidthCarry  # noqa: E402
 from mop.steps import depth_step, width_step  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main():
         batches[0]["input_ids"], batches[0]["attention_mask"]))
     _, t_l = timed(lambda: depth_step(adapter))
     _, t_score = timed(lambda: score(adapter, True))
-    _, t_g = timed(lambda: width_step(adapter, score, mode, "exact", 0.0))
+    _, t_g = timed(lambda: width_step(adapter, score, mode, "exact", WidthCarry()))
     with tempfile.TemporaryDirectory() as tmp:
         _, t_save = timed(lambda: (model.save_pretrained(tmp), tok.save_pretrained(tmp)))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

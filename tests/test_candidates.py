@@ -16,6 +16,7 @@ from mop.candidates import candidate
 from mop.importance import amp_scores
 from mop.path_selection import PathSelector, build_reference, probe_setup, reference_batches
 from mop.pruner import PruneSettings, calibration_batches, run_pruning
+from mop.plan import WidthCarry
 from mop.steps import apply_decision, plan_live_width_step
 
 MODE, RULE = "attention_mlp", "exact"
@@ -69,10 +70,10 @@ def test_views_score_like_copies_over_a_path_that_prunes_heads(tokenizer_dir, ca
     adapter, reference, _, score_fn = setup(tokenizer_dir, calibration_file, tmp_path)
     views = PathSelector("ppl", reference, MODE, RULE)
     copies = PathSelector("ppl", reference, MODE, RULE, by_copy=True)
-    accumulator, heads_pruned = 0.0, False
+    carry, heads_pruned = WidthCarry(), False
     for _ in range(5):
-        choice_view = views.choose(adapter, score_fn, accumulator)
-        choice_copy = copies.choose(adapter, choice_view.live_score_fn, accumulator)
+        choice_view = views.choose(adapter, score_fn, carry)
+        choice_copy = copies.choose(adapter, choice_view.live_score_fn, carry)
         assert choice_view.decision == choice_copy.decision
         for d in "LG":
             got, want = choice_view.candidates[d], choice_copy.candidates[d]
@@ -80,8 +81,7 @@ def test_views_score_like_copies_over_a_path_that_prunes_heads(tokenizer_dir, ca
             for metric, value in want["scores"].items():
                 assert got["scores"][metric] == pytest.approx(value, rel=1e-5), (d, metric)
         heads_before = adapter.query_heads(adapter.layers()[0])
-        _, accumulator = apply_decision(adapter, choice_view.decision, choice_view.live_score_fn, MODE, RULE,
-                                        accumulator)
+        _, carry = apply_decision(adapter, choice_view.decision, choice_view.live_score_fn, MODE, RULE, carry)
         heads_pruned |= adapter.query_heads(adapter.layers()[0]) < heads_before
     assert heads_pruned, "the path never removed a head: the G view's head masking went untested"
 
@@ -98,7 +98,7 @@ def test_scoring_a_view_leaves_the_live_model_bit_identical(decision, probe_step
     hooks = hook_count(model)
     attributes = set(model.__dict__)
     selector = PathSelector("kl", reference, MODE, RULE, probe)
-    result = selector.evaluate(adapter, decision, score_fn, 0.0)
+    result = selector.evaluate(adapter, decision, score_fn, WidthCarry())
     assert result["scores"]["kl"] > 0
     assert (result["probe"] is not None) == bool(probe_steps)
     assert state_digest(model) == before
@@ -113,10 +113,10 @@ def test_probed_view_matches_a_probed_copy(tokenizer_dir, calibration_file, tmp_
     the o_proj / down_proj adapters of the copy have fewer input columns, so their random A matrices
     differ and the losses agree only closely (the first step, with B = 0, is the same)."""
     adapter, reference, probe, score_fn = setup(tokenizer_dir, calibration_file, tmp_path, probe_steps=2)
-    frozen = selection.current_scores(adapter, score_fn, MODE, RULE, 0.0)
+    frozen = selection.current_scores(adapter, score_fn, MODE, RULE, WidthCarry())
     for d in "LG":
-        view = PathSelector("ppl", reference, MODE, RULE, probe).evaluate(adapter, d, frozen, 0.0)
-        copied = PathSelector("ppl", reference, MODE, RULE, probe, by_copy=True).evaluate(adapter, d, frozen, 0.0)
+        view = PathSelector("ppl", reference, MODE, RULE, probe).evaluate(adapter, d, frozen, WidthCarry())
+        copied = PathSelector("ppl", reference, MODE, RULE, probe, by_copy=True).evaluate(adapter, d, frozen, WidthCarry())
         tolerance = 1e-6 if d == "L" else 2e-3
         assert view["probe"]["loss"] == pytest.approx(copied["probe"]["loss"], rel=tolerance), d
         assert view["scores"]["ppl"] == pytest.approx(copied["scores"]["ppl"], rel=tolerance), d
@@ -135,7 +135,7 @@ def test_view_is_undone_when_scoring_raises(decision, tokenizer_dir, calibration
 
     monkeypatch.setattr(selection, "score_candidate", failing_score)
     with pytest.raises(RuntimeError, match="scoring failed"):
-        PathSelector("ppl", reference, MODE, RULE).evaluate(adapter, decision, score_fn, 0.0)
+        PathSelector("ppl", reference, MODE, RULE).evaluate(adapter, decision, score_fn, WidthCarry())
     # The view was really in place when the error struck ...
     assert seen["layers"] == (5 if decision == "L" else 6)
     assert seen["hooks"] > hooks if decision == "G" else seen["hooks"] == hooks
@@ -147,15 +147,15 @@ def test_g_view_output_equals_the_pruned_model(tokenizer_dir, calibration_file, 
     """The masked live model's logits equal those of a copy that really removed the units (GQA,
     groups of 2 query heads)."""
     adapter, _, _, score_fn = setup(tokenizer_dir, calibration_file, tmp_path, kv_heads=4, heads=8, head_dim=8)
-    accumulator = 0.9  # makes this G step remove a whole GQA group as well as neurons
-    step, units = plan_live_width_step(adapter, score_fn, MODE, RULE, accumulator)
+    carry = WidthCarry(accumulator=0.9)  # makes this G step remove a whole GQA group as well as neurons
+    step, units = plan_live_width_step(adapter, score_fn, MODE, RULE, carry)
     assert step.groups >= 1 and step.neurons >= 1
     pruned = get_adapter(copy.deepcopy(adapter.model))
-    apply_decision(pruned, "G", score_fn, MODE, RULE, accumulator)
+    apply_decision(pruned, "G", score_fn, MODE, RULE, carry)
     ids = torch.randint(4, 40, (2, 9))
     with torch.no_grad():
         want = pruned.model(input_ids=ids).logits
-        with candidate(adapter, "G", score_fn, MODE, RULE, accumulator) as view:
+        with candidate(adapter, "G", score_fn, MODE, RULE, carry) as view:
             got = adapter.model(input_ids=ids).logits
     assert view.params == sum(p.numel() for p in pruned.model.parameters())
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

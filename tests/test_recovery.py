@@ -57,9 +57,19 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def bos_tokenizer(tokenizer):
-    """The same vocabulary, but prepending its BOS like the Llama-2/3 tokenizers."""
+    """The same vocabulary, but prepending its BOS like the Llama-2/3 tokenizers.
+
+    Fast tokenizers add it in their post-processor (a GPT-2 tokenizer ignores `add_bos_token`).
+    """
+    from tokenizers import processors
+
     tok = copy.deepcopy(tokenizer)
-    tok.add_bos_token = True
+    bos = tok.bos_token
+    tok.backend_tokenizer.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                      special_tokens=[(bos, tok.bos_token_id)]),
+    ])
     return tok
 
 
@@ -129,7 +139,7 @@ def test_prompt_masked_response_and_eos_learned(tokenizer):
     assert tokenizer.bos_token_id not in ids
 
 
-def test_bos_tokenizer_gets_exactly_one_bos(bos_tokenizer):
+def test_bos_tokenizer_gets_exactly_one_bos(bos_tokenizer, tokenizer):
     assert tokenizer_adds_bos(bos_tokenizer)
     rec = {"instruction": "Add the numbers.", "input": "2 and 3", "output": "2 plus 3 is 5."}
     ex = encode_records(bos_tokenizer, [rec], max_length=512)[0]
@@ -141,9 +151,8 @@ def test_bos_tokenizer_gets_exactly_one_bos(bos_tokenizer):
     assert learned[-1] == bos_tokenizer.eos_token_id
     assert bos_tokenizer.decode(learned[:-1]) == rec["output"]
     # Same tokens as the no-BOS tokenizer after the BOS: one joint tokenisation.
-    plain = copy.deepcopy(bos_tokenizer)
-    plain.add_bos_token = False
-    assert encode_records(plain, [rec], 512)[0]["input_ids"] == ids[1:]
+    assert not tokenizer_adds_bos(tokenizer)
+    assert encode_records(tokenizer, [rec], 512)[0]["input_ids"] == ids[1:]
 
 
 def test_truncation_and_dropped_records(tokenizer):

@@ -1,0 +1,297 @@
+"""Convert MoP checkpoints with llama.cpp and compare llama.cpp with transformers (`make check-gguf`).
+
+llama.cpp comes from the llama-cpp-python source distribution (the Makefile downloads it with
+pip and builds only the shared library `libllama.so` of its vendored llama.cpp): its
+`convert_hf_to_gguf.py` converts, with the gguf-py it ships (on PYTHONPATH), and its ctypes
+bindings (`llama_cpp/llama_cpp.py`, loaded without the package's high-level module) run the GGUF.
+
+Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smollm2-135m-mha)
+and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
+with the embedded tokenizer and one of its 4 heads pruned (3 x 32 != hidden 128). Each is
+converted to f32 and q8_0; a q8_0 conversion must not fall back to f16 for any tensor.
+
+Compared with transformers (f32, CPU) on the same token ids:
+- greedy: the first 16 tokens generated greedily after a ChatML prompt, for each prompt;
+- next-token agreement: fraction of positions of held-out instruction texts where both argmax
+  next tokens agree; perplexity of both on those texts;
+- tokenizer: llama.cpp's own tokenization of a text set against the checkpoint's tokenizer.
+Results: a table on stdout and `<work>/results.json`; exit status 1 if f32 greedy tokens differ,
+a q8_0 conversion falls back, or the tokenizers disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mop.checkpoint import save_checkpoint  # noqa: E402
+from mop.data import calibration_prompt  # noqa: E402
+from mop.embedded import embedded_checkpoint  # noqa: E402
+from mop.io import read_json  # noqa: E402
+
+GREEDY_TOKENS = 16
+PROMPTS = ["What is the capital of France?", "Write a short poem about the sea.",
+           "List three uses of a paperclip.", "Explain why the sky is blue in one sentence."]
+HELD_OUT = range(300, 308)  # instruction records after any calibration prompt of the check's runs
+TOKENIZER_TEXTS = [
+    "The year 2024 had 366 days.", "Call 555-0123 or   42 and\n 7 items",
+    "naïve café, Zürich → 東京 🚀 😶\u200d🌫️", "def add(a, b):\n    return a + b  # sum\n\tx = [1, 2, 3]\n",
+    "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n", "  leading spaces and trailing   ",
+]
+FALLBACK_MARKERS = ("falling back", "Can't quantize")
+
+
+# ----------------------------------------------------------------------------- llama.cpp through ctypes
+
+
+def load_bindings(llama_cpp_dir: Path, lib_dir: Path):
+    """The sdist's low-level ctypes module, without its package __init__ (which needs diskcache)."""
+    os.environ["LLAMA_CPP_LIB_PATH"] = str(lib_dir)
+    package = types.ModuleType("llama_cpp")
+    package.__path__ = [str(llama_cpp_dir / "llama_cpp")]
+    sys.modules["llama_cpp"] = package
+    import llama_cpp.llama_cpp as C  # noqa: E402  (the module registered just above)
+
+    C.llama_backend_init()
+    C._quiet_logger = C.llama_log_callback(lambda level, text, data: None)  # keep a reference
+    C.llama_log_set(C._quiet_logger, None)
+    return C
+
+
+class LlamaCpp:
+    """One GGUF loaded in llama.cpp: tokenize, next-token logits of every position, greedy generation."""
+
+    def __init__(self, C, path: Path, n_ctx: int = 1024, threads: int = 2):
+        self.C = C
+        self.model = C.llama_model_load_from_file(str(path).encode(), C.llama_model_default_params())
+        if not self.model:
+            raise RuntimeError(f"llama.cpp cannot load {path}")
+        params = C.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_ctx, n_ctx
+        params.n_threads, params.n_threads_batch = threads, threads
+        self.ctx = C.llama_init_from_model(self.model, params)
+        self.vocab = C.llama_model_get_vocab(self.model)
+        self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
+
+    def close(self):
+        self.C.llama_free(self.ctx)
+        self.C.llama_model_free(self.model)
+
+    def tokenize(self, text: str) -> list[int]:
+        data = text.encode()
+        buf = (self.C.llama_token * (len(data) + 8))()
+        n = self.C.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, True)
+        return list(buf[:n])
+
+    def _feed(self, token: int) -> np.ndarray:
+        arr = (self.C.llama_token * 1)(token)
+        if self.C.llama_decode(self.ctx, self.C.llama_batch_get_one(arr, 1)) != 0:
+            raise RuntimeError("llama_decode failed")
+        logits = self.C.llama_get_logits_ith(self.ctx, -1)
+        return np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).copy()
+
+    def _reset(self):
+        self.C.llama_memory_clear(self.C.llama_get_memory(self.ctx), True)
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        """(len(ids), vocab) next-token logits, one token at a time (as generation sees them)."""
+        self._reset()
+        return np.stack([self._feed(t) for t in ids])
+
+    def greedy(self, ids: list[int], n: int) -> list[int]:
+        self._reset()
+        for t in ids:
+            last = self._feed(t)
+        out = []
+        for _ in range(n):
+            out.append(int(np.argmax(last)))
+            last = self._feed(out[-1])
+        return out
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def run(cmd: list[str], log: Path, env: dict | None = None) -> str:
+    """Run a command, keep its output in `log`; a failure stops the check with that output."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout + proc.stderr
+
+
+def pruned_checkpoint(work: Path, script: str, model: str, extra: list[str], align: int) -> Path:
+    save_dir = work / f"{Path(script).parent.name.lower()}_lggl_align{align}"
+    target = save_dir / "prune_iteration_4"
+    if not target.exists():
+        cmd = [sys.executable, str(REPO / script), "--model_name", model, "--save_dir", str(save_dir),
+               "--num_iterations", "4", "--decision_sequence", "LGGL", "--num_calibration_prompts", "32",
+               "--calibration_batch_size", "8", "--align", str(align), *extra]
+        if save_dir.exists():
+            cmd.append("--resume")
+        run(cmd, work / f"{save_dir.name}.log")
+    return target
+
+
+def tiny_heads_pruned(work: Path) -> Path:
+    """A random 2-layer MHA Llama (hidden 128, 4 heads of 32) with the embedded tokenizer, head 1 pruned."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from mop.adapter import get_adapter
+    from mop.surgery import remove_groups, sync_config
+
+    target = work / "tiny_mha_3_of_4_heads"
+    if target.exists():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, head_dim=32, max_position_embeddings=1024,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()  # untied: tied random embeddings make it repeat its input
+    adapter = get_adapter(model)
+    for layer in adapter.layers():
+        remove_groups(adapter, layer, [1])
+    sync_config(adapter)
+    save_checkpoint(model, tokenizer, target)
+    return target
+
+
+def convert(llama_dir: Path, checkpoint: Path, outtype: str, out: Path, work: Path) -> dict:
+    env = {"PYTHONPATH": str(llama_dir / "gguf-py")}  # its own gguf-py, not the pinned gguf package
+    began = time.perf_counter()
+    log = run([sys.executable, str(llama_dir / "convert_hf_to_gguf.py"), str(checkpoint), "--outtype", outtype,
+               "--outfile", str(out)], work / f"{out.stem}.convert.log", env)
+    fallbacks = [line.strip() for line in log.splitlines() if any(m in line for m in FALLBACK_MARKERS)]
+    return {"gguf_bytes": out.stat().st_size, "fallback_warnings": fallbacks,
+            "convert_seconds": round(time.perf_counter() - began, 1)}
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def prompt_ids(tokenizer, question: str) -> list[int]:
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True)
+
+
+def held_out_texts() -> list[str]:
+    records = read_json(REPO / "mop" / "assets" / "instructions.json")
+    return [calibration_prompt(records[i]) + " " + records[i]["output"] for i in HELD_OUT]
+
+
+@torch.no_grad()
+def hf_greedy(model, ids: list[int], n: int) -> list[int]:
+    """Argmax continuation, EOS included like any token (as LlamaCpp.greedy does)."""
+    out = list(ids)
+    for _ in range(n):
+        out.append(int(model(torch.tensor([out])).logits[0, -1].argmax()))
+    return out[len(ids):]
+
+
+def total_nll(logits: np.ndarray, ids: list[int]) -> float:
+    """Summed negative log-likelihood of ids[1:] given the logits at positions 0..n-2."""
+    x = torch.from_numpy(logits[:-1]).double()
+    return torch.nn.functional.cross_entropy(x, torch.tensor(ids[1:]), reduction="sum").item()
+
+
+def compare(C, gguf: Path, hf_model, tokenizer) -> dict:
+    runtime = LlamaCpp(C, gguf)
+    try:
+        greedy = []
+        for question in PROMPTS:
+            ids = prompt_ids(tokenizer, question)
+            greedy.append({"hf": hf_greedy(hf_model, ids, GREEDY_TOKENS), "llama_cpp": runtime.greedy(ids, GREEDY_TOKENS)})
+        agree = total = 0
+        nll = {"hf": 0.0, "llama_cpp": 0.0}
+        for text in held_out_texts():
+            ids = tokenizer(text)["input_ids"]
+            with torch.no_grad():
+                hf_logits = hf_model(torch.tensor([ids])).logits[0].double().numpy()
+            cpp_logits = runtime.logits(ids)
+            agree += int((hf_logits[:-1].argmax(-1) == cpp_logits[:-1].argmax(-1)).sum())
+            total += len(ids) - 1
+            nll["hf"] += total_nll(hf_logits, ids)
+            nll["llama_cpp"] += total_nll(cpp_logits, ids)
+        token_match = all(tokenizer(t)["input_ids"] == runtime.tokenize(t) for t in TOKENIZER_TEXTS)
+    finally:
+        runtime.close()
+    return {
+        "greedy_identical": sum(g["hf"] == g["llama_cpp"] for g in greedy), "greedy_prompts": len(greedy),
+        "greedy_tokens_agreeing": sum(a == b for g in greedy for a, b in zip(g["hf"], g["llama_cpp"])),
+        "greedy_tokens": GREEDY_TOKENS * len(greedy),
+        "next_token_agreement": round(agree / total, 4), "positions": total,
+        "ppl_hf": round(math.exp(nll["hf"] / total), 4), "ppl_llama_cpp": round(math.exp(nll["llama_cpp"] / total), 4),
+        "tokenizer_identical": token_match, "greedy": greedy,
+    }
+
+
+def checkpoint_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llama_cpp", required=True, help="extracted llama-cpp-python sdist")
+    parser.add_argument("--lib_dir", required=True, help="folder holding the built libllama.so")
+    parser.add_argument("--work", default=str(REPO / ".cache" / "check-gguf"))
+    args = parser.parse_args()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sdist, work = Path(args.llama_cpp), Path(args.work)
+    llama_dir = sdist / "vendor" / "llama.cpp"
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    checkpoints = {
+        "dense smollm2-135m": embedded_checkpoint("smollm2-135m"),
+        "Llama2/prune.py LGGL it4 (align 32)": pruned_checkpoint(work, "Llama2/prune.py", "smollm2-135m-mha", [], 32),
+        "Llama3/prune.py LGGL it4 (align 32)": pruned_checkpoint(work, "Llama3/prune.py", "smollm2-135m",
+                                                                ["--mlp_only"], 32),
+        "tiny MHA, 3 of 4 heads": tiny_heads_pruned(work),
+    }
+    C = load_bindings(sdist, Path(args.lib_dir))
+    results, failed = [], False
+    for name, folder in checkpoints.items():
+        config = read_json(folder / "config.json")
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        for outtype in ("f32", "q8_0"):
+            out = work / f"{folder.parent.name if folder.name.startswith('prune_') else folder.name}-{outtype}.gguf"
+            row = {"checkpoint": name, "outtype": outtype, "path": str(folder),
+                   "layers": config["num_hidden_layers"], "heads": config["num_attention_heads"],
+                   "head_dim": config.get("head_dim"), "hidden": config["hidden_size"],
+                   "intermediate": config["intermediate_size"], "hf_bytes": checkpoint_size(folder),
+                   "has_tokenizer_model": (folder / "tokenizer.model").exists(),
+                   **convert(llama_dir, folder, outtype, out, work)}
+            row.update(compare(C, out, hf_model, tokenizer))
+            failed |= bool(row["fallback_warnings"]) or not row["tokenizer_identical"]
+            failed |= outtype == "f32" and row["greedy_identical"] != row["greedy_prompts"]
+            results.append(row)
+            print(f"{name:38s} {outtype:5s} greedy {row['greedy_identical']}/{row['greedy_prompts']} prompts "
+                  f"({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens)  next-token "
+                  f"{100 * row['next_token_agreement']:.2f}%  ppl hf {row['ppl_hf']:.3f} / llama.cpp "
+                  f"{row['ppl_llama_cpp']:.3f}  tokenizer {'same' if row['tokenizer_identical'] else 'DIFFERS'}  "
+                  f"fallbacks {len(row['fallback_warnings'])}  gguf {row['gguf_bytes'] / 1e6:.1f} MB", flush=True)
+        del hf_model
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"check-gguf: {'FAILED' if failed else 'passed'} in {time.perf_counter() - began:.0f} s; "
+          f"details in {work / 'results.json'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
