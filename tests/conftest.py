@@ -10,6 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
+import runpy
 import sys
 from pathlib import Path
 
@@ -113,8 +114,6 @@ def checkpoint_factory(tmp_path, tokenizer_dir):
 
 def run_script(path: Path, argv: list[str], monkeypatch) -> None:
     """Run a model folder's script (e.g. Llama2/prune.py) as `python path argv...` would, in-process."""
-    import runpy
-
     monkeypatch.setattr(sys, "argv", [str(path), *argv])
     runpy.run_path(str(path), run_name="__main__")
 
@@ -128,7 +127,7 @@ def lora_spy(monkeypatch):
     """mop.recovery.wrap_with_lora as it is, but stopping right after: the PEFT model it built is
     kept under spy["model"] and LoraCaptured is raised (recovery and the path probe both wrap
     through it)."""
-    import mop.recovery
+    import mop.recovery  # heavy (transformers): imported on use, like the helpers above
 
     real = mop.recovery.wrap_with_lora
     spy = {}
