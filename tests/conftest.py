@@ -10,6 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
+import runpy
 import sys
 from pathlib import Path
 
@@ -109,3 +110,75 @@ def checkpoint_factory(tmp_path, tokenizer_dir):
         return save_checkpoint(tiny_model(kv_heads, layers, **kw), tokenizer_dir, tmp_path / name)
 
     return make
+
+
+def run_script(path: Path, argv: list[str], monkeypatch) -> None:
+    """Run a model folder's script (e.g. Llama2/prune.py) as `python path argv...` would, in-process."""
+    monkeypatch.setattr(sys, "argv", [str(path), *argv])
+    runpy.run_path(str(path), run_name="__main__")
+
+
+class LoraCaptured(Exception):
+    """Raised by `lora_spy` once the PEFT model is built, so that no training step runs."""
+
+
+@pytest.fixture
+def lora_spy(monkeypatch):
+    """mop.recovery.wrap_with_lora as it is, but stopping right after: the PEFT model it built is
+    kept under spy["model"] and LoraCaptured is raised (recovery and the path probe both wrap
+    through it)."""
+    import mop.recovery  # heavy (transformers): imported on use, like the helpers above
+
+    real = mop.recovery.wrap_with_lora
+    spy = {}
+
+    def wrap_and_stop(model, settings, target_modules=None):
+        spy["model"] = real(model, settings, target_modules)
+        raise LoraCaptured()
+
+    monkeypatch.setattr(mop.recovery, "wrap_with_lora", wrap_and_stop)
+    return spy
+
+
+def lora_modules(peft_model) -> dict:
+    """{module name without the PEFT prefix: (r, scaling, dropout p)} of every LoRA-wrapped Linear."""
+    found = {}
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            dropout = module.lora_dropout["default"]
+            found[name.removeprefix("base_model.model.")] = (
+                module.r["default"], module.scaling["default"], getattr(dropout, "p", 0.0))
+    return found
+
+
+def decoder_projections(prefix: str, layers) -> set[str]:
+    """Module names of the q/k/v/o/gate/up/down projections of decoder layers `layers` (indices)
+    under `prefix` ("model" for a Llama, "model.language_model" for a LLaVA)."""
+    parts = {"self_attn": ("q_proj", "k_proj", "v_proj", "o_proj"), "mlp": ("gate_proj", "up_proj", "down_proj")}
+    return {f"{prefix}.layers.{i}.{part}.{name}" for i in layers for part, names in parts.items() for name in names}
+
+
+@torch.no_grad()
+def hand_scored_multiple_choice(model, tokenizer, docs: list[dict]) -> dict:
+    """Zero-shot multiple choice scored by hand, the way lm_eval defines it: each choice's score is
+    the sum of the log-probabilities of its tokens after "Question: {question}\\nAnswer:" (the
+    continuation is " {choice}", one forward pass per choice, no batching); acc takes the best
+    score, acc_norm the best score per character of the choice; acc_stderr is the standard error
+    of the mean of the 0/1 outcomes (sample standard deviation / sqrt(n))."""
+    hits, hits_norm = [], []
+    for doc in docs:
+        context = f"Question: {doc['question']}\nAnswer:"
+        context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+        scores = []
+        for choice in doc["choices"]:
+            ids = tokenizer(context + " " + choice, add_special_tokens=False)["input_ids"]
+            logp = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+            scores.append(sum(logp[len(context_ids) - 1 + k, t].item() for k, t in enumerate(ids[len(context_ids):])))
+        best = max(range(len(scores)), key=lambda i: scores[i])  # the first of equal scores, as numpy's argmax
+        best_norm = max(range(len(scores)), key=lambda i: scores[i] / len(doc["choices"][i]))
+        hits.append(float(best == doc["label"]))
+        hits_norm.append(float(best_norm == doc["label"]))
+    n = len(docs)
+    acc = sum(hits) / n
+    variance = sum((h - acc) ** 2 for h in hits) / (n - 1)
+    return {"acc": acc, "acc_norm": sum(hits_norm) / n, "acc_stderr": (variance / n) ** 0.5}

@@ -1,6 +1,10 @@
-"""The bash drivers' shared stage logic (scripts/pipeline.sh): skip complete stages, stop on failure."""
+"""The bash drivers: shared stage logic (scripts/pipeline.sh: skip complete stages, stop on failure)
+and the published paths, seeds and settings each driver runs."""
 
+import re
 import subprocess
+
+import pytest
 
 from conftest import REPO
 
@@ -48,3 +52,44 @@ def test_embedded_switch_selects_the_cpu_settings(tmp_path):
     proc = run_bash(script.replace("EMBEDDED=1", "EMBEDDED=0"), tmp_path)
     assert proc.stdout.strip().splitlines()[-1] == (
         "meta-llama/Meta-Llama-3-8B|paper|/x/results_llama3|0")
+
+
+# ----------------------------------------------------------------------------- the drivers' published paths
+
+# The paper's pre-generated random paths and the two extremes (shared/MOP_FACTS.md), written out.
+SEED_PATHS = {"1": "LGGLLLGGLLGLGLLGGL", "2": "GGLLGGGLGGGLLLGGLL", "3": "LGLGGLLGLLGLGLGLGG"}
+EXTREMES = {"run_depth_only": "L" * 18, "run_width_only": "G" * 18}
+
+
+def driver_settings(relative: str) -> dict:
+    """The top-level `NAME=value` / `NAME=(a b c)` lines of a bash driver, read as text (the
+    indented EMBEDDED block is not the published setting)."""
+    settings = {}
+    for line in (REPO / relative).read_text().splitlines():
+        match = re.match(r"([A-Z_]+)=(\(([^)]*)\)|\S*)", line)
+        if match:
+            settings[match.group(1)] = match.group(3).split() if match.group(3) is not None else match.group(2)
+    return settings
+
+
+@pytest.mark.parametrize("driver,iterations,prune_args", [
+    ("Llama2/run_mop_llama2.sh", "18", ""),
+    ("Llama3/run_mop_llama3.sh", "18", "--mlp_only"),
+    ("Llava/run_mop_llava.sh", "17", ""),
+])
+def test_seed_drivers_run_the_papers_three_seed_paths(driver, iterations, prune_args):
+    s = driver_settings(driver)
+    assert s["RUN_NAMES"] == ["run_seed_1", "run_seed_2", "run_seed_3"] and s["RUN_SEEDS"] == ["1", "2", "3"]
+    assert dict(zip(s["RUN_SEEDS"], s["RUN_SEQUENCES"])) == SEED_PATHS
+    assert s["NUM_ITERATIONS"] == "${NUM_ITERATIONS:-" + iterations + "}"
+    assert s["PRUNE_ARGS"] == "${PRUNE_ARGS:-" + prune_args + "}"
+
+
+@pytest.mark.parametrize("driver,prune_args", [
+    ("Llama2/run_extremes_llama2.sh", ""),
+    ("Llama3/run_extremes_llama3.sh", "--mlp_only"),
+])
+def test_extreme_drivers_run_depth_only_and_width_only(driver, prune_args):
+    s = driver_settings(driver)
+    assert dict(zip(s["RUN_NAMES"], s["RUN_SEQUENCES"])) == EXTREMES
+    assert s["NUM_ITERATIONS"] == "${NUM_ITERATIONS:-18}" and s["PRUNE_ARGS"] == "${PRUNE_ARGS:-" + prune_args + "}"

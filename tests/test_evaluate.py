@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import hand_scored_multiple_choice
 
 from mop import evaluate
 from mop.io import read_json
@@ -76,6 +77,11 @@ def test_settings_parsing():
     assert evaluate.resolve_eval_dtype("auto", "cpu") == "float32"
     assert evaluate.resolve_eval_dtype("auto", "cuda") == "auto"
     assert evaluate.parse_tasks("piqa, hellaswag,,") == ["piqa", "hellaswag"]
+    # `paper` stands for the paper's five zero-shot tasks, wherever it appears in the list.
+    assert evaluate.parse_tasks("paper,mmmu_val") == [
+        "piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "mmmu_val"]
+    assert evaluate.parse_tasks("mop_mini, paper") == [
+        "mop_mini", "piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge"]
     for bad in (lambda: evaluate.parse_limit("x"), lambda: evaluate.parse_limit("0"),
                 lambda: evaluate.resolve_batch_size("0", "cpu"), lambda: evaluate.parse_tasks(" , ")):
         with pytest.raises(evaluate.UsageError):
@@ -161,25 +167,12 @@ def write_task(folder: Path) -> None:
     )
 
 
-def expected_accuracy(model_dir: Path) -> float:
-    """Accuracy computed by hand: sum of log-probabilities of each choice's tokens given the prompt."""
+def expected_scores(model_dir: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    correct = 0
-    for doc in TASK_DOCS[:LIMIT]:
-        context = f"Question: {doc['question']}\nAnswer:"
-        ctx_ids = tok(context, add_special_tokens=False)["input_ids"]
-        scores = []
-        for choice in doc["choices"]:
-            full = tok(context + " " + choice, add_special_tokens=False)["input_ids"]
-            cont = full[len(ctx_ids):]
-            with torch.no_grad():
-                logp = model(torch.tensor([full])).logits[0].log_softmax(-1)
-            scores.append(sum(logp[len(ctx_ids) - 1 + k, t].item() for k, t in enumerate(cont)))
-        correct += int(max(range(len(scores)), key=scores.__getitem__) == doc["label"])
-    return correct / LIMIT
+    return hand_scored_multiple_choice(model, tok, TASK_DOCS[:LIMIT])
 
 
 def test_real_tiny_evaluation(tmp_path, checkpoint_factory):
@@ -192,8 +185,10 @@ def test_real_tiny_evaluation(tmp_path, checkpoint_factory):
     stored = read_json(out / "mop_eval.json")
     assert stored == json.loads(json.dumps(summary))
     scores = stored["tasks"]["tiny_mc"]
-    assert scores["acc"] == pytest.approx(expected_accuracy(model_dir), abs=1e-9)
-    assert 0 <= scores["acc_norm"] <= 1 and scores["acc_stderr"] > 0
+    expected = expected_scores(model_dir)
+    for metric in ("acc", "acc_norm", "acc_stderr"):
+        assert scores[metric] == pytest.approx(expected[metric], abs=1e-9), metric
+    assert 0 < expected["acc"] < 1  # neither all right nor all wrong: the comparison says something
     assert stored["n_samples"] == {"tiny_mc": LIMIT} and stored["limit"] == LIMIT
     raw = read_json(out / "lm_eval_results.json")
     assert raw["results"]["tiny_mc"]["acc,none"] == scores["acc"]

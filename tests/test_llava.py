@@ -16,11 +16,13 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest
 import torch
+from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multiple_choice, lora_modules, run_script
 from torch.testing import assert_close
 
 from mop.adapter import get_adapter
 from mop.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
+from mop.evaluate import TASKS_DIR
 from mop.llava import (
     SHIPPED_QUESTIONS, TASKS_VISION, LlavaRecovery, answer_image_question, check_text_config,
     check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
@@ -126,8 +128,10 @@ def test_build_is_deterministic_and_keeps_the_language_model(tokenizer_dir):
         assert torch.equal(state[target][: value.shape[0]], value), key
     # <image> is one token, known to the config; the vocabulary is padded to a multiple of 64.
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
-    assert a.config.image_token_index == image_id and image_id >= 0
-    assert a.config.text_config.vocab_size % 64 == 0 and a.config.text_config.vocab_size > image_id
+    # The test tokenizer holds 4 special tokens, 60 words and 6 punctuation marks (ids 0-69), so
+    # <image> is the new id 70, and 71 tokens padded to a multiple of 64 make 128 rows.
+    assert a.config.image_token_index == image_id == 70
+    assert a.config.text_config.vocab_size == 128
 
 
 def test_image_batches_expand_image_tokens_with_a_matching_mask(tokenizer_dir, questions):
@@ -257,6 +261,34 @@ def test_pruned_llava_keeps_vision_and_reloads_with_plain_transformers(pruned_ru
     assert len(tokens) == 4
 
 
+def test_interrupted_llava_run_resumes_to_the_same_weights(pruned_run, llava_dir, tmp_path):
+    """The G L G image-calibrated run stopped after iteration 1 (and mid-save of iteration 2), then
+    resumed, gives bit-identical checkpoints and the same summary as the uninterrupted run."""
+    from safetensors.torch import load_file
+
+    full, _ = pruned_run
+    part = tmp_path / "run_seed_1"
+
+    def prune(iterations, resume):
+        settings = PruneSettings(model_name=str(llava_dir), save_dir=str(part), num_iterations=iterations,
+                                 decision_sequence="GLG", num_calibration_prompts=6, calibration_batch_size=4,
+                                 dtype="float32", device="cpu", resume=resume)
+        return run_pruning(settings, progress=False, batch_builder=image_calibration_builder(SHIPPED_QUESTIONS))
+
+    prune(1, resume=False)
+    assert not (part / "prune_iteration_2").exists()
+    (part / ".tmp-prune_iteration_2").mkdir()  # what an interruption mid-save leaves behind
+    prune(3, resume=True)
+    for i in (1, 2, 3):
+        a = load_file(full / f"prune_iteration_{i}" / "model.safetensors")
+        b = load_file(part / f"prune_iteration_{i}" / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), i
+        assert read_json(part / f"prune_iteration_{i}" / "mop_prune.json")["accumulator_after"] == \
+            read_json(full / f"prune_iteration_{i}" / "mop_prune.json")["accumulator_after"]
+    assert read_json(part / "pruning_summary.json") == read_json(full / "pruning_summary.json")
+    assert not (part / ".tmp-prune_iteration_2").exists()
+
+
 def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(pruned_run, tokenizer_dir, tmp_path):
     """The LLaVA pipeline (LoRA on the whole LLaVA with a language-model regex) gives the same weights
     as recovering the extracted language model as a LlamaForCausalLM and putting it back."""
@@ -299,6 +331,38 @@ def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(prun
     tokens, _ = answer_image_question(tuned, processor, open_image(SHIPPED_QUESTIONS.parent / "images/red_circle.png"),
                                       "what ?", max_new_tokens=3, min_new_tokens=3)
     assert len(tokens) == 3
+
+
+def test_finetune_script_lora_defaults_reach_peft(llava_dir, tmp_path, monkeypatch, lora_spy):
+    """Published for LLaVA: LoRA r=8, alpha=16 (scaling 2), dropout 0.05, on the seven projections of
+    the language model's layers only -- none of the CLIP tower's q/k/v/out projections."""
+    script = REPO / "Llava" / "finetune.py"
+    data = tmp_path / "records.json"
+    write_json(data, RECORDS)
+    argv = ["--pruned_model_dir", str(llava_dir), "--tuned_model_dir", str(tmp_path / "tuned"), "--data", str(data),
+            "--max_steps", "1"]
+    with pytest.raises(LoraCaptured):
+        run_script(script, argv, monkeypatch)
+    config = lora_spy["model"].peft_config["default"]
+    assert (config.r, config.lora_alpha, config.lora_dropout, config.bias) == (8, 16, 0.05, "none")
+    wrapped = lora_modules(lora_spy["model"])
+    assert set(wrapped) == decoder_projections("model.language_model", range(4))
+    assert set(wrapped.values()) == {(8, 2.0, 0.05)}
+
+
+def test_probe_uses_the_published_llava_lora(llava_dir, calibration_file, tmp_path, lora_spy):
+    settings = PruneSettings(model_name=str(llava_dir), save_dir=str(tmp_path / "run"), num_iterations=1, path="kl",
+                             probe_steps=1, calibration_data=str(calibration_file), num_calibration_prompts=8,
+                             num_reference_prompts=8, probe_samples=8, calibration_batch_size=8, dtype="float32",
+                             device="cpu")
+    with pytest.raises(LoraCaptured):
+        run_pruning(settings, progress=False)
+    config = lora_spy["model"].peft_config["default"]
+    assert (config.r, config.lora_alpha, config.lora_dropout) == (8, 16, 0.05)
+    # The L candidate is probed first: the language model without its layer 1 (third-to-last of 4).
+    wrapped = lora_modules(lora_spy["model"])
+    assert set(wrapped) == decoder_projections("model.language_model", (0, 2, 3))
+    assert set(wrapped.values()) == {(8, 2.0, 0.05)}
 
 
 def test_float16_checkpoint_is_recovered_and_saved_in_float16(tokenizer_dir, tmp_path):
@@ -376,12 +440,18 @@ def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
     from mop.llava import evaluate_llava
 
     out = tmp_path / "dense_eval"
-    summary = evaluate_llava(str(llava_dir), str(out), ["mop_arc", "mop_shapes"], batch_size="2",
-                             device="cpu", limit="2", command="test")
+    # Batch 1: lm_eval then scores each choice unpadded, exactly as the hand computation, so equal
+    # scores (several choices are all <unk> to the test tokenizer) tie the same way in both.
+    summary = evaluate_llava(str(llava_dir), str(out), ["mop_arc", "mop_shapes"], batch_size="1",
+                             device="cpu", limit="3", command="test")
     meta = read_json(out / "mop_eval.json")
     assert meta["image_tasks"] == ["mop_shapes"] and meta["text_tasks"] == ["mop_arc"]
-    assert set(meta["tasks"]) == {"mop_arc", "mop_shapes"}
-    assert meta["tasks"]["mop_shapes"]["acc"] in (0.0, 0.5, 1.0)
-    assert 0.0 <= meta["tasks"]["mop_arc"]["acc"] <= 1.0 and meta["tasks"]["mop_arc"]["acc_norm"] is not None
+    assert set(meta["tasks"]) == {"mop_arc", "mop_shapes"} and meta["n_samples"] == {"mop_arc": 3, "mop_shapes": 3}
+    assert meta["tasks"]["mop_shapes"]["acc"] in (0.0, 1 / 3, 2 / 3, 1.0)
+    model, processor = load_llava(llava_dir)
+    docs = [json.loads(line) for line in (TASKS_DIR / "data" / "mop_arc.jsonl").read_text().splitlines()[:3]]
+    expected = hand_scored_multiple_choice(model, processor.tokenizer, docs)
+    for metric in ("acc", "acc_norm", "acc_stderr"):
+        assert meta["tasks"]["mop_arc"][metric] == pytest.approx(expected[metric], abs=1e-9), metric
     assert summary["tasks"] == meta["tasks"]
     assert evaluate_llava(str(llava_dir), str(out), ["mop_arc"], command="again") is None  # complete: skipped

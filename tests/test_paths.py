@@ -1,8 +1,10 @@
 """Path selection (--path): metric paths pick the harmless step, scores are what they claim,
 printed decisions replay bit for bit, random paths follow their seed, metric paths resume."""
 
+import dataclasses
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from mop.adapter import get_adapter
 from mop.cli import prune_main
 from mop.data import calibration_prompt, load_alpaca_records
 from mop.importance import amp_scores
-from mop.plan import plan_width_step
+from mop.plan import LayerShape, plan_width_step
 from mop.models import load_model
 from mop.pruner import PruneSettings, calibration_batches, run_pruning
 from mop.steps import layer_shape
@@ -218,35 +220,92 @@ def test_printed_decisions_replay_bit_identically_without_the_probe_update(token
         assert plain["cosine"] != candidates[sequence[i - 1]]["scores"]["cosine"]
     summary = json.loads((guided / "pruning_summary.json").read_text())
     assert "".join(r["decision"] for r in summary[1:]) == sequence
-    assert all(r["chosen_by"] in ("cosine", "forced") and r["L_probe_loss"] is not None for r in summary[1:])
+    assert [r["chosen_by"] for r in summary[1:]] == ["cosine", "cosine"]  # 6 and 5 layers: both steps possible
+    for i, row in enumerate(summary[1:], start=1):
+        candidates = meta(guided, i)["path"]["candidates"]
+        assert [row["L_probe_loss"], row["G_probe_loss"]] == [candidates[d]["probe"]["loss"] for d in "LG"]
+
+
+def replay_coin_path(shape: LayerShape, num_iterations: int, seed: int) -> list[tuple[str, str]]:
+    """The random path written out by hand: random.Random(seed) draws one number per iteration
+    (< 0.5 is L), a depth step needs 4 layers left to keep 3, and the shapes are walked with
+    the budget arithmetic of mop.plan (a G step here never runs out of heads or neurons)."""
+    coin = random.Random(seed)
+    path, accumulator = [], 0.0
+    for _ in range(num_iterations):
+        drawn = "L" if coin.random() < 0.5 else "G"
+        decision = "G" if drawn == "L" and shape.num_layers <= 3 else drawn
+        if decision == "L":
+            shape = dataclasses.replace(shape, num_layers=shape.num_layers - 1)
+        else:
+            step = plan_width_step(shape, "attention_mlp", "exact", accumulator)
+            shape = dataclasses.replace(shape, query_heads=shape.query_heads - step.groups,
+                                        kv_heads=shape.kv_heads - step.groups,
+                                        intermediate=shape.intermediate - step.neurons)
+            accumulator = step.accumulator
+        path.append((decision, "random" if decision == drawn else "forced"))
+    return path
 
 
 def test_random_path_follows_its_seed_and_never_breaks_the_model(checkpoint_factory, calibration_file, tmp_path):
     from mop.steps import random_decisions
 
     config = tiny_config(kv_heads=4, layers=5, intermediate=256)
-    paths = {}
+    shape = LayerShape(num_layers=5, hidden=64, head_dim=16, query_heads=4, kv_heads=4, intermediate=256)
     for seed in range(12):
-        drawn = random_decisions(config, 6, seed, "attention_mlp", "exact")
-        assert drawn == random_decisions(config, 6, seed, "attention_mlp", "exact")
-        letters = "".join(d for d, _ in drawn)
-        assert letters.count("L") <= 2  # 5 layers, at least 3 remain
-        for i, (d, how) in enumerate(drawn):  # overruled only when the coin asked for a third L
-            assert how == "random" or (d == "G" and letters[:i].count("L") == 2)
-        paths[seed] = drawn
-    assert len({tuple(p) for p in paths.values()}) > 3
-    assert any(how == "forced" for drawn in paths.values() for _, how in drawn)
+        assert random_decisions(config, 6, seed, "attention_mlp", "exact") == replay_coin_path(shape, 6, seed), seed
+    # Seed 7 by hand: random.Random(7) draws 0.324 0.151 0.651 0.072 0.536 0.366 -> L L G L G L; the
+    # second L leaves 3 layers, so the 4th and 6th coins (L) are overruled into forced G steps.
+    assert random_decisions(config, 6, 7, "attention_mlp", "exact") == [
+        ("L", "random"), ("L", "random"), ("G", "random"), ("G", "forced"), ("G", "random"), ("G", "forced")]
 
     base = checkpoint_factory(kv_heads=4, layers=5, intermediate=256)
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         run_pruning(settings(base, run, calibration_file, path="random", seed=7, num_iterations=3), progress=False)
-    expected = "".join(d for d, _ in random_decisions(config, 3, 7, "attention_mlp", "exact"))
     for run in runs:
-        assert json.loads((run / "path_decisions.json").read_text())["decision_sequence"] == expected
+        assert json.loads((run / "path_decisions.json").read_text())["decision_sequence"] == "LLG"
+        assert [meta(run, i)["layers"] for i in (1, 2, 3)] == [4, 3, 3]
+        assert [meta(run, i)["path"]["chosen_by"] for i in (1, 2, 3)] == ["random"] * 3
     for i in (1, 2, 3):
         assert same_weights(runs[0] / f"prune_iteration_{i}", runs[1] / f"prune_iteration_{i}")
-        assert meta(runs[0], i)["path"]["chosen_by"] in ("random", "forced")
+
+
+def test_metric_path_takes_the_only_possible_step_then_stops_with_a_one_line_error(tokenizer_dir, calibration_file,
+                                                                                    tmp_path, capsys):
+    """4 layers, 2 GQA groups, layer 1 (the first depth step's) writes nothing: iteration 1 is an L
+    chosen by KL (exactly 0 for L); with 3 layers left L is impossible, so iteration 2 is a forced
+    G (scored no candidate); then G would leave 1 group (minimum 2) as well, and iteration 3 stops
+    the run with a one-line error, iterations 1-2 kept on disk."""
+    model = tiny_model(kv_heads=2, layers=4)
+    with torch.no_grad():
+        model.model.layers[1].self_attn.o_proj.weight.zero_()
+        model.model.layers[1].mlp.down_proj.weight.zero_()
+    base = save_checkpoint(model, tokenizer_dir, tmp_path / "base")
+    run = tmp_path / "run"
+    argv = ["--model_name", str(base), "--save_dir", str(run), "--calibration_data", str(calibration_file),
+            "--path", "kl", "--num_iterations", "5", "--num_calibration_prompts", str(CALIBRATION),
+            "--num_reference_prompts", str(REFERENCE)]
+    with pytest.raises(SystemExit) as exc:
+        prune_main(DEFAULTS, "test", argv)
+    stderr = capsys.readouterr().err
+    err = stderr.strip().splitlines()[-1]  # after the progress bars of iterations 1-2
+    assert exc.value.code == 2 and err.startswith("error: ") and stderr.count("error") == 1
+    assert "no step is possible any more" in err and "at least 3 must remain" in err and "minimum 2" in err
+    assert [meta(run, i)["decision"] for i in (1, 2)] == ["L", "G"]
+    assert not (run / "prune_iteration_3").exists()
+    first, second = meta(run, 1)["path"], meta(run, 2)["path"]
+    assert first["chosen_by"] == "kl" and first["candidates"]["L"]["scores"]["kl"] < 1e-9
+    assert second["chosen_by"] == "forced"
+    assert second["candidates"] == {"L": {"impossible": "a depth step would leave 2 decoder layers; "
+                                                        "at least 3 must remain"}}
+    assert json.loads((run / "path_decisions.json").read_text())["decision_sequence"] == "LG"
+    # The forced step is the ordinary G step: a sequence run of the same letters gives the same weights.
+    replay = tmp_path / "replay"
+    run_pruning(settings(base, replay, calibration_file, path="sequence", num_iterations=2, decision_sequence="LG"),
+                progress=False)
+    for i in (1, 2):
+        assert same_weights(run / f"prune_iteration_{i}", replay / f"prune_iteration_{i}")
 
 
 def test_resumed_metric_path_equals_uninterrupted_run(checkpoint_factory, calibration_file, tmp_path, monkeypatch):

@@ -185,7 +185,8 @@ def test_collator_pads_labels_with_ignore_index(tokenizer):
 
 def test_merged_model_equals_base_plus_adapter(base_model, tokenizer, tmp_path):
     model = copy.deepcopy(base_model)
-    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(), tmp_path / "work", progress=False)
+    # 3 steps of 4 x 2 examples = exactly one pass over the 24 records.
+    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(max_steps=3), tmp_path / "work", progress=False)
     peft_model = report.peft_model.eval()
     ids = torch.tensor([encode_records(tokenizer, RECORDS[:1], 64)[0]["input_ids"]])
     with torch.no_grad():
@@ -197,8 +198,13 @@ def test_merged_model_equals_base_plus_adapter(base_model, tokenizer, tmp_path):
     assert not any("lora" in k for k in merged.state_dict())
     assert (with_adapter - base_logits).abs().max() > 1e-3  # the adapter did change the model
     torch.testing.assert_close(merged_logits, with_adapter, atol=1e-4, rtol=1e-4)
-    assert report.stats["global_steps"] == 4
-    assert report.stats["train_tokens"] > 0 and report.stats["final_train_loss"] is not None
+    assert report.stats["global_steps"] == 3 and report.stats["train_examples"] == 24
+    # Every record seen once: the non-padding tokens counted are all of the records' tokens.
+    assert report.stats["train_tokens"] == sum(len(e["input_ids"]) for e in encode_records(tokenizer, RECORDS, 64))
+    # One logged loss per step (logging_steps=1): the final is the third, the mean their plain mean.
+    losses = [entry["loss"] for entry in report.log_history if "loss" in entry]
+    assert len(losses) == 3 and report.stats["final_train_loss"] == losses[2]
+    assert report.stats["mean_train_loss"] == pytest.approx(sum(losses) / 3)
 
 
 class Interrupt(Exception):
