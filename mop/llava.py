@@ -113,6 +113,10 @@ def image_question_batches(processor, entries: list[dict], batch_size: int) -> l
         return batches
     finally:
         tokenizer.padding_side = old_side
+        # `padding=True` switches padding on inside a fast tokenizer, which would then be saved
+        # into every checkpoint's tokenizer.json (and differ after a resume): switch it off again.
+        if getattr(tokenizer, "backend_tokenizer", None) is not None:
+            tokenizer.backend_tokenizer.no_padding()
 
 
 def image_calibration_builder(questions_path: str | os.PathLike):
