@@ -42,15 +42,33 @@ def _looks_like_path(source: str) -> bool:
     return source.endswith((".json", ".jsonl")) or source.startswith((".", "/", "~"))
 
 
+def _read_text(path: Path) -> str:
+    """A data file's text; a folder, an unreadable or a non-UTF-8 file is a one-line error."""
+    if path.is_dir():
+        raise UsageError(f"data file {path} is a folder; give an Alpaca-format .json or .jsonl file")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot read data file {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"data file {path} is not UTF-8 text (byte {err.start}): save it as UTF-8 JSON") from None
+
+
 def _read_local(path: Path) -> list[dict]:
-    text = path.read_text()
+    text = _read_text(path)
     if not text.strip():
         raise UsageError(f"{path} is empty")
+    if path.suffix == ".jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise UsageError(f"{path} line {number} is not valid JSON: {err}") from None
+        return records
     try:
-        if path.suffix == ".jsonl":
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            records = json.loads(text)
+        records = json.loads(text)
     except json.JSONDecodeError as err:
         raise UsageError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(records, list):

