@@ -42,10 +42,11 @@ def _looks_like_path(source: str) -> bool:
     return source.endswith((".json", ".jsonl")) or source.startswith((".", "/", "~"))
 
 
-def _read_text(path: Path) -> str:
-    """A data file's text; a folder, an unreadable or a non-UTF-8 file is a one-line error."""
+def read_text_file(path: Path) -> str:
+    """A data file's text (Alpaca records, image questions); a folder, an unreadable or a
+    non-UTF-8 file is a one-line error."""
     if path.is_dir():
-        raise UsageError(f"data file {path} is a folder; give an Alpaca-format .json or .jsonl file")
+        raise UsageError(f"data file {path} is a folder, not a .json or .jsonl file")
     try:
         return path.read_bytes().decode("utf-8")
     except OSError as err:
@@ -55,7 +56,7 @@ def _read_text(path: Path) -> str:
 
 
 def _read_local(path: Path) -> list[dict]:
-    text = _read_text(path)
+    text = read_text_file(path)
     if not text.strip():
         raise UsageError(f"{path} is empty")
     if path.suffix == ".jsonl":

@@ -25,6 +25,7 @@ import torch
 
 from .adapter import get_adapter
 from .args import OneLineParser
+from .data import read_text_file
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, parse_limit, resolve_eval_dtype,
                        score_checkpoint)
 from .io import UsageError, exit_on_usage_error, read_json, software_versions, write_json
@@ -71,9 +72,9 @@ def load_image_questions(path: str | os.PathLike, limit: int | None = None) -> l
     Image paths are relative to the questions file's folder.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"image questions file not found: {path}")
-    text = path.read_text()
+    text = read_text_file(path)
     try:
         if path.suffix == ".jsonl":
             entries = [json.loads(line) for line in text.splitlines() if line.strip()]
