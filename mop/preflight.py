@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .adapter import check_supported
 from .data import load_alpaca_records, resolve_data_source
 from .io import UsageError, check_writable_target, read_json_object
 from .layout import PRUNE_META, completed_iterations, iteration_dir
-from .models import check_weights, resolve_device, resolve_dtype, resolve_model_name
+from .models import check_weights, load_config, resolve_device, resolve_dtype, resolve_model_name
+from .path_selection import check_path_settings
+from .plan import parse_decisions
 
 # What a resumed run reads back from each complete iteration's mop_prune.json.
 RESUME_FIELDS = ("iteration", "decision", "accumulator_after", "layers", "query_heads", "kv_heads",
@@ -22,18 +25,24 @@ POSITIVE_FLAGS = ("num_calibration_prompts", "calibration_batch_size", "max_cali
 
 
 def check_prune_inputs(settings, text_calibration: bool = True) -> None:
-    """Flags, device, dtype, the run folder's writability, the calibration records (when text
-    prompts calibrate the run) and the source checkpoint's weight files."""
+    """Flags and the path, device, dtype, the run folder's writability, the source model (its
+    config is supported, its weight files complete) and the calibration records (when text
+    prompts calibrate the run) -- the cheap ones first."""
     for name in POSITIVE_FLAGS:
         if getattr(settings, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(settings, name)}")
+    if settings.path == "sequence":
+        parse_decisions(settings.decision_sequence, settings.num_iterations)
+    check_path_settings(settings)
     device = resolve_device(settings.device)
     resolve_dtype(settings.dtype, device)
     check_writable_target(settings.save_dir, "--save_dir")
+    model_path = resolve_model_name(settings.model_name)
+    check_supported(load_config(model_path))
+    check_weights(model_path)
     if text_calibration:
         source = resolve_data_source(settings.calibration_data, settings.model_name)
         load_alpaca_records(source, settings.num_calibration_prompts)
-    check_weights(resolve_model_name(settings.model_name))
 
 
 def check_resume_state(save_dir: Path) -> int:
