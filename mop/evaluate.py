@@ -40,9 +40,10 @@ from pathlib import Path
 
 from .adapter import is_multimodal
 from .args import OneLineParser
-from .io import UsageError, atomic_directory, exit_on_usage_error, one_line, software_versions, write_json
+from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
+                 software_versions, write_json)
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models import load_config, resolve_device, resolve_model_dir
+from .models import check_weights, load_config, reading_checkpoint, resolve_device, resolve_model_dir
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
@@ -203,8 +204,9 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
     from lm_eval import simple_evaluate  # heavy: imported on use
     from lm_eval.models.huggingface import HFLM
 
-    lm = HFLM(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"],
-              batch_size=settings["batch_size"])
+    with reading_checkpoint(model_dir):
+        lm = HFLM(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"],
+                  batch_size=settings["batch_size"])
     try:
         return simple_evaluate(model=lm, tasks=tasks, num_fewshot=0, limit=settings["limit"],
                                task_manager=task_manager, log_samples=False)
@@ -213,12 +215,21 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
                          "the local tasks (mop_mini) work offline") from None
 
 
+def model_args_json(model_dir: str, dtype: str) -> str:
+    """lm_eval's --model_args as one JSON object (lm_eval >= 0.4.10 reads a JSON value as is).
+
+    The `key=value,key=value` form is split at every comma and '=' by lm_eval, so a model path
+    holding one would break (or add options); a JSON string cannot be split.
+    """
+    return json.dumps({"pretrained": str(model_dir), "dtype": dtype})
+
+
 def accelerate_command(model_dir: str, tasks: list[str], settings: dict, include_path: Path, output_path: Path) -> list[str]:
     """The stock lm_eval CLI under `accelerate launch` (one model replica per GPU)."""
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings["num_gpus"]),
-        "--multi_gpu", "-m", "lm_eval",
-        "--model", "hf", "--model_args", f"pretrained={model_dir},dtype={settings['dtype']}",
+        "--multi_gpu", "-m", "lm_eval", "run",
+        "--model", "hf", "--model_args", model_args_json(model_dir, settings["dtype"]),
         "--tasks", ",".join(tasks), "--num_fewshot", "0", "--batch_size", str(settings["batch_size"]),
         "--include_path", str(include_path), "--output_path", str(output_path),
     ]
@@ -280,29 +291,41 @@ def score_checkpoint(args: argparse.Namespace, command: str, backend: EvalBacken
     """Score args.model_dir on args.tasks into args.out_dir/mop_eval.json (atomically).
 
     An OUT_DIR holding mop_eval.json is complete and skipped; every input is checked before the
-    model is loaded.
+    model is loaded; OUT_DIR is locked (`.<name>.lock` beside it) while it is being made.
     """
     backend = backend or EvalBackend()
     out_dir = Path(args.out_dir)
-    if (out_dir / EVAL_META).exists():
-        print(f"{out_dir}: already complete -- skipped (it holds {EVAL_META})")
+    if check_out_dir(out_dir):
         return None
-    if out_dir.exists():
-        raise UsageError(f"{out_dir} exists but holds no {EVAL_META}; remove it or choose another OUT_DIR")
     model_path = resolve_model_dir(args.model_dir)
     backend.check(args.model_dir, load_config(model_path))
+    check_weights(model_path)
     tasks = parse_tasks(args.tasks)
     settings = backend.settings(args)
     include_path = Path(args.include_path)
+    check_writable_target(out_dir, "OUT_DIR")
     manager = backend.task_manager(tasks, include_path)
-    began = time.perf_counter()
-    raw, extra = backend.run(model_path, tasks, settings, manager, include_path, out_dir)
-    extra = {"requested_tasks": tasks, **extra, "limit": settings["limit"], "settings": settings,
-             "seconds": round(time.perf_counter() - began, 1)}
-    summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
-    write_outputs(out_dir, raw, summary)
+    with locked_result(out_dir, f"the scoring into {out_dir}"):
+        if check_out_dir(out_dir):  # finished by another run meanwhile
+            return None
+        began = time.perf_counter()
+        raw, extra = backend.run(model_path, tasks, settings, manager, include_path, out_dir)
+        extra = {"requested_tasks": tasks, **extra, "limit": settings["limit"], "settings": settings,
+                 "seconds": round(time.perf_counter() - began, 1)}
+        summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
+        write_outputs(out_dir, raw, summary)
     print_summary(summary, out_dir)
     return summary
+
+
+def check_out_dir(out_dir: Path) -> bool:
+    """True: OUT_DIR is complete (skip it). An OUT_DIR without mop_eval.json is refused."""
+    if (out_dir / EVAL_META).exists():
+        print(f"{out_dir}: already complete -- skipped (it holds {EVAL_META})")
+        return True
+    if out_dir.exists():
+        raise UsageError(f"{out_dir} exists but holds no {EVAL_META}; remove it or choose another OUT_DIR")
+    return False
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -321,10 +344,18 @@ def add_eval_arguments(p: argparse.ArgumentParser, default_tasks: str) -> None:
     p.add_argument("--include_path", default=str(TASKS_DIR), help="folder of local lm_eval task YAMLs")
 
 
+def gpu_count(text: str) -> int:
+    """NUM_GPUS / --num_gpus: a positive integer (argparse turns the error into one line)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"NUM_GPUS / --num_gpus must be a positive integer, not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_eval_arguments(p, PAPER_ALIAS)
-    p.add_argument("--num_gpus", type=int, default=int(env_default("NUM_GPUS", "1")))
+    p.add_argument("--num_gpus", type=gpu_count, default=env_default("NUM_GPUS", "1"),
+                   help="> 1: data-parallel through accelerate launch (env NUM_GPUS)")
     return p
 
 

@@ -36,9 +36,9 @@ import torch
 
 from .adapter import count_parameters
 from .args import OneLineParser
-from .io import UsageError, exit_on_usage_error, read_json, software_versions, write_json
+from .io import UsageError, check_writable_target, exit_on_usage_error, read_json_object, software_versions, write_json
 from .layout import CHECKPOINT_DIR, PRUNE_META
-from .models import load_model, resolve_device, resolve_dtype, resolve_model_dir
+from .models import check_weights, load_model, resolve_device, resolve_dtype, resolve_model_dir
 from .tables import run_order
 
 FILLER_TEXT = (
@@ -136,7 +136,7 @@ def checkpoint_info(model_dir: str) -> dict:
     """Parameter count and compression recorded by the pruner, when the folder has them."""
     meta = Path(model_dir) / PRUNE_META
     if meta.exists():
-        data = read_json(meta)
+        data = read_json_object(meta)
         return {"iteration": data.get("iteration"), "params": data.get("params"),
                 "compression": data.get("compression"), "decisions": data.get("decisions_so_far")}
     return {}
@@ -240,6 +240,10 @@ def check_args(args) -> None:
         raise UsageError(f"results folder not found: {args.results_dir}")
     if args.out and Path(args.out).is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name")
+    if args.out:
+        check_writable_target(args.out, "--out")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
 
 
 def parse_iterations(text: str | None) -> set[int] | None:
@@ -265,8 +269,10 @@ def run_benchmark(args) -> dict:
             raise UsageError(f"no prune_iteration_<i>/ with mop_prune.json under {args.results_dir}")
         root = Path(args.results_dir)
         names += [(str(c), str(c.relative_to(root))) for c in checkpoints]
-    for name, _ in names:  # fail on a bad path before minutes of timing
-        resolve_model_dir(name)
+    for name, _ in names:  # fail on a bad path or file before minutes of timing
+        path = resolve_model_dir(name)
+        check_weights(path)
+        checkpoint_info(path)
     entries = []
     for i, (name, label) in enumerate(names, start=1):
         print(f"[{i}/{len(names)}] timing {label or name} ...", flush=True)

@@ -71,3 +71,9 @@ def work_dir_for(final_dir: Path) -> Path:
     """Resumable intermediate state lives in a hidden sibling (like atomic_directory's `.tmp-`),
     so that globs over a run folder's `prune_iteration_*` never see a half-done result."""
     return final_dir.parent / f".work-{final_dir.name}"
+
+
+# What a pruning run writes directly inside its folder: temporaries of these names left by a
+# killed run are removed when the next run on the folder takes its lock.
+RUN_TEMPORARIES = "|".join([r"prune_iteration_\d+"] + [re.escape(name) for name in (
+    RUN_CONFIG, RUN_STATE, SUMMARY_JSON, SUMMARY_CSV, REFERENCE_FILE, DECISIONS_FILE, CALIBRATION_RECORD)])

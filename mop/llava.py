@@ -28,7 +28,7 @@ from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line,
                        score_checkpoint)
 from .io import UsageError, exit_on_usage_error, read_json, read_json_list, software_versions, write_json
 from .layout import CALIBRATION_RECORD
-from .models import resolve_device, resolve_model_name, saved_dtype
+from .models import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
 from .recovery import RecoveryHooks, finetune_checkpoint
 
 TASKS_VISION = Path(__file__).resolve().parent / "tasks_vision"
@@ -70,7 +70,7 @@ def load_image_questions(path: str | os.PathLike, limit: int | None = None) -> l
     Image paths are relative to the questions file's folder.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"image questions file not found: {path}")
     entries = read_json_list(path, "{'image': ..., 'question': ...} entries")
     out = []
@@ -324,8 +324,9 @@ class LlavaEval(EvalBackend):
 
         image_tasks = [t for t in tasks if task_needs_images(manager, t)]
         text_tasks = [t for t in tasks if t not in image_tasks]
-        lm = HFMultimodalLM(pretrained=model_path, device=settings["device"], dtype=settings["dtype"],
-                            batch_size=settings["batch_size"])
+        with reading_checkpoint(model_path):
+            lm = HFMultimodalLM(pretrained=model_path, device=settings["device"], dtype=settings["dtype"],
+                                batch_size=settings["batch_size"])
         parts = []
         for group, chat in ((text_tasks, False), (image_tasks, True)):
             if group:

@@ -6,15 +6,17 @@ resolved the same way everywhere, and a bad name or an unreadable config is one 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from .adapter import check_supported, is_multimodal, model_class
 from .embedded import EMBEDDED_NAMES, embedded_checkpoint
-from .io import UsageError, one_line
+from .io import UsageError, one_line, read_json_object
 from .tiny_llava import TINY_LLAVA, tiny_llava_checkpoint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,17 +75,32 @@ def resolve_dtype(name: str, device: str, saved: torch.dtype | None = None) -> t
 
 def saved_dtype(config, default: torch.dtype | None = None) -> torch.dtype | None:
     """The dtype a checkpoint is stored in, from its config (`default` if not recorded)."""
-    value = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    # `dtype` first: reading `torch_dtype` makes transformers >= 4.56 print a deprecation line.
+    value = getattr(config, "dtype", None) if hasattr(config, "dtype") else getattr(config, "torch_dtype", None)
     if isinstance(value, str):
         value = DTYPES.get(value.replace("torch.", ""))
     return value if isinstance(value, torch.dtype) else default
 
 
 def resolve_device(name: str) -> str:
+    """`auto`, or a torch device string that exists on this machine (cpu, cuda, cuda:<i>, mps),
+    checked before anything is loaded."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} requested but CUDA is not available")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"--device {name} requested but MPS is not available")
+    elif device.type != "cpu":
+        raise UsageError(f"unsupported --device {name!r}; use auto, cpu, cuda or cuda:<index>")
     return name
 
 
@@ -101,19 +118,57 @@ def load_config(model_path: str):
         raise UsageError(f"cannot load the config of {model_path!r}: {one_line(err)}") from None
 
 
+def check_weights(model_path: str | Path) -> None:
+    """A local checkpoint's safetensors files are complete: each file's header is read and its
+    length checked against the tensors it lists (cheap: no weights are read), and the shards a
+    sharded checkpoint's index names exist. Catches truncated and corrupt downloads or copies
+    before anything is loaded or written. Hub ids pass (nothing local to check)."""
+    from safetensors import safe_open  # heavy: imported on use
+
+    folder = Path(model_path)
+    if not folder.is_dir():
+        return
+    for index in sorted(folder.glob("*.safetensors.index.json")):
+        shards = set(read_json_object(index, ("weight_map",))["weight_map"].values())
+        missing = sorted(s for s in shards if not (folder / s).is_file())
+        if missing:
+            raise UsageError(f"{folder} is incomplete: {index.name} names missing shard(s) {', '.join(missing[:3])}")
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as err:  # SafetensorError, OSError: truncated, corrupt, unreadable
+            raise UsageError(f"cannot read the weights {path}: {one_line(err)}") from None
+
+
+@contextlib.contextmanager
+def reading_checkpoint(model_path: str) -> Iterator[None]:
+    """The load boundary: an error while reading a checkpoint's files (weights, tokenizer,
+    processor) becomes a one-line UsageError naming the checkpoint. Out-of-memory stays what it is."""
+    try:
+        yield
+    except (UsageError, torch.OutOfMemoryError):
+        raise
+    except Exception as err:
+        raise UsageError(f"cannot load {model_path}: {one_line(err)}") from None
+
+
 def load_model(model_path: str, dtype: torch.dtype, device: str):
     """Model and its text/image processing (tokenizer, or a processor for LLaVA)."""
     from transformers import AutoProcessor, AutoTokenizer  # heavy: imported on use
 
     config = load_config(model_path)
     check_supported(config)
-    model = model_class(config).from_pretrained(model_path, dtype=dtype).to(device)
+    check_weights(model_path)
+    with reading_checkpoint(model_path):
+        model = model_class(config).from_pretrained(model_path, dtype=dtype)
+        if is_multimodal(config):
+            processing = AutoProcessor.from_pretrained(model_path)
+            tokenizer = processing.tokenizer
+        else:
+            processing = tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = model.to(device)
     model.eval()
-    if is_multimodal(config):
-        processing = AutoProcessor.from_pretrained(model_path)
-        tokenizer = processing.tokenizer
-    else:
-        processing = tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, processing

@@ -55,7 +55,6 @@ import copy
 import gc
 import json
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +68,7 @@ from .adapter import DecoderAdapter, count_parameters, get_adapter, published_lo
 from .candidates import candidate, training_state_kept
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .importance import batch_prompts
-from .io import UsageError
+from .io import UsageError, atomic_file
 from .layout import REFERENCE_FILE
 from .models import load_model
 from .plan import WidthCarry
@@ -159,10 +158,9 @@ class Reference:
         for i, batch in enumerate(self.batches):
             tensors[f"input_ids.{i}"] = batch["input_ids"]
             tensors[f"attention_mask.{i}"] = batch["attention_mask"]
-        tmp = path.with_name(f".tmp-{path.name}")
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-                  metadata={"info": json.dumps(self.info), "num_batches": str(len(self.batches))})
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                      metadata={"info": json.dumps(self.info), "num_batches": str(len(self.batches))})
 
     @classmethod
     def load(cls, path: Path) -> "Reference":

@@ -220,11 +220,17 @@ def check_depth_step(shape: LayerShape) -> None:
         )
 
 
+def normalise_decisions(sequence: str) -> str:
+    """The one spelling of a decision string (`lg`, ` LG ` -> `LG`): stored in run_config.json
+    and compared on --resume, so a run resumes whatever case was typed."""
+    return sequence.strip().upper()
+
+
 def parse_decisions(sequence: str, num_iterations: int) -> list[str]:
     """Upper-case L/G decisions, cycled when the sequence is shorter than the run."""
     if num_iterations < 1:
         raise UsageError(f"--num_iterations must be at least 1, got {num_iterations}")
-    letters = sequence.strip().upper()
+    letters = normalise_decisions(sequence)
     if not letters or set(letters) - {"L", "G"}:
         raise UsageError(f"--decision_sequence must contain only L and G letters, got {sequence!r}")
     return [letters[i % len(letters)] for i in range(num_iterations)]

@@ -26,13 +26,15 @@ from .adapter import check_supported, get_adapter
 from .checkpoint import save_checkpoint
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .importance import amp_scores, batch_prompts
-from .io import UsageError, atomic_directory, is_nonempty_dir, read_json, software_versions, write_json
 from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
-from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, SUMMARY_CSV, SUMMARY_JSON,
+from .io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder, read_json,
+                 read_json_object, remove_stale_temporaries, software_versions, write_json)
+from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
                      completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
-from .plan import WidthCarry, parse_decisions
+from .plan import WidthCarry, normalise_decisions, parse_decisions
+from .preflight import check_prune_inputs, check_resume_state
 from .steps import ScoreFn, apply_decision, describe, random_decisions, simulate_path
 
 SUMMARY_FIELDS = (
@@ -70,6 +72,9 @@ class PruneSettings:
     keep_iterations: str = "all"  # or a comma list: other iterations are deleted once the next one is complete
     recovered_checkpoints: int = 0  # merged checkpoints a driver will make from this run (disk estimate)
 
+    def __post_init__(self):
+        self.decision_sequence = normalise_decisions(self.decision_sequence)
+
     @property
     def width_mode(self) -> str:
         return "mlp_only" if self.mlp_only else "attention_mlp"
@@ -87,12 +92,10 @@ def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
         rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **disk, **path_selection.path_columns(meta)})
     write_json(save_dir / SUMMARY_JSON, rows)
     fields = SUMMARY_FIELDS + DISK_FIELDS + (path_selection.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
-    tmp = save_dir / f".tmp-{SUMMARY_CSV}"
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(save_dir / SUMMARY_CSV) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(save_dir / SUMMARY_CSV)
     return rows
 
 
@@ -114,7 +117,11 @@ def calibration_batches(settings: PruneSettings, processing) -> list[dict]:
 
 def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     """A resumed run must continue the same path on the same model."""
-    stored = read_json(save_dir / RUN_CONFIG)["settings"]
+    stored = read_json_object(save_dir / RUN_CONFIG, ("settings",))["settings"]
+    if not isinstance(stored, dict):
+        raise UsageError(f"{save_dir / RUN_CONFIG}: 'settings' is not a JSON object (corrupt?)")
+    if isinstance(stored.get("decision_sequence"), str):  # runs stored before letters were normalised
+        stored = {**stored, "decision_sequence": normalise_decisions(stored["decision_sequence"])}
     defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
     keys = ["model_name", "mlp_only", "budget_rule", "align", "calibration_data", "num_calibration_prompts", "seed",
             "path"]
@@ -147,6 +154,7 @@ def prepare_run(settings: PruneSettings):
         if not (save_dir / RUN_CONFIG).exists():
             raise UsageError(f"--resume given but {save_dir} holds no pruning run")
         _check_resumable(save_dir, settings)
+        check_resume_state(save_dir)
     elif is_nonempty_dir(save_dir):
         raise UsageError(f"--save_dir {save_dir} is not empty; pass --resume to continue it or choose another folder")
     model_path = resolve_model_name(settings.model_name)
@@ -173,7 +181,18 @@ def run_pruning(
 
     `batch_builder(settings, tokenizer_or_processor)` makes the calibration batches (text by
     default; LLaVA can pass image + question batches). `score_fn` replaces AMP scoring (tests).
+    Inputs are checked before anything is loaded or written; the run folder is locked for the
+    whole run (a second run on it stops with a one-line error naming this one).
     """
+    check_prune_inputs(settings, text_calibration=batch_builder is calibration_batches)
+    with locked_folder(settings.save_dir, f"the pruning run folder {settings.save_dir}"):
+        remove_stale_temporaries(settings.save_dir, RUN_TEMPORARIES)  # left by a killed run
+        return prune_locked(settings, score_fn, progress, batch_builder)
+
+
+def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bool,
+                 batch_builder: BatchBuilder) -> list[dict]:
+    """The run itself, while this process holds the run folder's lock (see run_pruning)."""
     decisions, save_dir, model_path, config, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device, saved_dtype(config))

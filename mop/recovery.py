@@ -24,9 +24,12 @@ process writes the merged checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
+import json
+import re
 import shutil
 import sys
 import time
@@ -39,9 +42,10 @@ import torch
 from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .io import UsageError, atomic_directory, read_json, software_versions, write_json
+from .io import (UsageError, atomic_directory, check_writable_target, locked_result, read_json, read_json_object,
+                 remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
-from .models import load_config, load_model
+from .models import check_weights, load_config, load_model
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
@@ -296,7 +300,6 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     regex matched against full module names (e.g. to reach only LLaVA's language model).
     """
     from transformers import Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     settings.check()
     work_dir = Path(work_dir)
@@ -310,9 +313,10 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
         processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks],
     )
-    checkpoint = get_last_checkpoint(str(work_dir)) if resume and work_dir.is_dir() else None
+    checkpoint = last_complete_checkpoint(work_dir) if resume else None
     if resume and args.process_index == 0:
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {work_dir}; starting afresh")
+    tokens_before = _tokens_at(checkpoint)  # read now: checkpoint rotation may delete it while training
     began = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - began
@@ -333,9 +337,49 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
     }
     # Tokens of this session over this session's time (a resumed run counts only its part).
-    tokens_now = state.num_input_tokens_seen - _tokens_at(checkpoint)
+    tokens_now = state.num_input_tokens_seen - tokens_before
     stats["tokens_per_second"] = round(tokens_now / seconds, 1) if seconds > 0 else None
     return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats)
+
+
+# What the Trainer writes into checkpoint-<step>/, trainer_state.json last: a checkpoint without
+# all of them was cut short (the process was killed while saving it).
+CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json")
+CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """All files present and trainer_state.json (written last) readable."""
+    if not all((path / name).is_file() for name in CHECKPOINT_FILES):
+        return False
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def trainer_checkpoints(work_dir: Path) -> list[Path]:
+    """checkpoint-<step> folders, newest (highest step) first."""
+    if not work_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in work_dir.iterdir() if (m := CHECKPOINT_DIR.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def last_complete_checkpoint(work_dir: Path) -> str | None:
+    """The newest complete Trainer checkpoint (the Trainer's own choice takes the newest folder,
+    even one a killed process left half-written)."""
+    return next((str(p) for p in trainer_checkpoints(Path(work_dir)) if is_complete_checkpoint(p)), None)
+
+
+def discard_incomplete_checkpoints(work_dir: Path) -> None:
+    """Delete checkpoint folders newer than the last complete one (the Trainer would save into
+    them again, next to stale files)."""
+    for path in trainer_checkpoints(work_dir):
+        if is_complete_checkpoint(path):
+            break
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _tokens_at(checkpoint: str | None) -> int:
@@ -408,7 +452,9 @@ def check_resumable(work: Path, job: dict) -> None:
     stored_path = work / WORK_SETTINGS
     if not stored_path.exists():
         return
-    stored = read_json(stored_path)
+    stored = read_json_object(stored_path, ("settings", "pruned_model_dir", "data", "num_samples"))
+    if not isinstance(stored["settings"], dict):
+        raise UsageError(f"{stored_path}: 'settings' is not a JSON object (corrupt?)")
     for key in RESUME_KEYS:
         if stored["settings"].get(key) != job["settings"][key]:
             raise UsageError(f"cannot resume {work}: it was started with {key}={stored['settings'].get(key)!r}, "
@@ -464,8 +510,11 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
     The output appears under its final name only when complete; Trainer checkpoints live in
-    `.work-<name>/` beside it (for `resume`) and are deleted after success. Returns the
-    contents of mop_finetune.json on the main process, None on the others.
+    `.work-<name>/` beside it (for `resume`) and are deleted after success. Every input is
+    checked before the model is loaded; the main process holds a lock on the output
+    (`.<name>.lock` beside it) while it works, so a second run on the same output stops with a
+    one-line error. Returns the contents of mop_finetune.json on the main process, None on the
+    others.
     """
     from accelerate import PartialState  # heavy: imported on use
 
@@ -474,25 +523,45 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
     if num_samples is not None and num_samples < 1:
         raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
-    if check_folders(pruned_dir, tuned_dir, resume):
+    if check_folders(pruned_dir, tuned_dir, resume) and not work_dir_for(tuned_dir).exists():
         print(f"{tuned_dir} is already complete")
         return read_json(tuned_dir / FINETUNE_META)
     config = load_config(str(pruned_dir))
     hooks.check(pruned_dir, config)
+    check_weights(pruned_dir)
     source = resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
-    work = work_dir_for(tuned_dir)
+    check_writable_target(tuned_dir, "--tuned_model_dir")
+    bf16 = use_bf16(settings.precision)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
-    if resume:
-        check_resumable(work, job)
-    bf16 = use_bf16(settings.precision)
+    state = PartialState()  # the process group of torchrun / accelerate launch, if any
+    lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
+            else contextlib.nullcontext())
+    with lock:
+        work = work_dir_for(tuned_dir)
+        if check_folders(pruned_dir, tuned_dir, resume):  # complete (a run was killed while tidying up)
+            if state.is_main_process:
+                shutil.rmtree(work, ignore_errors=True)
+                remove_stale_temporaries(tuned_dir.parent, re.escape(tuned_dir.name))
+            print(f"{tuned_dir} is already complete")
+            return read_json(tuned_dir / FINETUNE_META)
+        if resume:
+            check_resumable(work, job)
+            if state.is_main_process:
+                discard_incomplete_checkpoints(work)
+        return _finetune_locked(pruned_dir, tuned_dir, work, job, config, records, settings, bf16, resume, progress,
+                                callbacks, hooks, state)
+
+
+def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, config, records, settings,
+                     bf16: bool, resume: bool, progress: bool, callbacks, hooks: RecoveryHooks, state) -> dict | None:
+    """Load, train, merge and save, with every input already checked and the output locked."""
     # On CPU; the Trainer places the model on each process's device.
     model, processing = load_model(str(pruned_dir), hooks.load_dtype(config, bf16), "cpu")
     tokenizer = getattr(processing, "tokenizer", processing)
     targets = get_adapter(model).lora_targets()
     before = hooks.before_training(model)
-    state = PartialState()  # the process group of torchrun / accelerate launch, if any
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)

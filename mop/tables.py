@@ -40,7 +40,6 @@ import argparse
 import csv
 import io
 import math
-import os
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from pathlib import Path
 
 from .args import OneLineParser
 from .evaluate import PAPER_TASKS
-from .io import UsageError, exit_on_usage_error, read_json
+from .io import UsageError, atomic_file, exit_on_usage_error, read_json, read_json_object
 from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON
 
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")
@@ -100,10 +99,14 @@ def checkpoint_meta(run_dir: Path) -> dict[int, dict]:
     meta: dict[int, dict] = {}
     summary = run_dir / SUMMARY_JSON
     if summary.exists():
-        for row in read_json(summary):
-            meta[int(row["iteration"])] = {"params": row.get("params"), "compression": row.get("compression")}
+        rows = read_json(summary)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("iteration"), int)
+                                                 for r in rows):
+            raise UsageError(f"{summary} is not a list of iteration rows (corrupt?)")
+        for row in rows:
+            meta[row["iteration"]] = {"params": row.get("params"), "compression": row.get("compression")}
     for path in sorted(run_dir.glob(f"prune_iteration_*/{PRUNE_META}")):
-        data = read_json(path)
+        data = read_json_object(path)
         if "iteration" in data and data.get("compression") is not None:
             meta[int(data["iteration"])] = {"params": data.get("params"), "compression": data["compression"]}
     return meta
@@ -117,10 +120,23 @@ def dense_params(root: Path) -> int | None:
             return meta[0]["params"]
         config = run_dir / RUN_CONFIG
         if config.exists():
-            schedule = read_json(config).get("schedule") or []
+            schedule = read_json_object(config).get("schedule") or []
             if schedule and schedule[0].get("params"):
                 return schedule[0]["params"]
     return None
+
+
+def read_scores(path: Path) -> dict:
+    """A mop_eval.json with its per-task scores; a corrupt one is a one-line error naming it."""
+    data = read_json_object(path, ("tasks",))
+    tasks = data["tasks"]
+    if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
+        raise UsageError(f"{path}: 'tasks' is not a mapping of task -> scores (corrupt?)")
+    for task, scores in tasks.items():
+        bad = [k for k, v in scores.items() if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if bad:
+            raise UsageError(f"{path}: {task} {bad[0]} is not a number (corrupt?)")
+    return data
 
 
 def collect(root: Path) -> list[Scored]:
@@ -128,7 +144,7 @@ def collect(root: Path) -> list[Scored]:
     found = []
     dense = root / "dense_eval" / EVAL_META
     if dense.exists():
-        data = read_json(dense)
+        data = read_scores(dense)
         found.append(Scored("dense", 0, "dense", None, dense_params(root), 0.0, data["tasks"], dense.parent,
                             data.get("limit")))
     for run_dir in sorted(p for p in root.glob("run_*") if p.is_dir()):
@@ -143,7 +159,7 @@ def collect(root: Path) -> list[Scored]:
             if info is None:
                 print(f"warning: {eval_dir} skipped: no mop_prune.json or pruning_summary row for iteration {iteration}")
                 continue
-            data = read_json(eval_dir / EVAL_META)
+            data = read_scores(eval_dir / EVAL_META)
             found.append(Scored(
                 run=run_dir.name, iteration=iteration, stage="pruned" if epochs is None else "recovered",
                 epochs=epochs, params=info.get("params"), compression=float(info["compression"]),
@@ -394,19 +410,17 @@ def plot(stage_points: dict[str, list[Scored]], dense: Scored | None, tasks_by_s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, dpi=120, format="png")
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- entry point
 
 
 def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
 
 
 def parse_targets(text: str) -> list[float]:

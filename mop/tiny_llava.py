@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import save_checkpoint
-from .embedded import TINY_LLAVA, cache_root, embedded_checkpoint, is_cached
+from .embedded import TINY_LLAVA, cache_entry_lock, cache_root, embedded_checkpoint, is_cached
 from .io import atomic_directory
 
 IMAGE_TOKEN = "<image>"
@@ -126,9 +126,12 @@ def tiny_llava_checkpoint() -> Path:
     target = cache_root() / TINY_LLAVA
     if is_cached(target):
         return target
-    model, processor = build_tiny_llava(embedded_checkpoint(TINY_TEXT_MODEL))
-    model.config.name_or_path = f"tiny-llava ({TINY_TEXT_MODEL} + random CLIP tower, seed {TINY_SEED})"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(target) as tmp:
-        save_checkpoint(model, processor, tmp)
+    text_model = embedded_checkpoint(TINY_TEXT_MODEL)  # its own lock, taken first (no nesting)
+    with cache_entry_lock(target):
+        if is_cached(target):  # built by another process while we waited
+            return target
+        model, processor = build_tiny_llava(text_model)
+        model.config.name_or_path = f"tiny-llava ({TINY_TEXT_MODEL} + random CLIP tower, seed {TINY_SEED})"
+        with atomic_directory(target) as tmp:
+            save_checkpoint(model, processor, tmp)
     return target

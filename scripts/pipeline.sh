@@ -7,9 +7,20 @@
 
 set -euo pipefail
 
+mop_check_positive_int() {
+    # Usage: mop_check_positive_int NAME VALUE -- a setting that must be a whole number >= 1
+    if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+        echo "error: $1 must be a positive integer, got '$2'" >&2
+        exit 2
+    fi
+}
+
 mop_setup() {
     # Args: model folder (absolute path). Sets REPO, PYTHON, RESULTS_DIR, LOG_DIR.
+    # Settings are checked before anything is created.
     MODEL_FOLDER=$1
+    mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
+    mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
     source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$MODEL_FOLDER/.."
     mkdir -p "$RESULTS_DIR" "$LOG_DIR"
     echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR"

@@ -92,10 +92,25 @@ def test_data_parallel_command_uses_stock_cli():
     settings = {"dtype": "auto", "batch_size": "auto", "limit": 10, "num_gpus": 4}
     cmd = evaluate.accelerate_command("/m", ["piqa", "mop_arc"], settings, Path("/repo/mop/tasks"), Path("/o"))
     text = " ".join(cmd)
-    assert "accelerate.commands.launch --num_processes 4" in text and "-m lm_eval --model hf" in text
+    assert "accelerate.commands.launch --num_processes 4" in text and "-m lm_eval run --model hf" in text
     assert "--tasks piqa,mop_arc" in text and "--num_fewshot 0" in text
     assert "--include_path /repo/mop/tasks" in text and "--limit 10" in text
-    assert "pretrained=/m,dtype=auto" in text
+    assert json.loads(cmd[cmd.index("--model_args") + 1]) == {"pretrained": "/m", "dtype": "auto"}
+
+
+def test_model_path_with_comma_and_equals_reaches_lm_eval_whole(tmp_path):
+    """lm_eval's own command-line parser, given the command we build, must hand HFLM the path
+    unsplit and no extra option (a `key=value,...` string would be split at ',' and '=')."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.config.evaluate_config import EvaluatorConfig
+
+    path = str(tmp_path / "run,trust_remote_code=True" / "prune_iteration_1,dtype=float16")
+    settings = {"dtype": "float32", "batch_size": 8, "limit": None, "num_gpus": 2}
+    cmd = evaluate.accelerate_command(path, ["mop_arc"], settings, evaluate.TASKS_DIR, tmp_path / "o")
+    lm_eval_argv = cmd[cmd.index("lm_eval") + 1:]
+    config = EvaluatorConfig.from_cli(HarnessCLI()._parser.parse_args(lm_eval_argv))
+    assert config.model == "hf" and config.model_args == {"pretrained": path, "dtype": "float32"}
+    assert config.tasks == ["mop_arc"]
 
 
 @pytest.mark.parametrize("entry", ["module", "Llama2/eval.sh", "Llama3/eval.sh"])

@@ -8,8 +8,6 @@ to about a second.
 import copy
 import json
 import os
-import shutil
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
