@@ -404,11 +404,12 @@ def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, data:
     source = rec.resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
     work = rec.work_dir_for(tuned_dir)
+    bf16 = rec.use_bf16(settings.precision)
+    settings, memory_plan = rec.plan_memory(settings, pruned_dir, bf16)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
     if resume:
         rec.check_resumable(work, job)
-    bf16 = rec.use_bf16(settings.precision)
     model, processor, saved = load_llava_for_training(pruned_dir, bf16)
     vision = combined_digest(vision_fingerprint(model))
     state = PartialState()
@@ -420,7 +421,7 @@ def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, data:
     meta = None
     if state.is_main_process:
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": LANGUAGE_LORA_TARGETS,
-                "vision_digest": vision, "vision_unchanged": True, **report.stats,
+                "vision_digest": vision, "vision_unchanged": True, "memory_plan": memory_plan, **report.stats,
                 "command": " ".join(sys.argv), "versions": software_versions()}
         meta.pop("is_main_process", None)
         rec.save_merged(merged, processor, pruned_dir, tuned_dir, meta, report.log_history)

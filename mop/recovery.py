@@ -38,6 +38,8 @@ from typing import Sequence
 import torch
 
 from .io import UsageError, atomic_directory, exit_on_usage_error, read_json, software_versions, write_json
+from .memory import fit_recovery_settings
+from .pruner import load_config
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PRUNE_META = "mop_prune.json"  # written by mop.pruner next to every pruned checkpoint
@@ -64,6 +66,7 @@ class RecoverySettings:
     lr_scheduler: str = "linear"  # the Trainer's default schedule
     group_by_length: bool = True  # padded batches of similar length (False: random order)
     gradient_checkpointing: bool = False
+    max_memory_gb: float | None = None  # None: 24 on CUDA, no plan on CPU; 0: no plan (see mop/memory.py)
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
     save_steps: int = 200  # Trainer checkpoint period, for --resume
     save_total_limit: int = 2
@@ -84,6 +87,8 @@ class RecoverySettings:
             raise UsageError("--num_epochs must be positive (or give --max_steps)")
         if not 0 <= self.lora_dropout < 1:
             raise UsageError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.max_memory_gb is not None and self.max_memory_gb < 0:
+            raise UsageError(f"--max_memory_gb must be positive (or 0 for no plan), got {self.max_memory_gb:g}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -442,6 +447,17 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def plan_memory(settings: RecoverySettings, pruned_dir: Path, bf16: bool) -> tuple[RecoverySettings, dict | None]:
+    """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
+    batch is kept) and the plan as stored in mop_finetune.json (None: no budget)."""
+    fitted, plan = fit_recovery_settings(settings, load_config(str(pruned_dir)), torch.bfloat16 if bf16 else torch.float32,
+                                         DEFAULT_TARGETS)
+    if plan is None:
+        return settings, None
+    print(plan.describe(), flush=True)
+    return fitted, plan.as_dict()
+
+
 def load_for_training(pruned_dir: Path, bf16: bool):
     """Model on CPU (the Trainer places it on each process's device) and its tokenizer."""
     from .pruner import load_config, load_model
@@ -475,11 +491,12 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     source = resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
     work = work_dir_for(tuned_dir)
+    bf16 = use_bf16(settings.precision)
+    settings, memory_plan = plan_memory(settings, pruned_dir, bf16)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
     if resume:
         check_resumable(work, job)
-    bf16 = use_bf16(settings.precision)
     model, tokenizer = load_for_training(pruned_dir, bf16)
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     if state.is_main_process:
@@ -491,7 +508,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     meta = None
     if state.is_main_process:
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype),
-                "lora_targets": list(DEFAULT_TARGETS), **report.stats,
+                "lora_targets": list(DEFAULT_TARGETS), "memory_plan": memory_plan, **report.stats,
                 "command": " ".join(sys.argv), "versions": software_versions()}
         save_merged(merged, tokenizer, pruned_dir, tuned_dir, meta, report.log_history)
         shutil.rmtree(work, ignore_errors=True)
@@ -539,6 +556,10 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
     p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
                    default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
+    p.add_argument("--max_memory_gb", type=float, default=d["max_memory_gb"],
+                   help="memory budget (GB): picks gradient checkpointing and the largest micro-batch (<= --batch_size) "
+                        "whose estimated peak fits, keeping the effective batch; default 24 on CUDA, none on CPU; "
+                        "0: no plan")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
     p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
     p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
