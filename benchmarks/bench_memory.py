@@ -50,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--checkpointing", default="off,on", help="off, on or both (off,on)")
     p.add_argument("--max_length", type=int, default=512)
     p.add_argument("--random_dir", default=str(Path(tempfile.gettempdir()) / "mop-bench-random-llama2-250m"))
+    p.add_argument("--malloc", choices=("mmap", "default"), default="mmap",
+                   help="mmap: glibc's mmap threshold fixed at 64 KiB in the workers, so RSS follows live tensor "
+                        "memory; default: glibc's dynamic threshold (freed heap memory stays resident)")
     p.add_argument("--out", help="also write the rows as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # one measurement, JSON in, JSON out
     return p.parse_args(argv)
@@ -149,7 +152,7 @@ def measure(job: dict) -> dict:
                                 logging_steps=1, group_by_length=False)
     estimate = estimate_peak(model.config, micro, job["checkpointing"],
                              TrainingSetup(weight_dtype=torch.float32, lora_r=settings.lora_r,
-                                           lora_dropout=settings.lora_dropout, max_length=length))
+                                           lora_dropout=settings.lora_dropout, max_length=length, device_type="cpu"))
     reset = reset_peak_rss()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mop-bench-mem-") as work:
@@ -162,8 +165,10 @@ def measure(job: dict) -> dict:
             "seconds": round(seconds, 1), "threads": torch.get_num_threads()}
 
 
-def run_worker(job: dict) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
+def run_worker(job: dict, malloc_env: dict) -> dict:
+    env = {**os.environ, **malloc_env}
+    result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True,
+                            env=env)
     if result.returncode != 0:
         raise RuntimeError(f"measurement {job} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -192,6 +197,7 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(measure(json.loads(args.worker))))
         return 0
+    malloc_env = {} if args.malloc == "default" else {"MALLOC_MMAP_THRESHOLD_": str(65536)}
     checkpointing = {"off": [False], "on": [True], "off,on": [False, True], "both": [False, True]}[args.checkpointing]
     rows = []
     for name in args.models.split(","):
@@ -200,7 +206,7 @@ def main(argv=None):
             for micro in (int(m) for m in args.micro_batches.split(",")):
                 job = {"model": name, "path": path, "micro_batch": micro, "checkpointing": ckpt,
                        "max_length": args.max_length}
-                rows.append(run_worker(job))
+                rows.append(run_worker(job, malloc_env))
                 r = rows[-1]
                 print(f"  {name} micro-batch {micro} checkpointing {'on' if ckpt else 'off'}: estimate "
                       f"{r['estimate_bytes'] / 2**30:.3f} GB, measured {r['measured_bytes'] / 2**30:.3f} GB "

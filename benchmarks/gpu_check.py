@@ -100,8 +100,8 @@ class Scale:
 
 
 PAPER_SCALE = Scale()
-TINY_SCALE = Scale(calibration_prompts=16, reference_prompts=8, recovery_steps=2, max_length=96, eval_items=8,
-                   new_tokens=6, latency_runs=2, latency_warmup=1)
+TINY_SCALE = Scale(calibration_prompts=8, reference_prompts=4, recovery_steps=1, max_length=64, eval_items=4,
+                   new_tokens=4, latency_runs=2, latency_warmup=1)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Peak memory of LoRA recovery, estimated from a config, and a plan that fits a budget.
 
     python -m mop.memory --config meta-llama/Llama-2-7b-hf --max_memory_gb 24
-    python -m mop.memory --config Llama3/results_llama3/run_seed_1/prune_iteration_12 --dtype float32
+    python -m mop.memory --config smollm2-135m --dtype float32 --device cpu --max_memory_gb 4
 
 Why: recovery of a 7B model at micro-batch 4 x 512 tokens without gradient checkpointing needs
 more than a 24 GB GPU holds. `plan_recovery` picks gradient checkpointing and the largest
@@ -19,15 +19,17 @@ the start of the backward pass:
                without checkpointing, every layer keeps
                  8 h                 the fp32 inputs of its two RMSNorms
                  (a + m) * sum(in)   each LoRA target's dropped-out input (a bytes) and dropout
-                                     mask (m = 1 byte when lora_dropout > 0), in-dims summed
+                                     mask (lora_dropout > 0: m = 1, CUDA's fused dropout keeps a
+                                     boolean mask; m = a on CPU, which keeps a scaled float mask),
+                                     input widths of the wrapped projections summed
                  a * r * targets     the LoRA A outputs
                  a * 4 q             SDPA's query, keys and values (K/V repeated to q heads when
                                      the batch is padded, i.e. micro-batch > 1) and its output
                  4 heads             SDPA's log-sum-exp (fp32)
                  a * 3 i             the MLP's gate output, its SiLU and the up output
+                 a * max_length      with padding: SDPA's additive copy of the attention mask
                where a = activation bytes (2 in bf16, 4 in fp32), h = hidden size, q = query
-               width (heads x head_dim), i = intermediate size; plus 4 h for the final norm and,
-               with padding, the boolean attention mask (max_length bytes per token).
+               width (heads x head_dim), i = intermediate size; plus 4 h for the final norm.
                With gradient checkpointing each layer keeps only its input (a * h) and one layer
                is recomputed at a time (its activations as above, once).
   logits       12 V bytes per token at the start of the backward pass: the fp32 log-softmax the
@@ -37,7 +39,7 @@ the start of the backward pass:
 The constants were checked against measured peaks on CPU (benchmarks/bench_memory.py: peak RSS of
 training steps on the embedded SmolLM2-135M and a ~250M random Llama-2-style model, several
 micro-batches, checkpointing on and off). A GPU adds its own context and allocator slack, which
-is why a plan keeps `HEADROOM` of the budget free.
+is why a plan keeps `HEADROOM` of the budget and `RUNTIME_RESERVE_GB` free.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ from .io import UsageError, exit_on_usage_error
 from .pruner import build_meta_model
 
 GB = 2**30
-HEADROOM = 0.10  # share of the budget a plan leaves free: CUDA context, allocator fragmentation
+HEADROOM = 0.10  # share of the budget a plan leaves free: allocator fragmentation, estimate error
+RUNTIME_RESERVE_GB = 0.5  # outside the estimate: the CUDA context on a GPU, the interpreter and libraries on CPU
 CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090)
 LOGIT_BUFFERS = 12  # bytes per vocabulary entry per token at the peak (three fp32 (T, V) buffers)
 # Published recovery settings (mop.recovery.RecoverySettings holds the same; a test checks it).
@@ -144,6 +147,7 @@ class TrainingSetup:
     lora_dropout: float = PUBLISHED["lora_dropout"]
     max_length: int = PUBLISHED["max_length"]
     targets: tuple = LORA_TARGETS
+    device_type: str = "cuda"  # cuda | cpu: how dropout stores its mask
 
     @property
     def activation_bytes(self) -> int:
@@ -154,13 +158,13 @@ class TrainingSetup:
 def layer_activation_bytes(dims: DecoderDims, setup: TrainingSetup, padded: bool) -> int:
     """Bytes one decoder layer keeps for its backward pass, per token (see the module docstring)."""
     a = setup.activation_bytes
-    mask = 1 if setup.lora_dropout > 0 else 0
+    mask = 0 if setup.lora_dropout <= 0 else (1 if setup.device_type == "cuda" else a)
     wrapped = targeted(dims, setup.targets)
     kv = dims.q_width if padded else dims.kv_width  # HF repeats K/V for SDPA when there is a mask
     norms = 2 * 4 * dims.hidden
     lora_inputs = (a + mask) * sum(n_in for n_in, _ in wrapped.values())
     lora_hidden = a * setup.lora_r * len(wrapped)
-    attention = a * (2 * dims.q_width + 2 * kv) + 4 * dims.heads
+    attention = a * (2 * dims.q_width + 2 * kv) + 4 * dims.heads + (a * setup.max_length if padded else 0)
     mlp = a * 3 * dims.intermediate
     return norms + lora_inputs + lora_hidden + attention + mlp
 
@@ -209,7 +213,7 @@ def estimate_peak(config, micro_batch: int, gradient_checkpointing: bool, setup:
     lora = n_lora * (16 + (2 if a == 2 else 0))
     layer = layer_activation_bytes(dims, setup, padded)
     kept_per_layer = a * dims.hidden if gradient_checkpointing else layer
-    per_token = dims.num_layers * kept_per_layer + 4 * dims.hidden + (setup.max_length if padded else 0)
+    per_token = dims.num_layers * kept_per_layer + 4 * dims.hidden
     transient = max(LOGIT_BUFFERS * dims.vocab, layer if gradient_checkpointing else 0)
     return MemoryEstimate(
         micro_batch=micro_batch, gradient_checkpointing=gradient_checkpointing, tokens=tokens,
@@ -254,7 +258,7 @@ def divisors_descending(n: int) -> list[int]:
 def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup(), effective_batch: int = 16,
                   max_micro_batch: int | None = None, require_checkpointing: bool = False,
                   headroom: float = HEADROOM) -> MemoryPlan:
-    """The fastest setting whose estimated peak fits (1 - headroom) x budget_gb.
+    """The fastest setting whose estimated peak fits (1 - headroom) x budget_gb - RUNTIME_RESERVE_GB.
 
     Candidates are micro-batches that divide the effective batch (so accumulation keeps it
     exact), at most `max_micro_batch`. Without checkpointing is preferred (recomputation costs
@@ -265,7 +269,7 @@ def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup
         raise UsageError(f"--max_memory_gb must be positive, got {budget_gb:g}")
     if effective_batch < 1:
         raise UsageError(f"the effective batch must be at least 1, got {effective_batch}")
-    usable = (1 - headroom) * budget_gb
+    usable = (1 - headroom) * budget_gb - RUNTIME_RESERVE_GB
     num_params = model_parameter_count(config)
     limit = min(max_micro_batch or effective_batch, effective_batch)
     considered = []
@@ -281,8 +285,8 @@ def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup
                                   str(setup.weight_dtype).replace("torch.", ""), considered)
     smallest = min(c["total_gb"] for c in considered)
     raise UsageError(f"recovery does not fit {budget_gb:g} GB: even micro-batch 1 with gradient checkpointing "
-                     f"needs an estimated {smallest:.1f} GB ({usable:.1f} GB usable after {100 * headroom:.0f}% "
-                     "headroom); raise --max_memory_gb, lower --max_length or --lora_r")
+                     f"needs an estimated {smallest:.1f} GB ({usable:.1f} GB usable after {100 * headroom:.0f}% headroom "
+                     f"and {RUNTIME_RESERVE_GB:g} GB for the runtime); raise --max_memory_gb, lower --max_length or --lora_r")
 
 
 # ----------------------------------------------------------------------------- recovery settings
@@ -307,7 +311,8 @@ def fit_recovery_settings(settings, config, weight_dtype: torch.dtype, targets=L
     if budget is None:
         return settings, None
     setup = TrainingSetup(weight_dtype=weight_dtype, lora_r=settings.lora_r, lora_dropout=settings.lora_dropout,
-                          max_length=settings.max_length, targets=tuple(targets))
+                          max_length=settings.max_length, targets=tuple(targets),
+                          device_type="cuda" if torch.cuda.is_available() else "cpu")
     plan = plan_recovery(config, budget, setup, effective_batch=settings.batch_size * settings.grad_accum,
                          max_micro_batch=settings.batch_size, require_checkpointing=settings.gradient_checkpointing)
     fitted = dataclasses.replace(settings, batch_size=plan.micro_batch, grad_accum=plan.grad_accum,
@@ -328,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_memory_gb", type=float, default=CUDA_DEFAULT_BUDGET_GB)
     p.add_argument("--dtype", choices=tuple(DTYPES), default="bfloat16",
                    help="load dtype of the base weights (recovery: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where recovery runs")
     p.add_argument("--lora_r", type=int, default=PUBLISHED["lora_r"])
     p.add_argument("--lora_dropout", type=float, default=PUBLISHED["lora_dropout"])
     p.add_argument("--max_length", type=int, default=PUBLISHED["max_length"])
@@ -346,7 +352,7 @@ def main(argv: list[str] | None = None) -> MemoryPlan:
     def run():
         config = config_for_dry_run(args.config)
         setup = TrainingSetup(weight_dtype=DTYPES[args.dtype], lora_r=args.lora_r, lora_dropout=args.lora_dropout,
-                              max_length=args.max_length)
+                              max_length=args.max_length, device_type=args.device)
         plan = plan_recovery(config, args.max_memory_gb, setup, effective_batch=args.batch_size * args.grad_accum,
                              max_micro_batch=args.batch_size, require_checkpointing=args.gradient_checkpointing)
         if args.json:
