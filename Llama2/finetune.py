@@ -3,7 +3,8 @@
 Hyperparameters below are the published defaults (LoRA r=32, alpha=10, lr 3e-4, effective batch
 16, max length 512, 2 epochs of yahma/alpaca-cleaned, loss on the response only); each can be
 overridden with the flag of the same name. Batches are padded and grouped by length (4 x 4
-accumulation) instead of the published 1 x 16; add --gradient_checkpointing on a 24 GB GPU.
+accumulation) instead of the published 1 x 16. On CUDA, --max_memory_gb (default 24) picks
+gradient checkpointing and the micro-batch that fit the budget, keeping the effective batch of 16.
 --data auto reads the checkpoint's mop_prune.json: the shipped instruction set for the embedded
 model, yahma/alpaca-cleaned otherwise. Run with --help for all flags; torchrun / accelerate
 launch run it on several GPUs unchanged.

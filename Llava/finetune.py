@@ -8,8 +8,8 @@ frozen and never written: the run checks that they are bit-identical to the prun
 and records their digest in mop_finetune.json. Weights stay in the checkpoint's saved dtype
 (bf16 autocast on GPU; float32 on CPU, cast back before saving). Other settings as for
 Llama-2 (lr 3e-4, effective batch 16, max length 512, 2 epochs, loss on the response only);
-each can be overridden with the flag of the same name; add --gradient_checkpointing on a 24 GB
-GPU. Run with --help for all flags; torchrun / accelerate launch run it on several GPUs unchanged.
+each can be overridden with the flag of the same name. On CUDA, --max_memory_gb (default 24)
+picks gradient checkpointing and the micro-batch that fit, keeping the effective batch. Run with --help for all flags; torchrun / accelerate launch run it on several GPUs unchanged.
 
   python Llava/finetune.py --pruned_model_dir /tmp/run/prune_iteration_2 --num_epochs 1 --num_samples 64
 """

@@ -3,6 +3,7 @@
     python -m mop.latency --model PRUNED_DIR --baseline DENSE_DIR [--out latency.json]
     python -m mop.latency --results_dir Llama3/results_llama3 --baseline meta-llama/Meta-Llama-3-8B
     python -m mop.latency --model smollm2-135m --runs 4 --warmup 1 --new_tokens 32     # short CPU check
+    python -m mop.latency --model PRUNED_DIR --baseline DENSE_DIR --compile both        # eager and compiled
 
 Protocol (paper, LLaMA-2-7B on one RTX 4090): batch 1, a 12-token input, 128 generated tokens,
 greedy decoding with the KV cache, 20 runs of which the first 10 are warm-up; the mean of the
@@ -19,6 +20,16 @@ Besides the total generation time, two parts are reported:
                      generate()'s own per-step overhead.
 Ratios are model / baseline (below 1 = faster than the baseline).
 
+--compile: decoding as it is usually deployed. Eager decoding at batch 1 is bound by per-step
+overhead (Python, kernel launches) on a fast GPU, so removing parameters saves less time than it
+removes bytes. With --compile, generate() uses a static KV cache (cache_implementation="static")
+and transformers compiles the one-token decode step with torch.compile -- mode "reduce-overhead"
+(CUDA graphs) on CUDA, the default inductor mode on CPU (which needs a C++ compiler) -- so the
+per-token time follows the bytes read. The prefill stays eager, as transformers runs it. The first
+warm-up run pays the compilation (its time is reported as first_run_s). Eager stays the default:
+it is the paper's protocol. `--compile both` times every model both ways; ratios compare models
+timed the same way.
+
 --results_dir: every `run_*/prune_iteration_<i>/` checkpoint below a results folder (parameter
 counts and compression from its mop_prune.json), plus --baseline / --model if given, tabulated
 against compression. Recovered `_ft_<e>ep` checkpoints are not timed: they have exactly the shapes
@@ -28,8 +39,12 @@ of their `prune_iteration_<i>`. --out writes all numbers as JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import shutil
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -45,6 +60,38 @@ FILLER_TEXT = (
     "The quick brown fox jumps over the lazy dog while the committee reviews the annual report "
     "on renewable energy, public transport and the history of the local library."
 )
+COMPILE_CHOICES = {"off": ("eager",), "on": ("compiled",), "both": ("eager", "compiled")}
+
+
+@dataclass(frozen=True)
+class CompileSetup:
+    """How the decode step is compiled (--compile): torch.compile's backend and mode."""
+
+    backend: str = "inductor"
+    mode: str = "reduce-overhead"
+
+    def generation_kwargs(self) -> dict:
+        """GenerationConfig fields: a static cache, and transformers' own compilation of the decode
+        step (it compiles on CUDA only unless told to compile on every device)."""
+        from transformers import CompileConfig
+
+        config = CompileConfig(backend=self.backend, mode=self.mode)
+        config._compile_all_devices = True  # transformers' switch for compiling off CUDA (CPU runs)
+        return {"cache_implementation": "static", "compile_config": config, "disable_compile": False}
+
+
+def compile_setup_for(device: str, mode: str, backend: str) -> CompileSetup:
+    """`auto` mode: CUDA graphs on CUDA, inductor's default on CPU (CUDA graphs need a GPU)."""
+    if mode == "auto":
+        mode = "reduce-overhead" if device.startswith("cuda") else "default"
+    if backend == "inductor" and not device.startswith("cuda") and not cpp_compiler():
+        raise UsageError("--compile on CPU needs a C++ compiler for torch.compile (g++ or $CXX); none found")
+    return CompileSetup(backend=backend, mode=mode)
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler inductor would call on CPU (its default is g++; $CXX overrides)."""
+    return shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -74,17 +121,21 @@ def timed(fn, device: torch.device) -> tuple[float, object]:
     return time.perf_counter() - began, result
 
 
-def greedy_config(model, new_tokens: int):
-    """Greedy decoding of exactly new_tokens tokens, whatever the checkpoint's generation_config says."""
+def greedy_config(model, new_tokens: int, compiled: CompileSetup | None = None):
+    """Greedy decoding of exactly new_tokens tokens, whatever the checkpoint's generation_config says.
+
+    Eager (compiled=None): a dynamic KV cache and no compilation, also on CUDA.
+    """
     from transformers import GenerationConfig
 
     eos = model.generation_config.eos_token_id
     pad = model.generation_config.pad_token_id
     if pad is None:
         pad = eos[0] if isinstance(eos, list) else eos
+    cache = compiled.generation_kwargs() if compiled else {"disable_compile": True}
     return GenerationConfig(
         max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, num_beams=1,
-        use_cache=True, eos_token_id=eos, pad_token_id=pad,
+        use_cache=True, eos_token_id=eos, pad_token_id=pad, **cache,
     )
 
 
@@ -98,13 +149,18 @@ def stats(values: list[float]) -> dict:
 
 
 @torch.no_grad()
-def measure(model, input_ids: torch.Tensor, new_tokens: int, runs: int, warmup: int) -> dict:
-    """Total generation time and prefill time, `runs` times each; the first `warmup` discarded."""
+def measure(model, input_ids: torch.Tensor, new_tokens: int, runs: int, warmup: int,
+            compiled: CompileSetup | None = None) -> dict:
+    """Total generation time and prefill time, `runs` times each; the first `warmup` discarded.
+
+    With `compiled`, generate() runs with a static cache and a compiled decode step; a run in
+    which transformers did not compile it is an error rather than an eager number labelled compiled.
+    """
     device = next(model.parameters()).device
     input_ids = input_ids.to(device)
     attention_mask = torch.ones_like(input_ids)
-    config = greedy_config(model, new_tokens)
-    totals, prefills, generated = [], [], set()
+    config = greedy_config(model, new_tokens, compiled)
+    totals, prefills, generated, first = [], [], set(), None
     for i in range(runs):
         seconds, out = timed(lambda: model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                                     generation_config=config), device)
@@ -112,8 +168,11 @@ def measure(model, input_ids: torch.Tensor, new_tokens: int, runs: int, warmup: 
         if count != new_tokens:
             raise RuntimeError(f"generated {count} tokens instead of {new_tokens}")
         generated.add(count)
+        first = seconds if first is None else first
         if i >= warmup:
             totals.append(seconds)
+    if compiled and new_tokens > 1 and getattr(model, "_compiled_call", None) is None:
+        raise RuntimeError("transformers did not compile the decode step (static cache not used?)")
     for i in range(runs):
         seconds, _ = timed(lambda: model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True), device)
         if i >= warmup:
@@ -126,6 +185,9 @@ def measure(model, input_ids: torch.Tensor, new_tokens: int, runs: int, warmup: 
         "decode_per_token_s": decode,
         "tokens_per_s": new_tokens / total["mean"],
         "generated_tokens": generated.pop(),
+        "first_run_s": first,
+        "output_ids": out[0, input_ids.shape[1]:].tolist(),
+        "mode": "compiled" if compiled else "eager",
     }
 
 
@@ -142,13 +204,25 @@ def checkpoint_info(model_dir: str) -> dict:
     return {}
 
 
-def benchmark_model(name: str, settings: dict, label: str | None = None) -> dict:
-    """Load one model, time it, free it."""
+def time_modes(model, tokenizer, settings: dict) -> list[dict]:
+    """measure() once per mode in settings["modes"] (eager first: compiling changes the model)."""
+    input_ids = fixed_length_input(tokenizer, settings["input_tokens"])
+    results = []
+    for mode in settings.get("modes", ("eager",)):
+        compiled = settings["compile"] if mode == "compiled" else None
+        if compiled:
+            torch._dynamo.reset()  # a fresh compile per model: no stale graphs, no recompile limit
+        results.append(measure(model, input_ids, settings["new_tokens"], settings["runs"], settings["warmup"],
+                               compiled))
+    return results
+
+
+def benchmark_model(name: str, settings: dict, label: str | None = None) -> list[dict]:
+    """Load one model, time it (once per mode), free it: one entry per mode."""
     path = resolve_model_dir(name)
     model, tokenizer = load_model(path, settings["dtype"], settings["device"])
     try:
-        input_ids = fixed_length_input(tokenizer, settings["input_tokens"])
-        result = measure(model, input_ids, settings["new_tokens"], settings["runs"], settings["warmup"])
+        results = time_modes(model, tokenizer, settings)
         info = {"label": label or name, "model": path, "params_counted": count_parameters(model),
                 **checkpoint_info(path)}
     finally:
@@ -156,7 +230,8 @@ def benchmark_model(name: str, settings: dict, label: str | None = None) -> dict
         if settings["device"].startswith("cuda"):
             torch.cuda.empty_cache()
     info.setdefault("params", info["params_counted"])
-    return {**info, **result}
+    return [{**info, **r, "label": info["label"] + (" [compiled]" if r["mode"] == "compiled" else "")}
+            for r in results]
 
 
 def results_checkpoints(results_dir: Path, iterations: set[int] | None) -> list[Path]:
@@ -225,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", help="auto = bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--compile", nargs="?", const="on", default="off", choices=tuple(COMPILE_CHOICES),
+                   help="static KV cache + torch.compile'd decode step (bare --compile = on); both: eager and compiled")
+    p.add_argument("--compile_mode", default="auto",
+                   help="torch.compile mode; auto = reduce-overhead (CUDA graphs) on CUDA, default on CPU")
+    p.add_argument("--compile_backend", default="inductor", help="torch.compile backend")
     p.add_argument("--out", help="write all numbers to this JSON file")
     return p
 
@@ -260,8 +340,11 @@ def run_benchmark(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    modes = COMPILE_CHOICES[args.compile]
+    compiled = compile_setup_for(device, args.compile_mode, args.compile_backend) if "compiled" in modes else None
     settings = {"device": device, "dtype": resolve_dtype(args.dtype, device), "runs": args.runs,
-                "warmup": args.warmup, "input_tokens": args.input_tokens, "new_tokens": args.new_tokens}
+                "warmup": args.warmup, "input_tokens": args.input_tokens, "new_tokens": args.new_tokens,
+                "modes": modes, "compile": compiled}
     names = [(n, None) for n in (args.baseline, args.model) if n]
     if args.results_dir:
         checkpoints = results_checkpoints(Path(args.results_dir), parse_iterations(args.iterations))
@@ -275,16 +358,24 @@ def run_benchmark(args) -> dict:
         checkpoint_info(path)
     entries = []
     for i, (name, label) in enumerate(names, start=1):
-        print(f"[{i}/{len(names)}] timing {label or name} ...", flush=True)
-        entries.append(benchmark_model(name, settings, label))
-    baseline = entries[0] if args.baseline else None
-    add_ratios(entries, baseline)
+        print(f"[{i}/{len(names)}] timing {label or name} ({' and '.join(modes)}) ...", flush=True)
+        entries.extend(benchmark_model(name, settings, label))
+    baseline = None
+    for mode in modes:  # ratios compare models timed the same way
+        group = [e for e in entries if e["mode"] == mode]
+        base = group[0] if args.baseline else None
+        baseline = baseline or base
+        add_ratios(group, base)
     print_table(entries)
     if baseline is not None:
-        for e in entries[1:]:
-            print(ratio_line(e, baseline["label"]))
+        for mode in modes:
+            group = [e for e in entries if e["mode"] == mode]
+            for e in group[1:]:
+                print(ratio_line(e, group[0]["label"]))
+    protocol = {k: v for k, v in settings.items() if k not in ("dtype", "compile")}
     report = {
-        "protocol": {**{k: v for k, v in settings.items() if k != "dtype"}, "dtype": str(settings["dtype"]),
+        "protocol": {**protocol, "dtype": str(settings["dtype"]),
+                     "compile": dataclasses.asdict(compiled) if compiled else None,
                      "batch_size": 1, "decoding": "greedy, KV cache, eos ignored (min_new_tokens = max_new_tokens)",
                      "decode_per_token": "(total - prefill) / (new_tokens - 1)",
                      "threads": torch.get_num_threads()},

@@ -45,6 +45,7 @@ from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_s
 from .io import (UsageError, atomic_directory, check_writable_target, locked_result, read_json, read_json_object,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
+from .memory import fit_recovery_settings
 from .models import check_weights, load_config, load_model
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
@@ -67,6 +68,7 @@ class RecoverySettings:
     lr_scheduler: str = "linear"  # the Trainer's default schedule
     group_by_length: bool = True  # padded batches of similar length (False: random order)
     gradient_checkpointing: bool = False
+    max_memory_gb: float | None = None  # None: 24 on CUDA, no plan on CPU; 0: no plan (see mop/memory.py)
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
     save_steps: int = 200  # Trainer checkpoint period, for --resume
     save_total_limit: int = 2
@@ -87,6 +89,8 @@ class RecoverySettings:
             raise UsageError("--num_epochs must be positive (or give --max_steps)")
         if not 0 <= self.lora_dropout < 1:
             raise UsageError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.max_memory_gb is not None and self.max_memory_gb < 0:
+            raise UsageError(f"--max_memory_gb must be positive (or 0 for no plan), got {self.max_memory_gb:g}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -472,6 +476,16 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype) -> tuple[RecoverySettings, dict | None]:
+    """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
+    batch is kept) and the plan as stored in mop_finetune.json (None: no budget)."""
+    fitted, plan = fit_recovery_settings(settings, config, dtype, LORA_PROJECTIONS)
+    if plan is None:
+        return settings, None
+    print(plan.describe(), flush=True)
+    return fitted, plan.as_dict()
+
+
 class RecoveryHooks:
     """What differs between model families when a checkpoint folder is recovered.
 
@@ -533,8 +547,9 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     records = load_alpaca_records(source, num_samples)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
+    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
-           "num_samples": num_samples, "settings": dataclasses.asdict(settings)}
+           "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan}
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())

@@ -148,3 +148,37 @@ def test_bad_arguments_exit_2(tmp_path):
         with pytest.raises(SystemExit) as exc:
             latency.main(argv)
         assert exc.value.code == 2
+
+
+def test_eager_protocol_compiles_nothing():
+    model = tiny_model(kv_heads=2, layers=2)
+    result = latency.measure(model, torch.tensor([[5, 6, 7]]), new_tokens=4, runs=2, warmup=1)
+    assert result["mode"] == "eager" and not hasattr(model, "_compiled_call")
+    assert not hasattr(model, "_cache")  # dynamic KV cache: no static cache was allocated
+
+
+@pytest.mark.slow  # inductor's C++ build: about a minute on 2 cores
+@pytest.mark.skipif(latency.cpp_compiler() is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_decoding_matches_eager(checkpoint_factory):
+    """--compile both: the same greedy tokens eagerly and with a static cache + compiled decode step."""
+    dense = checkpoint_factory(kv_heads=2, layers=2, name="dense")
+    report = latency.main(["--model", str(dense), "--compile", "both", *FAST])
+    eager, compiled = report["models"]
+    assert (eager["mode"], compiled["mode"]) == ("eager", "compiled")
+    assert compiled["label"] == eager["label"] + " [compiled]"
+    assert compiled["generated_tokens"] == 5 and compiled["output_ids"] == eager["output_ids"]
+    assert report["protocol"]["compile"] == {"backend": "inductor", "mode": "default"}  # no CUDA graphs on CPU
+    assert tuple(report["protocol"]["modes"]) == ("eager", "compiled")
+
+
+def test_compile_setup_generation_config():
+    from transformers import StaticCache
+
+    setup = latency.CompileSetup(backend="eager", mode="default")
+    model = tiny_model(kv_heads=2, layers=2)
+    config = latency.greedy_config(model, 4, setup)
+    assert config.cache_implementation == "static" and not config.disable_compile
+    assert config.compile_config.backend == "eager" and config.compile_config._compile_all_devices
+    result = latency.measure(model, torch.tensor([[5, 6, 7]]), new_tokens=4, runs=2, warmup=1, compiled=setup)
+    assert result["mode"] == "compiled" and isinstance(model._cache, StaticCache)
+    assert latency.greedy_config(model, 4).disable_compile  # eager never auto-compiles, also on CUDA

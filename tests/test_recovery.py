@@ -333,6 +333,35 @@ def test_end_to_end_checkpoint(checkpoint, data_file, tmp_path):
                                             "--resume"])["global_steps"] == 3
 
 
+def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
+    """An explicit --max_memory_gb is honoured on CPU: the plan changes the micro-batch, keeps the
+    effective batch, is printed, and is stored in mop_finetune.json."""
+    import json
+
+    out = tmp_path / "planned"
+    meta = finetune_main(DEFAULTS, "test", [
+        "--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out), "--data", str(data_file),
+        "--max_steps", "2", "--batch_size", "4", "--grad_accum", "2", "--max_length", "64", "--lora_r", "4",
+        "--precision", "fp32", "--num_samples", "16", "--max_memory_gb", "0.7",
+    ])
+    stored = json.loads((out / "mop_finetune.json").read_text())
+    plan = stored["memory_plan"]
+    assert plan == meta["memory_plan"] and plan["budget_gb"] == 0.7
+    assert plan["estimate"]["total_gb"] <= 0.9 * 0.7 - 0.5  # headroom and runtime reserve
+    assert plan["micro_batch"] < 4 and plan["micro_batch"] * plan["grad_accum"] == 8  # effective batch kept
+    assert stored["settings"]["batch_size"] == plan["micro_batch"] and stored["settings"]["grad_accum"] == plan["grad_accum"]
+    assert stored["settings"]["gradient_checkpointing"] == plan["gradient_checkpointing"]
+    assert stored["global_steps"] == 2
+    assert "memory plan for 0.7 GB" in capsys.readouterr().out
+    # Without a budget on CPU there is no plan and the settings stay as given.
+    plain = finetune_main(DEFAULTS, "test", [
+        "--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "plain"), "--data", str(data_file),
+        "--max_steps", "1", "--batch_size", "4", "--grad_accum", "2", "--max_length", "64", "--lora_r", "4",
+        "--precision", "fp32", "--num_samples", "8",
+    ])
+    assert plain["memory_plan"] is None and plain["settings"]["batch_size"] == 4
+
+
 def test_interrupted_checkpoint_run_resumes(checkpoint, data_file, tmp_path):
     from mop.io import UsageError
     from mop.recovery import finetune_checkpoint
@@ -388,7 +417,7 @@ def test_interrupted_work_needs_resume(checkpoint, data_file, tmp_path, capsys):
 
 
 def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
-    for flags in (["--batch_size", "0"], ["--num_samples", "0"], ["--lora_r", "x"]):
+    for flags in (["--batch_size", "0"], ["--num_samples", "0"], ["--lora_r", "x"], ["--max_memory_gb", "-1"]):
         code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "o"), *flags],
                             capsys)
         assert code == 2 and len(err.splitlines()) == 1

@@ -1,0 +1,29 @@
+"""benchmarks/gpu_check.py --tiny --device cpu: the GPU check's code runs end to end on tiny configs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("build", "ppl decision", "G step", "L step", "recovery", "lm_eval")
+
+
+def test_gpu_check_tiny_cpu(tmp_path):
+    out = tmp_path / "check.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--device", "cpu",
+                             "--out", str(out)], capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {(r["model"], r["stage"]): r for r in report["rows"]}
+    for model in ("tiny-llama2", "tiny-llama3"):
+        for stage in STAGES:
+            assert rows[(model, stage)]["status"] == "ok", (model, stage)
+    latency_rows = [r for r in report["rows"] if r["stage"].startswith("latency")]
+    assert len(latency_rows) == 4 and all(r["model"] == "tiny-llama2" and r["status"] == "ok" for r in latency_rows)
+    assert {r["stage"].split()[-1] for r in latency_rows} == {"eager", "compiled"}
+    assert "micro-batch" in rows[("tiny-llama2", "recovery")]["detail"]  # the memory plan was applied
+    table = result.stdout[result.stdout.index("MoP GPU check on cpu"):]
+    assert "within" in table and " NO " not in table
