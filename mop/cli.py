@@ -25,6 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
+    from .streaming import OFFLOAD_MODES  # imports torch: kept out of the light CLIs (tables, stages)
+
     p = OneLineParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model_name", default=defaults["model_name"],
                    help="hub id, local checkpoint, or an embedded name (smollm2-135m, smollm2-135m-mha)")
@@ -43,6 +45,10 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--max_calibration_length", type=int, default=defaults.get("max_calibration_length", 512))
     p.add_argument("--dtype", default=defaults.get("dtype", "auto"), help="auto = bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--device", default=defaults.get("device", "auto"))
+    p.add_argument("--offload", choices=OFFLOAD_MODES, default=defaults.get("offload", "auto"),
+                   help="on: keep the model in CPU memory and stream decoder layers through the device one at a "
+                        "time (models larger than the GPU); auto: on when the weights do not fit the device's "
+                        "free memory (never on a CPU run)")
     p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
     add_path_flags(p, defaults)
     p.add_argument("--dry_run", action="store_true",

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from .adapter import DecoderAdapter, check_supported, count_parameters, get_adapter
-from .importance import ImportanceScores, amp_scores, batch_prompts
+from .importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
 from .io import UsageError, atomic_directory, one_line, is_nonempty_dir, read_json, software_versions, write_json
 from . import paths
 from .plan import LayerShape, WidthStep, check_depth_step, parse_decisions, plan_width_step
+from .streaming import resolve_offload
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ITERATION_DIR = "prune_iteration_{}"
@@ -61,6 +62,7 @@ class PruneSettings:
     probe_samples: int = 64
     num_reference_prompts: int = 32  # held-out text the metric paths score on
     reference_top_k: int = 256  # next-token log-probs of the original kept per position (KL)
+    offload: str = "auto"  # on: model in CPU memory, decoder layers streamed through the device (mop/streaming.py)
 
     @property
     def width_mode(self) -> str:
@@ -355,6 +357,10 @@ def run_pruning(
     decisions, save_dir, model_path, config, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device, saved_dtype(config))
+    offload = resolve_offload(settings.offload, device, schedule[0]["params"] * dtype.itemsize)
+    model_device = "cpu" if offload else device  # offload: weights and surgery on CPU, layers visit `device`
+    if offload:
+        print(f"offload on: the model stays in CPU memory, decoder layers are streamed through {device}", flush=True)
     seed_everything(settings.seed)
 
     start = completed_iterations(save_dir) if settings.resume else 0
@@ -364,10 +370,12 @@ def run_pruning(
         return write_summary(save_dir, schedule[0])
     # Original model (or the last complete checkpoint when resuming).
     source = iteration_dir(save_dir, start) if start else model_path
-    model, processing = load_model(str(source), dtype, device)
+    model, processing = load_model(str(source), dtype, model_device)
     batches = batch_builder(settings, processing)
     if score_fn is None:
         def score_fn(adapter, with_heads):
+            if offload:
+                return amp_scores_streamed(adapter, batches, device, with_heads=with_heads, progress=progress)
             return amp_scores(adapter, batches, with_heads=with_heads, progress=progress)
 
     adapter = get_adapter(model)
@@ -380,8 +388,9 @@ def run_pruning(
             "settings": provenance["settings"], "model_path": model_path, "versions": provenance["versions"],
             "schedule": schedule,
         })
+    # Candidate scoring runs where the model is (CPU under offload) until it streams too.
     selector = paths.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing), model_path,
-                                   dtype, device, progress)
+                                   dtype, model_device, progress)
     taken = paths.decisions_taken(save_dir, start)
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()

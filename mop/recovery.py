@@ -19,7 +19,10 @@ Layers, for reuse:
 - `finetune_main`: the command line shared by Llama2/finetune.py and Llama3/finetune.py.
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
-process writes the merged checkpoint.
+process writes the merged checkpoint. Under FSDP (`accelerate launch --config_file
+configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
+gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
+merges and saves it exactly as a single-GPU run does.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ class TrainReport:
     peft_model: torch.nn.Module
     log_history: list[dict]
     stats: dict = field(default_factory=dict)
+    # Under FSDP each process holds a shard of `peft_model`: the full state dict, gathered on the
+    # main process (CPU), is what the merged model is rebuilt from (`merged_model`).
+    full_state_dict: dict | None = None
 
 
 # ----------------------------------------------------------------------------- data
@@ -338,7 +344,11 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     # Tokens of this session over this session's time (a resumed run counts only its part).
     tokens_now = state.num_input_tokens_seen - _tokens_at(checkpoint)
     stats["tokens_per_second"] = round(tokens_now / seconds, 1) if seconds > 0 else None
-    return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats)
+    stats["fsdp"] = trainer.is_fsdp_enabled
+    # Gathering is collective: every process takes part; the main process gets the tensors.
+    full_state = trainer.accelerator.get_state_dict(trainer.model) if trainer.is_fsdp_enabled else None
+    return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats,
+                       full_state_dict=full_state)
 
 
 def _tokens_at(checkpoint: str | None) -> int:
@@ -358,6 +368,36 @@ def merge_adapter(peft_model):
     merged.requires_grad_(False)
     merged.eval()
     return merged
+
+
+# Prefixes that wrappers (FSDP, activation checkpointing, DDP) may leave in state-dict keys.
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "module.")
+
+
+def load_adapter_state(peft_model, state_dict: dict):
+    """Copy the LoRA weights of a gathered state dict into `peft_model` (a fresh wrap_with_lora of
+    the same checkpoint and settings); every adapter weight must be found."""
+    def clean(key: str) -> str:
+        for prefix in WRAPPER_PREFIXES:
+            key = key.replace(prefix, "")
+        return key
+
+    wanted = {k for k in peft_model.state_dict() if "lora_" in k}
+    lora = {clean(k): v for k, v in state_dict.items() if clean(k) in wanted}
+    missing = wanted - lora.keys()
+    if missing:
+        raise RuntimeError(f"the gathered state dict lacks {len(missing)} LoRA weights, e.g. {min(missing)}")
+    peft_model.load_state_dict(lora, strict=False)
+    return peft_model
+
+
+def merged_model(report: TrainReport, pruned_dir: Path, settings: RecoverySettings, bf16: bool):
+    """The recovered model with its adapter merged: from the in-memory PEFT model, or under FSDP
+    rebuilt from the pruned checkpoint and the gathered adapter weights (main process only)."""
+    if report.full_state_dict is None:
+        return merge_adapter(report.peft_model)
+    model, _ = load_for_training(pruned_dir, bf16)
+    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings), report.full_state_dict))
 
 
 def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
@@ -480,16 +520,18 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     if resume:
         check_resumable(work, job)
     bf16 = use_bf16(settings.precision)
-    model, tokenizer = load_for_training(pruned_dir, bf16)
+    # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
+    # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
+    model, tokenizer = load_for_training(pruned_dir, bf16)
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, resume=resume, callbacks=callbacks,
                            progress=progress)
-    merged = merge_adapter(report.peft_model)
     meta = None
     if state.is_main_process:
+        merged = merged_model(report, pruned_dir, settings, bf16)
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype),
                 "lora_targets": list(DEFAULT_TARGETS), **report.stats,
                 "command": " ".join(sys.argv), "versions": software_versions()}
