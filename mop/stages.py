@@ -255,7 +255,9 @@ def run_gpus(stages: Sequence[Stage], log_dir, slots: Sequence[str], out: TextIO
                     running.append(_Running(stage, start_stage(stage, log_dir, env), slot, time.monotonic()))
                 waiting.remove(stage)
             if not running:
-                continue  # only possible when nothing waits either
+                if waiting:  # cannot happen with a checked plan; never spin
+                    raise RuntimeError(f"no stage can start: {', '.join(s.name for s in waiting)}")
+                continue
             time.sleep(POLL_SECONDS)
             for job in [j for j in running if j.process.poll() is not None]:
                 running.remove(job)

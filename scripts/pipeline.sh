@@ -73,8 +73,10 @@ mop_run_stages() {
 mop_finish() {
     # The end of every driver: run the graph, then show the result table (when it was made here).
     mop_run_stages
-    if [[ "${EXECUTOR:-local}" == slurm || "${DRY_RUN:-0}" == 1 ]]; then
-        echo "MoP driver: stages handed to ${EXECUTOR:-local}; results will be in $RESULTS_DIR"
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then
+        echo "MoP driver: dry run, nothing was run or submitted"
+    elif [[ "${EXECUTOR:-local}" == slurm ]]; then
+        echo "MoP driver: stages submitted to Slurm; results will appear in $RESULTS_DIR"
     else
         cat "$LOG_DIR/tables.log"
         echo "MoP driver finished: $RESULTS_DIR"

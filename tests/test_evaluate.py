@@ -90,6 +90,7 @@ def test_data_parallel_command_uses_stock_cli():
     assert "--tasks piqa,mop_arc" in text and "--num_fewshot 0" in text
     assert "--include_path /repo/mop/tasks" in text and "--limit 10" in text
     assert "pretrained=/m,dtype=auto" in text
+    assert "--main_process_port 0" in text  # concurrent scoring stages (EXECUTOR=gpus) on one node
 
 
 @pytest.mark.parametrize("entry", ["module", "Llama2/eval.sh", "Llama3/eval.sh"])

@@ -360,3 +360,29 @@ def test_slurm_dry_run_prints_scripts_and_graph_and_submits_nothing(tmp_path, fa
     assert re.search(r"<run_seed_1_it\[2,3\]_finetune>\s+run_seed_1_it\[2,3\]_finetune\s+<- run_seed_1_prune", proc.stdout)
     assert "#SBATCH --dependency=afterok:<run_seed_2_it[2,3]_finetune>_3" in proc.stdout
     assert not (tmp_path / "slurm").exists() and not (tmp_path / "results" / "logs" / "slurm").exists()
+
+
+# ----------------------------------------------------------------------------- the real driver
+
+
+def checkpoint_digests(results):
+    import hashlib
+
+    return {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(results.rglob("model.safetensors"))}
+
+
+@pytest.mark.slow  # two short runs of the embedded extremes driver: several minutes on 2 cores
+def test_gpus_executor_gives_the_same_results_as_local(tmp_path):
+    env = {"EMBEDDED": "1", "EMBEDDED_ITERATIONS": "2", "EMBEDDED_FT_ITERATIONS": "2", "EVAL_LIMIT": "10",
+           "OMP_NUM_THREADS": "1", "EMBEDDED_FT_ARGS": "--max_steps 2 --save_steps 2 --num_samples 32 --batch_size 4 "
+                                                     "--grad_accum 1 --max_length 128"}
+    driver = REPO / "Llama3" / "run_extremes_llama3.sh"
+    for executor in ("local", "gpus"):
+        proc = bash(f'bash "{driver}"', {**env, "EXECUTOR": executor, "GPUS": "0,1",
+                                         "RESULTS_DIR": str(tmp_path / executor)}, timeout=1800)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    local, gpus = tmp_path / "local_embedded", tmp_path / "gpus_embedded"
+    assert len(checkpoint_digests(local)) == 6  # 2 paths x (2 pruned + 1 recovered)
+    assert checkpoint_digests(local) == checkpoint_digests(gpus)
+    assert (local / "results_table.csv").read_text() == (gpus / "results_table.csv").read_text()
