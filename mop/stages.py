@@ -251,7 +251,8 @@ def run_gpus(stages: Sequence[Stage], log_dir, slots: Sequence[str], out: TextIO
                     slot = free.pop(0) if stage.gpu else None
                     env = {**environ, "CUDA_VISIBLE_DEVICES": slot or ""}
                     where = f"on GPU {slot}" if slot else "without a GPU"
-                    print(f"[run ] {stage.name} {where}  (log: {stage.log(log_dir)})", file=out, flush=True)
+                    print(f"[run ] {stage.name} {where} at {time.strftime('%H:%M:%S')}  (log: {stage.log(log_dir)})",
+                          file=out, flush=True)
                     running.append(_Running(stage, start_stage(stage, log_dir, env), slot, time.monotonic()))
                 waiting.remove(stage)
             if not running:
@@ -267,7 +268,8 @@ def run_gpus(stages: Sequence[Stage], log_dir, slots: Sequence[str], out: TextIO
                 code = job.process.returncode
                 if code == 0:
                     state[job.stage.name] = "done"
-                    print(f"[done] {job.stage.name} ({time.monotonic() - job.began:.0f} s)", file=out, flush=True)
+                    print(f"[done] {job.stage.name} at {time.strftime('%H:%M:%S')} ({time.monotonic() - job.began:.0f} s)",
+                          file=out, flush=True)
                 else:
                     state[job.stage.name] = "failed"
                     failed.append((job.stage, code))
