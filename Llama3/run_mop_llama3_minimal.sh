@@ -4,7 +4,8 @@
 #   bash Llama3/run_mop_llama3_minimal.sh                # the paper's setting (GPU with 24 GB, hub access)
 #   EMBEDDED=1 bash Llama3/run_mop_llama3_minimal.sh     # embedded SmolLM2-135M on CPU, minutes
 # Every setting below can also be given in the environment; the settings all drivers share
-# (TASKS, FT_ARGS, NUM_GPUS, EVAL_UNRECOVERED) are listed in scripts/pipeline.sh.
+# (TASKS, FT_ARGS, NUM_GPUS, EVAL_UNRECOVERED, EXECUTOR, ...) are listed in scripts/pipeline.sh;
+# EXECUTOR=gpus GPUS=0,1,2,3 or EXECUTOR=slurm run independent stages at the same time.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../scripts/pipeline.sh"
 

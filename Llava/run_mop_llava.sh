@@ -11,6 +11,7 @@
 #                                              # calibrate on image + question prompts instead
 # Every setting below can also be given in the environment. Stages already complete are
 # skipped; a failing stage stops the driver with the end of its log (all logs in $RESULTS_DIR/logs).
+# EXECUTOR=gpus GPUS=0,1,... or EXECUTOR=slurm run the stages concurrently (scripts/pipeline.sh).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../scripts/pipeline.sh"
 
@@ -46,12 +47,13 @@ fi
 LOG_DIR=$RESULTS_DIR/logs
 
 llava_check() {
-    # Usage: llava_check NAME CHECKPOINT...  -- reload each with plain transformers, answer an image
-    # question, compare the vision half with the dense model; the report goes to logs/checks/NAME.json.
-    local name=$1
-    shift
+    # Usage: llava_check NAME AFTER_STAGE CHECKPOINT...  -- once AFTER_STAGE is complete, reload each
+    # checkpoint with plain transformers, answer an image question, compare the vision half with the
+    # dense model; the report goes to logs/checks/NAME.json.
+    local name=$1 after=$2
+    shift 2
     [[ "$CHECK_CHECKPOINTS" == 1 ]] || return 0
-    mop_stage "$name" "$LOG_DIR/checks/$name.json" "$PYTHON" -m mop.llava check "$@" \
+    mop_stage --after "$after" "$name" "$LOG_DIR/checks/$name.json" "$PYTHON" -m mop.llava check "$@" \
         --reference "$MODEL_NAME" --out "$LOG_DIR/checks/$name.json"
 }
 
@@ -63,11 +65,12 @@ for k in "${!RUN_NAMES[@]}"; do
     run=${RUN_NAMES[$k]}
     mop_prune_run "$run" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS" ${calibration[@]+"${calibration[@]}"}
     kept=$( (mop_recovered_iterations; echo "$NUM_ITERATIONS") | sort -nu)  # the checkpoints pruning kept
-    llava_check "${run}_prune_check" $(printf "$RESULTS_DIR/$run/prune_iteration_%s\n" $kept)
+    llava_check "${run}_prune_check" "${run}_prune" $(printf "$RESULTS_DIR/$run/prune_iteration_%s\n" $kept)
     for i in $(mop_recovered_iterations); do
         mop_recover_and_score "$run" "$i"
-        llava_check "${run}_it${i}_ft_check" "$RESULTS_DIR/$run/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
+        llava_check "${run}_it${i}_ft_check" "${run}_it${i}_finetune" \
+            "$RESULTS_DIR/$run/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
     done
 done
 mop_tables
-echo "MoP LLaVA driver finished: $RESULTS_DIR"
+mop_finish

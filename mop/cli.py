@@ -20,6 +20,7 @@ from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
 from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
 from .steps import random_decisions, simulate_path
+from .streaming import OFFLOAD_MODES
 
 # ----------------------------------------------------------------------------- pruning
 
@@ -47,6 +48,10 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--max_calibration_length", type=int, default=d["max_calibration_length"])
     p.add_argument("--dtype", default=d["dtype"], help="auto = the checkpoint's half precision on CUDA, float32 on CPU")
     p.add_argument("--device", default=d["device"])
+    p.add_argument("--offload", choices=OFFLOAD_MODES, default=d["offload"],
+                   help="on: keep the model in CPU memory and stream decoder layers through the device one at a "
+                        "time (models larger than the GPU); auto: on when the weights do not fit the device's "
+                        "free memory (never on a CPU run)")
     p.add_argument("--resume", action="store_true", help="continue after the last complete iteration")
     p.add_argument("--keep_iterations", default=d["keep_iterations"],
                    help="'all', or a comma list of iterations whose checkpoints stay on disk (the last one always "

@@ -228,7 +228,8 @@ def accelerate_command(model_dir: str, tasks: list[str], settings: dict, include
     """The stock lm_eval CLI under `accelerate launch` (one model replica per GPU)."""
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings["num_gpus"]),
-        "--multi_gpu", "-m", "lm_eval", "run",
+        "--multi_gpu", "--main_process_port", "0",  # a free port: several scoring stages may share a node
+        "-m", "lm_eval", "run",
         "--model", "hf", "--model_args", model_args_json(model_dir, settings["dtype"]),
         "--tasks", ",".join(tasks), "--num_fewshot", "0", "--batch_size", str(settings["batch_size"]),
         "--include_path", str(include_path), "--output_path", str(output_path),

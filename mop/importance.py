@@ -8,18 +8,22 @@ One batched forward pass over the calibration prompts yields both scores:
 Both are then averaged over prompts. Padding tokens are masked out and each prompt is averaged
 over its own tokens, so batching does not change the scores. A GQA group scores the mean of its
 query heads.
+
+`amp_scores_streamed` gives the same scores for a model kept in CPU memory, with one decoder
+layer at a time on the compute device (mop/streaming.py): for models larger than the GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from .adapter import DecoderAdapter
+from .streaming import capture_layer_inputs, stream_layers
 
 
 @dataclass
@@ -134,4 +138,32 @@ def amp_scores(
             acc.mask = batch["attention_mask"]
             acc.num_prompts += batch["attention_mask"].shape[0]
             adapter.run_calibration_batch(batch)
+    return acc.scores()
+
+
+@torch.inference_mode()
+def amp_scores_streamed(
+    adapter: DecoderAdapter,
+    batches: Iterable[dict],
+    device,
+    with_heads: bool = True,
+    progress: bool = True,
+    place: Callable | None = None,
+) -> ImportanceScores:
+    """`amp_scores` for a model in CPU memory: the decoder layers visit `device` one at a time.
+
+    The same hooks see the same activations (every layer's inputs for all batches are kept on
+    CPU between layers), and each layer sums its batches in the same order, so the scores equal
+    the in-memory pass's. `place` is passed to `stream_layers` (e.g. to load layers from disk).
+    """
+    acc = _AmpAccumulator(adapter, with_heads)
+    batches = list(batches)
+    inputs = capture_layer_inputs(adapter, batches, device)
+    acc.num_prompts = sum(batch["attention_mask"].shape[0] for batch in batches)
+
+    def before_batch(b: int) -> None:
+        acc.mask = batches[b]["attention_mask"]
+
+    with acc.hooks():
+        stream_layers(adapter, inputs, device, before_batch, place, progress)
     return acc.scores()

@@ -25,7 +25,7 @@ from . import path_selection
 from .adapter import check_supported, get_adapter
 from .checkpoint import save_checkpoint
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
-from .importance import amp_scores, batch_prompts
+from .importance import amp_scores, amp_scores_streamed, batch_prompts
 from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
 from .io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder, read_json,
@@ -36,6 +36,7 @@ from .models import load_config, load_model, resolve_device, resolve_dtype, reso
 from .plan import WidthCarry, normalise_decisions, parse_decisions
 from .preflight import check_prune_inputs, check_resume_state
 from .steps import ScoreFn, apply_decision, describe, random_decisions, simulate_path
+from .streaming import resolve_offload
 
 SUMMARY_FIELDS = (
     "iteration", "decision", "layers", "query_heads", "kv_heads", "intermediate_size",
@@ -74,6 +75,7 @@ class PruneSettings:
 
     def __post_init__(self):
         self.decision_sequence = normalise_decisions(self.decision_sequence)
+    offload: str = "auto"  # on: model in CPU memory, decoder layers streamed through the device (mop/streaming.py)
 
     @property
     def width_mode(self) -> str:
@@ -196,6 +198,10 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
     decisions, save_dir, model_path, config, schedule = prepare_run(settings)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device, saved_dtype(config))
+    offload = resolve_offload(settings.offload, device, schedule[0]["params"] * dtype.itemsize)
+    model_device = "cpu" if offload else device  # offload: weights and surgery on CPU, layers visit `device`
+    if offload:
+        print(f"offload on: the model stays in CPU memory, decoder layers are streamed through {device}", flush=True)
     seed_everything(settings.seed)
     kept = parse_keep(settings.keep_iterations, settings.num_iterations)
 
@@ -210,10 +216,12 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
         return write_summary(save_dir, schedule[0])
     # Original model (or the last complete checkpoint when resuming).
     source = iteration_dir(save_dir, start) if start else model_path
-    model, processing = load_model(str(source), dtype, device)
+    model, processing = load_model(str(source), dtype, model_device)
     batches = batch_builder(settings, processing)
     if score_fn is None:
         def score_fn(adapter, with_heads):
+            if offload:
+                return amp_scores_streamed(adapter, batches, device, with_heads=with_heads, progress=progress)
             return amp_scores(adapter, batches, with_heads=with_heads, progress=progress)
 
     adapter = get_adapter(model)
@@ -226,8 +234,9 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
             "settings": provenance["settings"], "model_path": model_path, "versions": provenance["versions"],
             "schedule": schedule,
         })
-    selector = path_selection.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing), model_path,
-                                   dtype, device, progress)
+    # Candidate scoring runs where the model is (CPU under offload).
+    selector = path_selection.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing),
+                                            model_path, dtype, model_device, progress)
     taken = decisions_taken(save_dir, start)
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()

@@ -19,7 +19,10 @@ Layers, for reuse:
   `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
-process writes the merged checkpoint.
+process writes the merged checkpoint. Under FSDP (`accelerate launch --config_file
+configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
+gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
+merges and saves it exactly as a single-GPU run does.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ class TrainReport:
     peft_model: torch.nn.Module
     log_history: list[dict]
     stats: dict = field(default_factory=dict)
+    # Under FSDP each process holds a shard of `peft_model`: the full state dict, gathered on the
+    # main process (CPU), is what the merged model is rebuilt from (`merged_model`).
+    full_state_dict: dict | None = None
 
 
 # ----------------------------------------------------------------------------- data
@@ -343,7 +349,11 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     # Tokens of this session over this session's time (a resumed run counts only its part).
     tokens_now = state.num_input_tokens_seen - tokens_before
     stats["tokens_per_second"] = round(tokens_now / seconds, 1) if seconds > 0 else None
-    return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats)
+    stats["fsdp"] = trainer.is_fsdp_enabled
+    # Gathering is collective: every process takes part; the main process gets the tensors.
+    full_state = trainer.accelerator.get_state_dict(trainer.model) if trainer.is_fsdp_enabled else None
+    return TrainReport(peft_model=trainer.model, log_history=list(state.log_history), stats=stats,
+                       full_state_dict=full_state)
 
 
 # What the Trainer writes into checkpoint-<step>/, trainer_state.json last: a checkpoint without
@@ -403,6 +413,36 @@ def merge_adapter(peft_model):
     merged.requires_grad_(False)
     merged.eval()
     return merged
+
+
+# Prefixes that wrappers (FSDP, activation checkpointing, DDP) may leave in state-dict keys.
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "module.")
+
+
+def load_adapter_state(peft_model, state_dict: dict):
+    """Copy the LoRA weights of a gathered state dict into `peft_model` (a fresh wrap_with_lora of
+    the same checkpoint and settings); every adapter weight must be found."""
+    def clean(key: str) -> str:
+        for prefix in WRAPPER_PREFIXES:
+            key = key.replace(prefix, "")
+        return key
+
+    wanted = {k for k in peft_model.state_dict() if "lora_" in k}
+    lora = {clean(k): v for k, v in state_dict.items() if clean(k) in wanted}
+    missing = wanted - lora.keys()
+    if missing:
+        raise RuntimeError(f"the gathered state dict lacks {len(missing)} LoRA weights, e.g. {min(missing)}")
+    peft_model.load_state_dict(lora, strict=False)
+    return peft_model
+
+
+def merged_model(report: TrainReport, pruned_dir: Path, settings: RecoverySettings, dtype: torch.dtype, targets):
+    """The recovered model with its adapter merged: from the in-memory PEFT model, or under FSDP
+    rebuilt from the pruned checkpoint and the gathered adapter weights (main process only)."""
+    if report.full_state_dict is None:
+        return merge_adapter(report.peft_model)
+    model, _ = load_model(str(pruned_dir), dtype, "cpu")
+    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), report.full_state_dict))
 
 
 def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
@@ -550,6 +590,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan}
+    # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
+    # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())
@@ -582,9 +624,10 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
                            callbacks=callbacks, progress=progress)
-    merged, extra = hooks.after_merge(merge_adapter(report.peft_model), config, before)
     meta = None
     if state.is_main_process:
+        merged = merged_model(report, pruned_dir, settings, hooks.load_dtype(config, bf16), targets)
+        merged, extra = hooks.after_merge(merged, config, before)
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": targets, **extra,
                 **report.stats, "command": " ".join(sys.argv), "versions": software_versions()}
         save_merged(merged, processing, pruned_dir, tuned_dir, meta, report.log_history)

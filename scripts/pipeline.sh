@@ -1,11 +1,21 @@
 # Shared stages of the MoP bash drivers (source it; do not run it).
 #
-# A driver sets its hyperparameters, then calls `mop_setup` and the stage functions below.
+# A driver sets its hyperparameters, then calls `mop_setup`, the stage functions below and
+# `mop_finish`. The stage functions only *describe* stages (name, artifact, command, the stages
+# they need); `mop_finish` hands the graph to the executor chosen by EXECUTOR (mop/stages.py):
+#   local (default)  one stage at a time in the order declared; the first failure stops the driver
+#   gpus             GPUS=0,1,2,3: independent stages at once, one per GPU (NUM_GPUS per stage),
+#                    a failure stops only the stages that need it; all failures listed at the end
+#   slurm            one sbatch job per stage (arrays for alike stages) with afterok dependencies;
+#                    SLURM_PARTITION, SLURM_ACCOUNT, SLURM_TIME, SLURM_GPUS_PER_JOB, SLURM_EXTRA
+#                    (extra sbatch options, ';'-separated); DRY_RUN=1 prints the job scripts
 # Every stage is skipped when its final artifact exists (artifacts are written atomically, so
-# an existing one is complete) and the driver stops with a clear message when a stage fails;
-# the stage's full output is in $LOG_DIR/<stage>.log.
+# an existing one is complete); the stage's full output is in $LOG_DIR/<stage>.log.
 
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$(dirname "${BASH_SOURCE[0]}")/.."
+MOP_PLAN=""       # the stage plan being written (mop_setup opens it, mop_finish runs it)
+MOP_STAGES=()     # names of the stages declared so far
 
 mop_check_positive_int() {
     # Usage: mop_check_positive_int NAME VALUE -- a setting that must be a whole number >= 1
@@ -16,34 +26,71 @@ mop_check_positive_int() {
 }
 
 mop_setup() {
-    # Args: model folder (absolute path). Sets REPO, PYTHON, RESULTS_DIR, LOG_DIR.
-    # Settings are checked before anything is created.
+    # Args: model folder (absolute path). Sets MODEL_FOLDER, creates RESULTS_DIR and LOG_DIR,
+    # and opens the stage plan. Settings are checked before anything is created.
     MODEL_FOLDER=$1
     mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
     mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
-    source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$MODEL_FOLDER/.."
     mkdir -p "$RESULTS_DIR" "$LOG_DIR"
-    echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR"
+    echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR (executor: ${EXECUTOR:-local})"
+    mop_plan_open
+}
+
+mop_plan_open() {
+    MOP_PLAN=$(mktemp "${TMPDIR:-/tmp}/mop-stages.XXXXXX")
+    MOP_STAGES=()
 }
 
 mop_stage() {
-    # Usage: mop_stage NAME DONE_PATH CMD...   (skips when DONE_PATH exists)
+    # Usage: mop_stage [--after "STAGE..."] [--array TEMPLATE] [--cpu] NAME DONE_PATH CMD...
+    # Declares a stage: complete when DONE_PATH exists (empty: always run); --after: stages it
+    # needs; --array: a name template with %a for the index, shared by alike stages (Slurm job
+    # arrays); --cpu: needs no GPU. Outside a plan (no mop_setup), the stage runs at once.
+    local after="" array="" gpu=1
+    while [[ "${1:-}" == --* ]]; do
+        case $1 in
+            --after) after=$2; shift 2 ;;
+            --array) array=$2; shift 2 ;;
+            --cpu) gpu=0; shift ;;
+            *) echo "mop_stage: unknown option $1" >&2; return 2 ;;
+        esac
+    done
     local name=$1 done_path=$2
     shift 2
-    if [[ -e "$done_path" ]]; then
-        echo "[skip] $name (complete)"
-        return 0
+    local standalone=0
+    if [[ -z "$MOP_PLAN" ]]; then
+        standalone=1
+        mop_plan_open
     fi
-    local log="$LOG_DIR/$name.log"
-    echo "[run ] $name  (log: $log)"
-    local start=$SECONDS
-    if ! "$@" >"$log" 2>&1; then
-        echo "[FAIL] $name failed; last lines of $log:" >&2
-        tail -n 15 "$log" >&2
-        echo "Stopping. Fix the problem and run the driver again: completed stages are skipped." >&2
-        exit 1
+    printf '%s\0' stage "$name" "$done_path" "$after" "$array" "$gpu" "$#" "$@" >>"$MOP_PLAN"
+    MOP_STAGES+=("$name")
+    if (( standalone )); then
+        EXECUTOR=local mop_run_stages
     fi
-    echo "[done] $name ($((SECONDS - start)) s)"
+}
+
+mop_run_stages() {
+    # Runs (or submits) the declared stages with the executor; exits 1 if a stage failed.
+    local plan=$MOP_PLAN status=0 dry=()
+    MOP_PLAN=""
+    [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
+    "$PYTHON" -m mop.stages "$plan" --log_dir "$LOG_DIR" --executor "${EXECUTOR:-local}" \
+        --gpus "${GPUS:-}" --gpus_per_stage "${NUM_GPUS:-1}" ${dry[@]+"${dry[@]}"} || status=$?
+    rm -f "$plan"
+    (( status == 0 )) || exit "$status"
+}
+
+mop_finish() {
+    # The end of every driver: run the graph, then show the result table (when it was made here).
+    mop_run_stages
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then
+        echo "MoP driver: dry run, nothing was run or submitted"
+    elif [[ "${EXECUTOR:-local}" == slurm ]]; then
+        echo "MoP driver: stages submitted to Slurm; results will appear in $RESULTS_DIR"
+    else
+        cat "$LOG_DIR/tables.log"
+        echo "MoP driver finished: $RESULTS_DIR"
+    fi
 }
 
 mop_resolve_model() {
@@ -52,17 +99,24 @@ mop_resolve_model() {
 }
 
 mop_finetune_cmd() {
-    # Fine-tuning command, on several GPUs through accelerate when NUM_GPUS > 1.
-    if [[ "${NUM_GPUS:-1}" -gt 1 ]]; then
-        echo accelerate launch --num_processes "$NUM_GPUS" "$MODEL_FOLDER/finetune.py"
+    # Fine-tuning command, on several GPUs through accelerate when NUM_GPUS > 1 (port 0: a free
+    # port, so that several such stages can run side by side); ACCELERATE_CONFIG (e.g.
+    # configs/fsdp.yaml) selects accelerate's distributed setup (FSDP shards the model).
+    if [[ "${NUM_GPUS:-1}" -gt 1 || -n "${ACCELERATE_CONFIG:-}" ]]; then
+        echo "$PYTHON" -m accelerate.commands.launch ${ACCELERATE_CONFIG:+--config_file "$ACCELERATE_CONFIG"} \
+            --num_processes "${NUM_GPUS:-1}" --main_process_port 0 "$MODEL_FOLDER/finetune.py"
     else
         echo "$PYTHON" "$MODEL_FOLDER/finetune.py"
     fi
 }
 
 mop_eval() {
-    # Usage: mop_eval NAME MODEL_DIR OUT_DIR
-    mop_stage "$1" "$3/mop_eval.json" env NUM_GPUS="${NUM_GPUS:-1}" PYTHON="$PYTHON" \
+    # Usage: mop_eval [mop_stage options] NAME MODEL_DIR OUT_DIR
+    local opts=()
+    while [[ "${1:-}" == --* ]]; do
+        if [[ "$1" == --cpu ]]; then opts+=("$1"); shift; else opts+=("$1" "$2"); shift 2; fi
+    done
+    mop_stage ${opts[@]+"${opts[@]}"} "$1" "$3/mop_eval.json" env NUM_GPUS="${NUM_GPUS:-1}" PYTHON="$PYTHON" \
         bash "$MODEL_FOLDER/eval.sh" "$2" "$3" "$TASKS"
 }
 
@@ -103,25 +157,30 @@ mop_recover_and_score() {
     local run=$1 i=$2
     local dir="$RESULTS_DIR/$run"
     local pruned="$dir/prune_iteration_${i}" tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
+    # Scoring needs the pruned checkpoint, recovery its path's pruning, the recovered score its
+    # recovery; the pruned scores and the recoveries of one path are alike (Slurm job arrays).
     if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
-        mop_eval "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
+        mop_eval --after "${run}_prune" --array "${run}_it%a_eval" "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
     fi
     # shellcheck disable=SC2046
-    mop_stage "${run}_it${i}_finetune" "$tuned" $(mop_finetune_cmd) \
-        --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" --resume ${FT_ARGS:-}
-    mop_eval "${run}_it${i}_ft_eval" "$tuned" "${tuned}_eval"
+    mop_stage --after "${run}_prune" --array "${run}_it%a_finetune" "${run}_it${i}_finetune" "$tuned" \
+        $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
+        --resume ${FT_ARGS:-}
+    mop_eval --after "${run}_it${i}_finetune" "${run}_it${i}_ft_eval" "$tuned" "${tuned}_eval"
 }
 
 mop_tables() {
-    mop_stage tables "$RESULTS_DIR/.never" "$PYTHON" -m mop.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
-    cat "$LOG_DIR/tables.log"
+    # The result tables, after every stage declared so far; always made anew.
+    mop_stage --cpu --after "${MOP_STAGES[*]}" tables "" "$PYTHON" -m mop.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
 }
 
 mop_common_settings() {
     # Settings every Llama driver shares; each can be given in the environment.
     TASKS=${TASKS:-paper}  # lm_eval tasks, zero-shot; paper = the five of mop/evaluate.py PAPER_TASKS
     FT_ARGS=${FT_ARGS:-}                       # extra finetune.py flags
-    NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate
+    NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate (GPUs per stage)
+    EXECUTOR=${EXECUTOR:-local}                # local | gpus (GPUS=0,1,...) | slurm (see the top of this file)
+    ACCELERATE_CONFIG=${ACCELERATE_CONFIG:-}   # e.g. configs/fsdp.yaml: recovery through accelerate with it
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery
     if [[ "${EMBEDDED:-0}" == 1 ]]; then       # CPU run on the embedded model, data and tasks
         source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"
@@ -134,7 +193,8 @@ mop_common_settings() {
 mop_pipeline() {
     # The whole driver: dense score, then for each path (RUN_NAMES[k], RUN_SEEDS[k],
     # RUN_SEQUENCES[k]) prune NUM_ITERATIONS iterations and recover + score each iteration in
-    # FT_ITERATIONS ("all" = every iteration); finally the result tables.
+    # FT_ITERATIONS ("all" = every iteration); finally the result tables. The stages then run
+    # with the executor chosen by EXECUTOR.
     mop_common_settings
     mop_setup "$1"
     mop_dense_eval
@@ -146,5 +206,5 @@ mop_pipeline() {
         done
     done
     mop_tables
-    echo "MoP driver finished: $RESULTS_DIR"
+    mop_finish
 }

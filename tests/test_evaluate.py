@@ -96,6 +96,7 @@ def test_data_parallel_command_uses_stock_cli():
     assert "--tasks piqa,mop_arc" in text and "--num_fewshot 0" in text
     assert "--include_path /repo/mop/tasks" in text and "--limit 10" in text
     assert json.loads(cmd[cmd.index("--model_args") + 1]) == {"pretrained": "/m", "dtype": "auto"}
+    assert cmd[cmd.index("--main_process_port") + 1] == "0"  # concurrent scoring stages (EXECUTOR=gpus) on one node
 
 
 def test_model_path_with_comma_and_equals_reaches_lm_eval_whole(tmp_path):

@@ -1,0 +1,106 @@
+"""Recovery through accelerate + FSDP (configs/fsdp.yaml).
+
+accelerate 1.12 runs FSDP on GPUs only (its FSDP plugin refuses to start without an accelerator,
+and CPU processes fall back to plain data parallelism), so on a CPU machine: the config is
+validated by accelerate's own loader and launcher, and the FSDP save path -- rebuild the LoRA
+model from the pruned checkpoint and the gathered adapter weights, merge, save -- is checked
+against the single-process merge.
+"""
+
+import os
+
+import pytest
+import torch
+from conftest import REPO
+from test_recovery import RECORDS, base_model, checkpoint, one_thread, tiny_settings, tokenizer  # noqa: F401
+
+from mop.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
+
+CONFIG = REPO / "configs" / "fsdp.yaml"
+
+
+def launch_environment(num_processes: int) -> dict:
+    """The environment `accelerate launch --config_file configs/fsdp.yaml` gives its processes."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    args = launch_command_parser().parse_args(["--config_file", str(CONFIG), "--num_processes", str(num_processes),
+                                               "--main_process_port", "0", "Llama3/finetune.py"])
+    args, _, _ = _validate_launch_command(args)
+    return prepare_multi_gpu_env(args)
+
+
+def test_fsdp_config_is_read_by_accelerate():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+
+    config = load_config_from_file(str(CONFIG))
+    assert config.distributed_type == DistributedType.FSDP
+    env = launch_environment(8)
+    assert env["ACCELERATE_USE_FSDP"] == "true"
+    expected = {"FSDP_VERSION": "1", "FSDP_SHARDING_STRATEGY": "FULL_SHARD", "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+                "FSDP_STATE_DICT_TYPE": "SHARDED_STATE_DICT", "FSDP_USE_ORIG_PARAMS": "true",
+                "FSDP_CPU_RAM_EFFICIENT_LOADING": "true", "FSDP_SYNC_MODULE_STATES": "true",
+                "ACCELERATE_MIXED_PRECISION": "no"}
+    assert {k: env[k] for k in expected} == expected
+    # The layer class to wrap is the one transformers itself keeps whole.
+    from transformers import LlamaForCausalLM
+
+    assert env["FSDP_TRANSFORMER_CLS_TO_WRAP"] in LlamaForCausalLM._no_split_modules
+
+
+def test_fsdp_plugin_from_the_config(monkeypatch):
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    for key, value in launch_environment(2).items():
+        if key.startswith(("FSDP_", "ACCELERATE_")):
+            monkeypatch.setenv(key, value)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no available devices"):  # why the README says GPU only
+            FullyShardedDataParallelPlugin()
+        return
+    plugin = FullyShardedDataParallelPlugin()
+    assert plugin.use_orig_params and plugin.sync_module_states and plugin.cpu_ram_efficient_loading
+    assert plugin.transformer_cls_names_to_wrap == ["LlamaDecoderLayer"]
+
+
+def test_merge_from_gathered_weights_equals_the_single_process_merge(base_model, tokenizer, checkpoint, tmp_path):
+    import copy
+
+    settings = tiny_settings(max_steps=3)
+    report = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
+    # As FSDP's full state dict arrives: every weight, keys possibly carrying wrapper prefixes.
+    gathered = {k.replace("layers.0.", "layers.0._fsdp_wrapped_module."): v.clone()
+                for k, v in report.peft_model.state_dict().items()}
+    expected = merge_adapter(report.peft_model).state_dict()
+    rebuilt = merged_model(TrainReport(None, [], {}, full_state_dict=gathered), checkpoint, settings, bf16=False)
+    assert type(rebuilt).__name__ == "LlamaForCausalLM"
+    got = rebuilt.state_dict()
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key
+    assert any(not torch.equal(got[k], base_model.state_dict()[k]) for k in expected)  # training changed weights
+
+
+def test_missing_adapter_weights_are_refused(base_model, tokenizer):
+    import copy
+
+    peft_model = wrap_with_lora(copy.deepcopy(base_model), tiny_settings())
+    partial = {k: v for k, v in peft_model.state_dict().items() if "layers.1." not in k}
+    with pytest.raises(RuntimeError, match="lacks .* LoRA weights"):
+        load_adapter_state(peft_model, partial)
+
+
+def test_pipeline_passes_the_accelerate_config(tmp_path):
+    import subprocess
+
+    script = (f'source "{REPO}/scripts/pipeline.sh"; MODEL_FOLDER=/m; PYTHON=py; '
+              'NUM_GPUS=8 ACCELERATE_CONFIG=configs/fsdp.yaml mop_finetune_cmd; NUM_GPUS=2 mop_finetune_cmd; '
+              'NUM_GPUS=1 mop_finetune_cmd')
+    lines = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**os.environ},
+                           check=True).stdout.splitlines()
+    assert lines == [
+        "py -m accelerate.commands.launch --config_file configs/fsdp.yaml --num_processes 8 --main_process_port 0 /m/finetune.py",
+        "py -m accelerate.commands.launch --num_processes 2 --main_process_port 0 /m/finetune.py",
+        "py /m/finetune.py",
+    ]

@@ -1,0 +1,161 @@
+"""Streamed AMP importance (mop/streaming.py): one decoder layer at a time, same scores.
+
+On this CPU-only machine the "device" is the CPU too, so these tests also stream with layers
+whose weights are *not in memory at all* (meta tensors) and are loaded from the checkpoint file
+only while their turn lasts: that shows the pass never needs more than one decoder layer.
+"""
+
+import hashlib
+import json
+
+import pytest
+import torch
+from conftest import tiny_model
+from safetensors import safe_open
+from test_importance import PROMPTS
+from test_llava import make_tiny_llava
+from torch.testing import assert_close
+
+from mop.adapter import get_adapter
+from mop.importance import amp_scores, amp_scores_streamed, batch_prompts
+from mop.io import UsageError
+from mop.llava import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
+from mop.pruner import PruneSettings, run_pruning
+from mop.streaming import (capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped)
+
+
+@pytest.fixture
+def tokenizer(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+def assert_same_scores(a, b, rtol=1e-5):
+    assert len(a.heads) == len(b.heads) and len(a.neurons) == len(b.neurons)
+    for x, y in zip(a.heads + a.neurons, b.heads + b.neurons):
+        assert x.shape == y.shape
+        assert_close(y, x, rtol=rtol, atol=1e-9 + rtol * x.abs().max().item())
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2], ids=["mha", "gqa"])
+def test_streamed_scores_equal_the_in_memory_pass(tokenizer, kv_heads):
+    adapter = get_adapter(tiny_model(kv_heads=kv_heads))
+    batches = batch_prompts(tokenizer, PROMPTS, 4, 64)  # padded batches: masks matter
+    assert_same_scores(amp_scores(adapter, batches, progress=False),
+                       amp_scores_streamed(adapter, batches, "cpu", progress=False))
+    mlp_only = amp_scores_streamed(adapter, batches, "cpu", with_heads=False, progress=False)
+    assert all(h.numel() == 0 for h in mlp_only.heads)
+
+
+def test_streamed_decoder_output_equals_the_model_before_its_final_norm(tokenizer):
+    model = tiny_model(kv_heads=2)
+    adapter = get_adapter(model)
+    batches = batch_prompts(tokenizer, PROMPTS, 3, 64)
+    streamed = stream_decoder(adapter, batches, "cpu")
+    with torch.no_grad():
+        for batch, out in zip(batches, streamed):
+            assert_close(model.model.norm(out), model.model(**batch).last_hidden_state, rtol=1e-5, atol=1e-6)
+
+
+def lazy_model(checkpoint):
+    """The checkpoint's model with every decoder layer's weights left on the meta device, and a
+    `place` that loads one layer from the safetensors file for the duration of its turn."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    file = checkpoint / "model.safetensors"
+    with safe_open(file, "pt") as f:
+        resident = {k: f.get_tensor(k) for k in f.keys() if ".layers." not in k}
+    model.load_state_dict(resident, strict=False, assign=True)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    adapter = get_adapter(model.eval())
+    loaded = []
+
+    def place(index, layer):
+        prefix = f"model.layers.{index}."
+        with safe_open(file, "pt") as f:
+            tensors = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        loaded.append(sum(1 for l in adapter.layers() for p in l.parameters() if not p.is_meta))
+        return swapped([layer], lambda name, tensor: tensors[name])
+
+    return adapter, place, loaded
+
+
+def test_streaming_needs_only_one_decoder_layer_in_memory(tokenizer, checkpoint_factory):
+    checkpoint = checkpoint_factory(kv_heads=2)
+    reference = amp_scores(get_adapter(tiny_model(kv_heads=2)), batch_prompts(tokenizer, PROMPTS, 4, 64),
+                           progress=False)
+    adapter, place, loaded = lazy_model(checkpoint)
+    batches = batch_prompts(tokenizer, PROMPTS, 4, 64)
+    scores = amp_scores_streamed(adapter, batches, "cpu", place=place, progress=False)
+    assert_same_scores(reference, scores)
+    assert loaded == [0] * adapter.num_layers  # no layer was materialised outside its turn
+    assert all(p.is_meta for layer in adapter.layers() for p in layer.parameters())  # and none is left
+
+
+def test_streamed_scores_of_the_embedded_model(tmp_path):
+    from mop.data import calibration_prompt, load_alpaca_records, resolve_data_source
+    from mop.models import resolve_model_name
+    from mop.models import load_model
+
+    model, tokenizer = load_model(resolve_model_name("smollm2-135m"), torch.float32, "cpu")
+    records = load_alpaca_records(resolve_data_source("auto", "smollm2-135m"), 12)
+    batches = batch_prompts(tokenizer, [calibration_prompt(r) for r in records], 4, 128)
+    adapter = get_adapter(model)
+    assert_same_scores(amp_scores(adapter, batches, progress=False),
+                       amp_scores_streamed(adapter, batches, "cpu", progress=False))
+
+
+def test_streamed_image_calibration_of_llava(tokenizer_dir):
+    model, processor = make_tiny_llava(tokenizer_dir)
+    adapter = get_adapter(model)
+    batches = image_question_batches(processor, load_image_questions(SHIPPED_QUESTIONS)[:4], 2)
+    assert_same_scores(amp_scores(adapter, batches, progress=False),
+                       amp_scores_streamed(adapter, batches, "cpu", progress=False))
+    names = {type(m).__name__ for m in resident_modules(adapter)}
+    assert {"CLIPVisionModel", "LlavaMultiModalProjector", "Embedding", "LlamaRotaryEmbedding"} <= names
+    assert not any(m is adapter.layers() or m is model.lm_head for m in resident_modules(adapter))
+
+
+def test_capture_removes_its_hook_and_swapped_restores_weights_on_error(tokenizer):
+    adapter = get_adapter(tiny_model())
+    batches = batch_prompts(tokenizer, PROMPTS[:2], 2, 64)
+    inputs = capture_layer_inputs(adapter, batches, "cpu")
+    assert len(inputs) == 1 and inputs[0].hidden.shape[:2] == batches[0]["input_ids"].shape
+    assert not adapter.layers()[0]._forward_pre_hooks
+    layer = adapter.layers()[0]
+    before = {n: p for n, p in layer.named_parameters()}
+    with pytest.raises(RuntimeError, match="boom"):
+        with swapped([layer], lambda name, t: torch.zeros_like(t)):
+            assert layer.mlp.down_proj.weight.abs().sum() == 0
+            raise RuntimeError("boom")
+    assert all(p is before[n] for n, p in layer.named_parameters())
+
+
+def test_offload_decision():
+    gib = 2**30
+    assert resolve_offload("auto", "cuda:0", 30 * gib, free_bytes=24 * gib) is True
+    assert resolve_offload("auto", "cuda:0", 14 * gib, free_bytes=24 * gib) is False
+    assert resolve_offload("auto", "cpu", 10**15) is False  # the model is in CPU memory anyway
+    assert resolve_offload("on", "cpu", 1) is True and resolve_offload("off", "cuda", 10**15) is False
+    with pytest.raises(UsageError):
+        resolve_offload("sometimes", "cpu", 1)
+
+
+def test_offloaded_pruning_writes_the_same_checkpoints(checkpoint_factory, calibration_file, tmp_path):
+    checkpoint = checkpoint_factory(kv_heads=2)
+    digests = {}
+    for mode in ("off", "on"):
+        settings = PruneSettings(model_name=str(checkpoint), save_dir=str(tmp_path / mode), num_iterations=3,
+                                 decision_sequence="GLG", calibration_data=str(calibration_file),
+                                 num_calibration_prompts=12, calibration_batch_size=5, device="cpu", offload=mode)
+        run_pruning(settings, progress=False)
+        digests[mode] = [hashlib.sha256((tmp_path / mode / f"prune_iteration_{i}" / "model.safetensors").read_bytes())
+                         .hexdigest() for i in (1, 2, 3)]
+        assert json.loads((tmp_path / mode / "run_config.json").read_text())["settings"]["offload"] == mode
+    assert digests["on"] == digests["off"]
