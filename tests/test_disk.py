@@ -3,6 +3,7 @@ starting, and turn a full disk into a one-line error that leaves earlier results
 
 import errno
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,8 @@ def test_drivers_keep_only_the_iterations_they_recover(tmp_path):
     # The embedded Llama drivers recover iterations 4 and 8 of 8: the prune stage keeps just those.
     fake = tmp_path / "prune.py"
     fake.write_text("import sys; print(' '.join(sys.argv[1:]))\n")
-    script = (f'source "{REPO}/scripts/embedded.sh"; MODEL_FOLDER="{tmp_path}"; PYTHON=python3; RESULTS_DIR="{tmp_path}"; '
-              'MODEL_NAME=m; mop_prune_run run_seed_1 1 LGGL "$NUM_ITERATIONS"; cat "$LOG_DIR/run_seed_1_prune.log"')
+    script = (f'source "{REPO}/scripts/embedded.sh"; MODEL_FOLDER="{tmp_path}"; PYTHON="{sys.executable}"; '
+              f'RESULTS_DIR="{tmp_path}"; MODEL_NAME=m; mop_plan_open; mop_prune_run run_seed_1 1 LGGL "$NUM_ITERATIONS"; '
+              'EXECUTOR=local mop_run_stages; cat "$LOG_DIR/run_seed_1_prune.log"')
     out = run_bash(script, tmp_path).stdout
     assert "--num_iterations 8" in out and "--keep_iterations 4,8 --recovered_checkpoints 2" in out

@@ -14,6 +14,7 @@ import torch
 from conftest import REPO
 from test_recovery import RECORDS, base_model, checkpoint, one_thread, tiny_settings, tokenizer  # noqa: F401
 
+from mop.adapter import LORA_PROJECTIONS
 from mop.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
 
 CONFIG = REPO / "configs" / "fsdp.yaml"
@@ -73,7 +74,8 @@ def test_merge_from_gathered_weights_equals_the_single_process_merge(base_model,
     gathered = {k.replace("layers.0.", "layers.0._fsdp_wrapped_module."): v.clone()
                 for k, v in report.peft_model.state_dict().items()}
     expected = merge_adapter(report.peft_model).state_dict()
-    rebuilt = merged_model(TrainReport(None, [], {}, full_state_dict=gathered), checkpoint, settings, bf16=False)
+    rebuilt = merged_model(TrainReport(None, [], {}, full_state_dict=gathered), checkpoint, settings, torch.float32,
+                           LORA_PROJECTIONS)
     assert type(rebuilt).__name__ == "LlamaForCausalLM"
     got = rebuilt.state_dict()
     assert got.keys() == expected.keys()

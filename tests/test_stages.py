@@ -201,7 +201,8 @@ def test_jobs_group_alike_stages_into_arrays():
 FAKE_PRUNE = """
 import argparse, json, os
 p = argparse.ArgumentParser()
-for flag in ("--model_name", "--save_dir", "--num_iterations", "--decision_sequence", "--seed"):
+for flag in ("--model_name", "--save_dir", "--num_iterations", "--decision_sequence", "--seed", "--keep_iterations",
+             "--recovered_checkpoints"):
     p.add_argument(flag)
 p.add_argument("--resume", action="store_true")
 a = p.parse_args()
