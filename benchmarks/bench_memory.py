@@ -207,6 +207,8 @@ def main(argv=None):
                 job = {"model": name, "path": path, "micro_batch": micro, "checkpointing": ckpt,
                        "max_length": args.max_length}
                 rows.append(run_worker(job, malloc_env))
+                if args.out:  # after every row: a long run that is interrupted keeps what it measured
+                    Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
                 r = rows[-1]
                 print(f"  {name} micro-batch {micro} checkpointing {'on' if ckpt else 'off'}: estimate "
                       f"{r['estimate_bytes'] / 2**30:.3f} GB, measured {r['measured_bytes'] / 2**30:.3f} GB "
@@ -215,8 +217,6 @@ def main(argv=None):
           f"fp32 on CPU, sequences of {args.max_length} tokens, {torch.get_num_threads()} threads")
     off = print_rows(rows)
     print(f"{len(rows) - off} of {len(rows)} rows within {100 * TOLERANCE:.0f}%")
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 1 if off else 0
 
 
