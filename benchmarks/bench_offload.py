@@ -8,13 +8,14 @@ decoder layer at a time visit the compute device, so the quantity that matters i
 the *device*. Where the device is a GPU (`--device cuda`), that is `torch.cuda.max_memory_allocated`
 of each pass. On a CPU-only machine the device and the host are the same memory, so the benchmark
 lets a process play the device instead and measures its peak resident set size (ru_maxrss) above
-the RSS it had before any weight was loaded:
-- in-memory: the process loads the checkpoint (`from_pretrained`) and runs `amp_scores`;
-- streamed: the process builds the model with its weights on PyTorch's meta device (no memory),
-  loads the modules outside the decoder layers (embeddings, norms), and runs
-  `amp_scores_streamed` with a `place` that reads one decoder layer from the safetensors file
-  for the duration of its turn and drops it afterwards. The file plays the role of the CPU
-  memory that holds the whole model in a real offloaded run.
+the RSS it had before any weight was loaded. Both passes build the model with its weights on
+PyTorch's meta device (no memory) and read tensors from the safetensors file with plain reads
+(no memory mapping, whose touched pages would count as resident too):
+- in-memory: the process reads every weight, then runs `amp_scores`;
+- streamed: the process reads the modules outside the decoder layers (embeddings, norms) and runs
+  `amp_scores_streamed` with a `place` that reads one decoder layer for the duration of its turn
+  and drops it afterwards. The file plays the role of the CPU memory that holds the whole model
+  in a real offloaded run.
 Each pass runs in a fresh process (a peak cannot be reset). Expected: the streamed peak is about
 the resident modules + one decoder layer + the cached layer inputs of all prompts, the in-memory
 peak about the whole model + one batch's activations. Both passes must give the same scores; the
@@ -83,47 +84,62 @@ def calibration(checkpoint: Path, prompts: int, batch_size: int) -> list[dict]:
     return batch_prompts(tokenizer, [calibration_prompt(r) for r in records], batch_size, 512)
 
 
-def lazy_adapter(checkpoint: Path):
-    """The model with decoder-layer weights on the meta device, and a `place` that loads one
-    layer from the safetensors file for its turn (what a real offload keeps in CPU memory)."""
+SAFETENSORS_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+
+
+def safetensors_index(file: Path) -> tuple[dict, int]:
+    """(header entries by tensor name, byte offset of the data) of a safetensors file."""
+    with open(file, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def read_tensors(file: Path, names) -> dict[str, torch.Tensor]:
+    """The named tensors, read with plain file reads into memory of their own."""
+    header, base = safetensors_index(file)
+    tensors = {}
+    with open(file, "rb") as f:
+        for name in names:
+            entry = header[name]
+            start, end = entry["data_offsets"]
+            f.seek(base + start)
+            data = bytearray(f.read(end - start))
+            tensors[name] = torch.frombuffer(data, dtype=SAFETENSORS_DTYPES[entry["dtype"]]).reshape(entry["shape"])
+    return tensors
+
+
+def lazy_adapter(checkpoint: Path, all_layers: bool):
+    """The model built on the meta device with the weights outside the decoder layers read in,
+    and either every layer read in too (`all_layers`) or a `place` that reads one decoder layer
+    for its turn (what a real offload keeps in CPU memory)."""
     from accelerate import init_empty_weights
-    from safetensors import safe_open
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(checkpoint)
     with init_empty_weights():  # parameters on meta, buffers (rotary inv_freq) real
         model = AutoModelForCausalLM.from_config(config)
     file = checkpoint / "model.safetensors"
-    with safe_open(file, "pt") as f:
-        resident = {k: f.get_tensor(k).clone() for k in f.keys() if ".layers." not in k}
-    model.load_state_dict(resident, strict=False, assign=True)
+    names = list(safetensors_index(file)[0])
+    model.load_state_dict(read_tensors(file, [n for n in names if all_layers or ".layers." not in n]),
+                          strict=False, assign=True)
     if config.tie_word_embeddings:
         model.tie_weights()
 
     def place(index: int, layer):
         prefix = f"model.layers.{index}."
-        with safe_open(file, "pt") as f:  # opened per layer: no mapping of the whole file stays
-            tensors = {k[len(prefix):]: f.get_tensor(k).clone() for k in f.keys() if k.startswith(prefix)}
-        return swapped([layer], lambda name, tensor: tensors[name])
+        tensors = read_tensors(file, [n for n in names if n.startswith(prefix)])
+        return swapped([layer], lambda name, tensor: tensors[prefix + name])
 
     return get_adapter(model.eval()), place
 
 
 def layer_bytes(checkpoint: Path) -> tuple[int, int]:
     """(bytes of all weights, bytes of one decoder layer) from the file's header."""
-    from safetensors import safe_open
-
-    total, layer = 0, 0
-    with safe_open(checkpoint / "model.safetensors", "pt") as f:
-        for key in f.keys():
-            size = f.get_slice(key).get_shape()
-            n = 1
-            for dim in size:
-                n *= dim
-            total += 4 * n
-            if key.startswith("model.layers.0."):
-                layer += 4 * n
-    return total, layer
+    header, _ = safetensors_index(checkpoint / "model.safetensors")
+    sizes = {name: entry["data_offsets"][1] - entry["data_offsets"][0] for name, entry in header.items()}
+    return sum(sizes.values()), sum(v for k, v in sizes.items() if k.startswith("model.layers.0."))
 
 
 def run_pass(mode: str, checkpoint: Path, prompts: int, batch_size: int, device: str, out: Path) -> None:
@@ -134,10 +150,13 @@ def run_pass(mode: str, checkpoint: Path, prompts: int, batch_size: int, device:
     torch.set_grad_enabled(False)
     before = rss_bytes()
     began = time.perf_counter()
-    if device == "cpu" and mode == "streamed":
-        adapter, place = lazy_adapter(checkpoint)
+    if device == "cpu":
+        adapter, place = lazy_adapter(checkpoint, all_layers=mode == "in-memory")
         activations = sum(x.hidden.numel() * x.hidden.element_size() for x in capture_layer_inputs(adapter, batches, "cpu"))
-        scores = amp_scores_streamed(adapter, batches, "cpu", place=place, progress=False)
+        if mode == "in-memory":
+            scores = amp_scores(adapter, batches, progress=False)
+        else:
+            scores = amp_scores_streamed(adapter, batches, "cpu", place=place, progress=False)
     else:
         model, _ = load_model(str(checkpoint), torch.float32, device if mode == "in-memory" else "cpu")
         adapter = get_adapter(model)
@@ -178,7 +197,7 @@ def measure(name: str, checkpoint: Path, args, scratch: Path) -> None:
     total, layer = layer_bytes(checkpoint)
     mem, streamed = results["in-memory"], results["streamed"]
     key = "peak_device" if args.device.startswith("cuda") else "peak_rss_above_start"
-    print(f"\n{name}: weights {total / MIB:.0f} MiB (float32), one decoder layer {layer / MIB:.1f} MiB, "
+    print(f"\n{name}: weights {total / MIB:.0f} MiB, one decoder layer {layer / MIB:.1f} MiB, "
           f"{mem['tokens']} calibration tokens in {args.prompts} prompts"
           + (f", cached layer inputs {streamed['cached_activations'] / MIB:.1f} MiB" if streamed["cached_activations"]
              else ""))
