@@ -182,3 +182,13 @@ def hand_scored_multiple_choice(model, tokenizer, docs: list[dict]) -> dict:
     acc = sum(hits) / n
     variance = sum((h - acc) ** 2 for h in hits) / (n - 1)
     return {"acc": acc, "acc_norm": sum(hits_norm) / n, "acc_stderr": (variance / n) ** 0.5}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a test module: tiny models on a small shared CPU run many times
+    faster on one thread than on two that spin against other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -22,12 +22,7 @@ from mop.steps import apply_decision, plan_live_width_step
 MODE, RULE = "attention_mlp", "exact"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 
 def settings(save_dir, data, **kw):

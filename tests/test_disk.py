@@ -21,12 +21,7 @@ from test_drivers import run_bash
 SEQUENCE = "LGGLGLGG"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 
 def settings(model, save_dir, data, **kw):

@@ -12,7 +12,9 @@ import os
 import pytest
 import torch
 from conftest import REPO
-from test_recovery import RECORDS, base_model, checkpoint, one_thread, tiny_settings, tokenizer  # noqa: F401
+from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokenizer  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 from mop.adapter import LORA_PROJECTIONS
 from mop.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora

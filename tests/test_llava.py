@@ -41,13 +41,7 @@ VISION_CONFIG = dict(image_size=32, patch_size=16, hidden_size=32, intermediate_
                      num_attention_heads=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared CPU, more threads only spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 
 def make_text_model(tokenizer_dir, seed: int = 0):

@@ -26,13 +26,7 @@ CALIBRATION, REFERENCE, PROBE = 8, 8, 8  # the fixture file holds 24 records: [0
 DEAD_LAYER = 3  # the third-to-last of 6 layers: what the first depth step removes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CPU run ~50x faster on one thread than on two busy ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 
 def settings(model, save_dir, data, **kw):

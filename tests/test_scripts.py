@@ -15,12 +15,7 @@ from mop.pruner import PruneSettings, run_pruning
 SEED_1 = "LGGLLLGGLLGLGLLGGL"  # the paper's seed-1 path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 
 def load_script(relative: str):
