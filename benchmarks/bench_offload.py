@@ -7,8 +7,8 @@ What is measured. The streamed pass (mop/streaming.py) keeps the model in CPU me
 decoder layer at a time visit the compute device, so the quantity that matters is the memory of
 the *device*. Where the device is a GPU (`--device cuda`), that is `torch.cuda.max_memory_allocated`
 of each pass. On a CPU-only machine the device and the host are the same memory, so the benchmark
-lets a process play the device instead and measures its peak resident set size (ru_maxrss) above
-the RSS it had before any weight was loaded. Both passes build the model with its weights on
+lets a process play the device instead and measures its peak resident set size (VmHWM, reset
+just before the pass) above the RSS it had before any weight was loaded. Both passes build the model with its weights on
 PyTorch's meta device (no memory) and read tensors from the safetensors file with plain reads
 (no memory mapping, whose touched pages would count as resident too):
 - in-memory: the process reads every weight, then runs `amp_scores`;
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -57,8 +56,20 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak_rss() -> None:
+    """Start the peak (VmHWM) anew from the current RSS (Linux: 5 into clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    """VmHWM: the peak RSS of this process image. (Not ru_maxrss: it survives exec, so a child
+    would report its parent's peak.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def make_random_model(folder: Path) -> Path:
@@ -148,6 +159,7 @@ def run_pass(mode: str, checkpoint: Path, prompts: int, batch_size: int, device:
 
     batches = calibration(checkpoint, prompts, batch_size)
     torch.set_grad_enabled(False)
+    reset_peak_rss()
     before = rss_bytes()
     began = time.perf_counter()
     if device == "cpu":
