@@ -1,7 +1,8 @@
 """Benchmark (prints numbers): mop.memory's peak estimate against the measured peak of LoRA recovery.
 
-    python benchmarks/bench_memory.py                                  # the full table (about 15 min, 2 cores)
-    python benchmarks/bench_memory.py --models smollm2-135m --micro_batches 1,2 --max_length 256
+    python benchmarks/bench_memory.py                                  # 12 rows, 512 tokens (~15 min, 2 cores)
+    python benchmarks/bench_memory.py --max_length 256                 # the same at 256 tokens (~6 min)
+    python benchmarks/bench_memory.py --models smollm2-135m --micro_batches 1,2 --malloc default
 
 Every row is a fresh Python process (so one run's allocator state cannot leak into the next) that
 imports torch/transformers/peft, records its resident memory (the baseline), loads the model in
@@ -12,6 +13,14 @@ with AdamW's states allocated). Measured = peak RSS (VmHWM) - baseline; the weig
 columns. Sequences are exactly --max_length tokens (the longest batch a run can meet); with a
 micro-batch above 1 one of them is 8 tokens shorter, so the batch is padded and carries an
 attention mask as in real recovery batches.
+
+How RSS is read. The workers run with glibc's mmap threshold fixed at 64 KiB (MALLOC_MMAP_THRESHOLD_,
+`--malloc mmap`, the default here): every tensor above that size is mapped and unmapped on its own,
+so RSS follows the memory tensors actually hold, as a GPU's caching allocator does. With glibc's
+dynamic threshold (`--malloc default`) freed heap memory stays resident and the same steps read
+about 25% higher. Weights are memory-mapped from the safetensors file on CPU, so embedding rows that
+are never looked up are never resident: with untied embeddings (the 250M model) the measured peak
+is 0.1-0.2 GB below what a GPU, where every weight is resident, holds.
 
 Models: the embedded SmolLM2-135M (GQA, tied embeddings, vocabulary 49,152) and a random
 Llama-2-style model of about 250M parameters (multi-head attention, untied embeddings; hidden
