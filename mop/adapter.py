@@ -123,6 +123,10 @@ class DecoderAdapter:
         mlp = layer.mlp
         return mlp.gate_proj, mlp.up_proj, mlp.down_proj
 
+    def final_norm(self) -> nn.Module:
+        """The norm between the last decoder layer and the vocabulary projection."""
+        return self.decoder.norm
+
     def run_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         """Forward through the decoder only: calibration needs no vocabulary projection."""
         return self.decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)

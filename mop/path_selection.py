@@ -47,10 +47,18 @@ once and cached in the run folder (`path_reference.safetensors`), so `--resume` 
 recomputation. Every iteration's `mop_prune.json` carries both candidates' scores, the choice
 and the probe losses under "path"; `path_decisions.json` holds the decision string taken and
 the flags that replay it (`--path sequence --decision_sequence <string>`).
+
+Under `--offload` (model in CPU memory, mop/streaming.py) the reference and every candidate are
+computed by streaming the decoder layers through the device one at a time, as the AMP pass does;
+the final norm and the vocabulary projection visit the device for the scoring itself. The
+candidate views work unchanged (the L view is the shortened layer list the stream walks; the G
+masks are hooks on the modules, which stay on the modules when their weights visit the device).
+A LoRA probe (`--probe_steps`) still trains where the model is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import json
@@ -58,7 +66,7 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +82,7 @@ from .models import load_model
 from .plan import WidthCarry
 from .recovery import RecoverySettings, train_adapter
 from .steps import ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
+from .streaming import on_device, stream_decoder
 
 PATHS = ("sequence", "random", "ppl", "kl", "cosine")
 CANDIDATE_MODES = ("view", "copy")
@@ -179,11 +188,36 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def decoder_outputs(adapter: DecoderAdapter, batch: dict):
+def final_hidden_states(adapter: DecoderAdapter, batches: list[dict], stream_device=None) -> Iterator[torch.Tensor]:
+    """Each batch's final hidden states (B, T, H), after the final norm, on the scoring device.
+
+    In memory (`stream_device` None): one decoder pass per batch where the model is. Streamed:
+    all batches through one decoder layer at a time on `stream_device` (outputs kept on CPU
+    between layers), then the final norm there, batch by batch.
+    """
+    if stream_device is None:
+        device = model_device(adapter.model)
+        for batch in batches:
+            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            yield adapter.run_text(ids, mask).last_hidden_state
+        return
+    last = stream_decoder(adapter, batches, stream_device)
+    norm = adapter.final_norm()
+    with on_device([norm], stream_device):
+        for hidden in last:
+            yield norm(hidden.to(stream_device))
+
+
+def vocabulary_head_on(adapter: DecoderAdapter, stream_device) -> contextlib.AbstractContextManager:
+    """The vocabulary projection on the streaming device for the block (nothing in memory mode)."""
+    if stream_device is None:
+        return contextlib.nullcontext()
+    return on_device([adapter.model.get_output_embeddings()], stream_device)
+
+
+def split_outputs(hidden: torch.Tensor, batch: dict):
     """(final hidden state per real token (N, H), per prediction position (P, H), targets (P,))."""
-    device = model_device(adapter.model)
-    ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-    hidden = adapter.run_text(ids, mask).last_hidden_state  # (B, T, H), after the final norm
+    ids, mask = batch["input_ids"].to(hidden.device), batch["attention_mask"].to(hidden.device)
     real = mask.bool()
     predicts = real[:, :-1] & real[:, 1:]  # the next token is real (right padding)
     return hidden[real], hidden[:, :-1][predicts], ids[:, 1:][predicts]
@@ -202,21 +236,26 @@ def mass_outside(logprobs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, progress: bool = True) -> Reference:
-    """Run the unpruned model once over the reference batches and keep what scoring needs."""
+def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, progress: bool = True,
+                    stream_device=None) -> Reference:
+    """Run the unpruned model once over the reference batches and keep what scoring needs
+    (`stream_device`: layer by layer, see final_hidden_states)."""
     tops, indices, rests, hiddens = [], [], [], []
     nll, predicted = 0.0, 0
-    for batch in tqdm(batches, desc="reference outputs", unit="batch", disable=not progress):
-        token_hidden, pred_hidden, targets = decoder_outputs(adapter, batch)
-        hiddens.append(token_hidden.float().cpu())
-        for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
-            values, idx = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
-            tops.append(values.cpu())
-            indices.append(idx.cpu())
-            rests.append(mass_outside(logprobs, idx).cpu())
-            chunk_targets = targets[start:start + logprobs.shape[0], None]
-            nll -= logprobs.gather(-1, chunk_targets).double().sum().item()
-            predicted += logprobs.shape[0]
+    states = final_hidden_states(adapter, batches, stream_device)
+    with vocabulary_head_on(adapter, stream_device):
+        for batch, hidden in tqdm(zip(batches, states), total=len(batches), desc="reference outputs", unit="batch",
+                                  disable=not progress):
+            token_hidden, pred_hidden, targets = split_outputs(hidden, batch)
+            hiddens.append(token_hidden.float().cpu())
+            for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+                values, idx = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
+                tops.append(values.cpu())
+                indices.append(idx.cpu())
+                rests.append(mass_outside(logprobs, idx).cpu())
+                chunk_targets = targets[start:start + logprobs.shape[0], None]
+                nll -= logprobs.gather(-1, chunk_targets).double().sum().item()
+                predicted += logprobs.shape[0]
     if predicted == 0:
         raise UsageError("the reference texts hold no token to predict; use more or longer reference records")
     info = {"prompts": sum(b["input_ids"].shape[0] for b in batches), "tokens": sum(h.shape[0] for h in hiddens),
@@ -245,22 +284,26 @@ def coarse_kl(cand: torch.Tensor, top: torch.Tensor, idx: torch.Tensor, rest: to
 
 
 @torch.inference_mode()
-def score_candidate(adapter: DecoderAdapter, reference: Reference) -> dict:
-    """Perplexity, mean KL(original || candidate) and mean cosine of final hidden states."""
-    device = model_device(adapter.model)
+def score_candidate(adapter: DecoderAdapter, reference: Reference, stream_device=None) -> dict:
+    """Perplexity, mean KL(original || candidate) and mean cosine of final hidden states
+    (`stream_device`: layer by layer, see final_hidden_states)."""
     nll = kl = cosine = 0.0
     p_offset = t_offset = 0
-    for batch in reference.batches:
-        token_hidden, pred_hidden, targets = decoder_outputs(adapter, batch)
-        original = reference.hidden[t_offset:t_offset + token_hidden.shape[0]].to(device)
-        cosine += F.cosine_similarity(token_hidden.float(), original, dim=-1).double().sum().item()
-        t_offset += token_hidden.shape[0]
-        for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
-            rows = slice(p_offset, p_offset + logprobs.shape[0])
-            nll -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
-            kl += coarse_kl(logprobs, reference.topk_logprobs[rows].to(device), reference.topk_indices[rows].to(device),
-                            reference.rest_logprob[rows].to(device)).double().sum().item()
-            p_offset += logprobs.shape[0]
+    states = final_hidden_states(adapter, reference.batches, stream_device)
+    with vocabulary_head_on(adapter, stream_device):
+        for batch, hidden in zip(reference.batches, states):
+            device = hidden.device
+            token_hidden, pred_hidden, targets = split_outputs(hidden, batch)
+            original = reference.hidden[t_offset:t_offset + token_hidden.shape[0]].to(device)
+            cosine += F.cosine_similarity(token_hidden.float(), original, dim=-1).double().sum().item()
+            t_offset += token_hidden.shape[0]
+            for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+                rows = slice(p_offset, p_offset + logprobs.shape[0])
+                nll -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
+                kl += coarse_kl(logprobs, reference.topk_logprobs[rows].to(device),
+                                reference.topk_indices[rows].to(device),
+                                reference.rest_logprob[rows].to(device)).double().sum().item()
+                p_offset += logprobs.shape[0]
     if p_offset != reference.topk_logprobs.shape[0] or t_offset != reference.hidden.shape[0]:
         raise RuntimeError("the reference outputs do not match the reference batches")
     return {"ppl": safe_exp(nll / p_offset), "kl": kl / p_offset, "cosine": cosine / t_offset}
@@ -390,6 +433,7 @@ class PathSelector:
     rule: str
     probe: ProbeSetup | None = None
     by_copy: bool = False  # score deep copies instead of views of the live model (reference)
+    stream_device: str | None = None  # --offload: score layer by layer on this device (model on CPU)
 
     def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
         """One candidate as a view of the live model (see mop/candidates.py): (probe), score, undo."""
@@ -403,7 +447,7 @@ class PathSelector:
                     if self.probe is not None:
                         peft_model, result["probe"] = train_probe(adapter, self.probe, on_wrapped=view.remask)
                     adapter.model.eval()
-                    result["scores"] = score_candidate(adapter, self.reference)
+                    result["scores"] = score_candidate(adapter, self.reference, self.stream_device)
                 finally:
                     if peft_model is not None:
                         peft_model.unload()  # the original projections come back; the adapter is dropped
@@ -422,7 +466,7 @@ class PathSelector:
             if self.probe is not None:
                 peft_model, result["probe"] = train_probe(candidate_adapter, self.probe)
             candidate_adapter.model.eval()
-            result["scores"] = score_candidate(candidate_adapter, self.reference)
+            result["scores"] = score_candidate(candidate_adapter, self.reference, self.stream_device)
         finally:
             if peft_model is not None:
                 peft_model.unload()  # drop the adapter without merging it
@@ -456,7 +500,7 @@ def reference_info_expected(settings) -> dict:
 
 
 def load_or_build_reference(settings, save_dir: Path, live: DecoderAdapter, live_is_original: bool, tokenizer,
-                            model_path: str, dtype, device, progress: bool) -> Reference:
+                            model_path: str, dtype, device, progress: bool, stream_device=None) -> Reference:
     """The cached reference of this run folder, or computed from the unpruned model and cached."""
     path = save_dir / REFERENCE_FILE
     expected = reference_info_expected(settings)
@@ -470,10 +514,10 @@ def load_or_build_reference(settings, save_dir: Path, live: DecoderAdapter, live
     records, _ = held_out_records(settings)
     batches = reference_batches(settings, tokenizer, records)
     if live_is_original:
-        reference = build_reference(live, batches, settings.reference_top_k, progress)
+        reference = build_reference(live, batches, settings.reference_top_k, progress, stream_device)
     else:  # an interrupted run that never cached its reference: load the original once
         model, _ = load_model(model_path, dtype, device)
-        reference = build_reference(get_adapter(model), batches, settings.reference_top_k, progress)
+        reference = build_reference(get_adapter(model), batches, settings.reference_top_k, progress, stream_device)
         del model
         release_memory()
     reference.info.update(expected, requested_top_k=settings.reference_top_k)
@@ -482,18 +526,19 @@ def load_or_build_reference(settings, save_dir: Path, live: DecoderAdapter, live
 
 
 def open_selector(settings, save_dir: Path, live: DecoderAdapter, live_is_original: bool, tokenizer,
-                  model_path: str, dtype, device, progress: bool) -> PathSelector | None:
-    """The selector of a metric path (None for sequence and random paths)."""
+                  model_path: str, dtype, device, progress: bool, stream_device=None) -> PathSelector | None:
+    """The selector of a metric path (None for sequence and random paths). `device`: where the
+    model is; `stream_device`: under --offload, the device its layers are streamed through."""
     if not is_metric_path(settings.path):
         return None
     reference = load_or_build_reference(settings, save_dir, live, live_is_original, tokenizer, model_path, dtype,
-                                        device, progress)
+                                        device, progress, stream_device)
     probe = None
     if settings.probe_steps:
         _, records = held_out_records(settings)
         probe = probe_setup(settings, live.model.config, tokenizer, records, progress)
     return PathSelector(settings.path, reference, settings.width_mode, settings.budget_rule, probe,
-                        by_copy=settings.candidates == "copy")
+                        by_copy=settings.candidates == "copy", stream_device=stream_device)
 
 
 # ----------------------------------------------------------------------------- reporting

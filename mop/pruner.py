@@ -234,9 +234,10 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
             "settings": provenance["settings"], "model_path": model_path, "versions": provenance["versions"],
             "schedule": schedule,
         })
-    # Candidate scoring runs where the model is (CPU under offload).
+    # Under offload, candidates are scored with the same layer streaming as the AMP pass.
     selector = path_selection.open_selector(settings, save_dir, adapter, start == 0, text_tokenizer(processing),
-                                            model_path, dtype, model_device, progress)
+                                            model_path, dtype, model_device, progress,
+                                            stream_device=device if offload else None)
     taken = decisions_taken(save_dir, start)
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()

@@ -2,6 +2,7 @@
 
     python scripts/kill_resume.py                       # 10 trials each on the embedded model
     python scripts/kill_resume.py --trials 3 --stages finetune --work_dir /tmp/kr
+    python scripts/kill_resume.py --stages prune --keep_iterations 2   # iterations 1 and 3 deleted on the way
 
 For each stage an uninterrupted reference run is made first and timed. Each trial then starts
 the same command in a fresh folder, kills it with SIGKILL after a random fraction of the
@@ -127,32 +128,39 @@ def complete_iterations(save_dir: Path) -> int:
 # ----------------------------------------------------------------------------- stages
 
 
-def prune_trials(work: Path, trials: int, rng: random.Random) -> tuple[int, int, Path]:
-    """(identical resumes, clean kills) over `trials`; also returns the reference run folder."""
+def checkpoint_names(save_dir: Path) -> list[str]:
+    return sorted(p.name for p in save_dir.iterdir() if CHECKPOINT_DIR.match(p.name) and p.is_dir())
+
+
+def prune_trials(work: Path, trials: int, rng: random.Random, flags: list[str]) -> tuple[int, int, Path]:
+    """(identical resumes, clean kills) over `trials`; also returns the reference run folder.
+    A trial is identical when it ends with the reference's checkpoint folders (with
+    --keep_iterations, only the kept ones) and every weight tensor in them is equal."""
     reference = work / "prune_reference"
     shutil.rmtree(reference, ignore_errors=True)
-    seconds = run_to_end([*PRUNE, *PRUNE_FLAGS, "--save_dir", str(reference)], work / "prune_reference.log")
-    print(f"prune reference: {seconds:.1f} s, {complete_iterations(reference)} iterations", flush=True)
+    seconds = run_to_end([*PRUNE, *flags, "--save_dir", str(reference)], work / "prune_reference.log")
+    kept = checkpoint_names(reference)
+    print(f"prune reference: {seconds:.1f} s, {complete_iterations(reference)} iterations on disk: {kept}", flush=True)
     identical = clean = 0
     for trial in range(1, trials + 1):
         save_dir = work / f"prune_trial_{trial}"
         log = work / f"prune_trial_{trial}.log"
         log.unlink(missing_ok=True)
-        killed, after = kill_at_random_moment([*PRUNE, *PRUNE_FLAGS, "--save_dir", str(save_dir)], seconds, save_dir,
+        killed, after = kill_at_random_moment([*PRUNE, *flags, "--save_dir", str(save_dir)], seconds, save_dir,
                                               log, rng)
         on_disk = complete_iterations(save_dir) if save_dir.exists() else 0
         bad = incomplete_final_folders(save_dir, PRUNE_META, CHECKPOINT_DIR.match) if save_dir.exists() else []
         clean += not bad
         resume = ["--resume"] if (save_dir / RUN_CONFIG).exists() else []  # as scripts/pipeline.sh does
-        run_to_end([*PRUNE, *PRUNE_FLAGS, "--save_dir", str(save_dir), *resume], log)
-        diffs = [max_difference(tensors(save_dir / f"prune_iteration_{i}"), tensors(reference / f"prune_iteration_{i}"))
-                 for i in range(1, 5)]
-        same = all(d == 0.0 for d in diffs)
+        run_to_end([*PRUNE, *flags, "--save_dir", str(save_dir), *resume], log)
+        same_folders = checkpoint_names(save_dir) == kept
+        diffs = [max_difference(tensors(save_dir / name), tensors(reference / name)) for name in kept] if same_folders else []
+        same = same_folders and all(d == 0.0 for d in diffs)
         identical += same
         print(f"prune trial {trial:2d}: {'killed' if killed else 'finished before the kill'} at {after:5.1f} s "
               f"({on_disk} iteration(s) complete on disk; incomplete final folders: {bad or 'none'}); "
               f"resumed{' with --resume' if resume else ' afresh'}: "
-              f"{'identical' if same else f'DIFFERENT (max |diff| per iteration {diffs})'}", flush=True)
+              f"{'identical' if same else f'DIFFERENT (folders {checkpoint_names(save_dir)}, max |diff| {diffs})'}", flush=True)
     return identical, clean, reference
 
 
@@ -191,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work_dir", default="/tmp/mop_kill_resume")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     p.add_argument("--stages", choices=("both", "prune", "finetune"), default="both")
+    p.add_argument("--keep_iterations", default="all",
+                   help="passed to prune.py (e.g. 2,4: iterations 1 and 3 are deleted during the run)")
     args = p.parse_args(argv)
+    prune_flags = [*PRUNE_FLAGS, "--keep_iterations", args.keep_iterations]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     work = Path(args.work_dir)
@@ -203,14 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     results = []
     if args.stages in ("both", "prune"):
-        same, clean, reference = prune_trials(work, args.trials, rng)
+        same, clean, reference = prune_trials(work, args.trials, rng, prune_flags)
         results.append(f"prune.py: {same}/{args.trials} resumed to identical weights; "
                        f"{clean}/{args.trials} kills left no incomplete final-named folder")
         failed |= same < args.trials or clean < args.trials
     else:
         reference = work / "prune_reference"
         if not (reference / "prune_iteration_4" / PRUNE_META).exists():
-            run_to_end([*PRUNE, *PRUNE_FLAGS, "--save_dir", str(reference)], work / "prune_reference.log")
+            run_to_end([*PRUNE, *prune_flags, "--save_dir", str(reference)], work / "prune_reference.log")
     if args.stages in ("both", "finetune"):
         same, clean = finetune_trials(work, args.trials, rng, reference / "prune_iteration_4")
         results.append(f"finetune.py: {same}/{args.trials} resumed to identical merged weights; "

@@ -159,3 +159,52 @@ def test_offloaded_pruning_writes_the_same_checkpoints(checkpoint_factory, calib
                          .hexdigest() for i in (1, 2, 3)]
         assert json.loads((tmp_path / mode / "run_config.json").read_text())["settings"]["offload"] == mode
     assert digests["on"] == digests["off"]
+
+
+# ----------------------------------------------------------------------------- candidate scoring
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2], ids=["mha", "gqa"])
+def test_streamed_candidate_scores_equal_the_in_memory_ones(tokenizer, kv_heads):
+    """The reference and both candidate views scored layer by layer (--offload) give the
+    in-memory scores (1e-5 relative), and the G view's masking hooks act on the streamed layers."""
+    from mop.candidates import candidate
+    from mop.path_selection import build_reference, score_candidate
+    from mop.plan import WidthCarry
+
+    adapter = get_adapter(tiny_model(kv_heads=kv_heads, layers=4))
+    batches = batch_prompts(tokenizer, PROMPTS, 3, 64)
+    in_memory = build_reference(adapter, batches, 8, progress=False)
+    streamed = build_reference(adapter, batches, 8, progress=False, stream_device="cpu")
+    for name in ("topk_logprobs", "rest_logprob", "hidden"):
+        assert_close(getattr(streamed, name), getattr(in_memory, name), rtol=1e-5, atol=1e-5)
+    assert streamed.topk_indices.equal(in_memory.topk_indices)
+    scores = amp_scores(adapter, batches, progress=False)
+    for decision in "LG":
+        with candidate(adapter, decision, lambda a, heads: scores, "attention_mlp", "exact", WidthCarry()):
+            a = score_candidate(adapter, in_memory)
+            b = score_candidate(adapter, in_memory, stream_device="cpu")
+        assert a.keys() == b.keys() and all(abs(b[k] - a[k]) <= 1e-5 * abs(a[k]) for k in a), (decision, a, b)
+    unpruned = score_candidate(adapter, in_memory, stream_device="cpu")
+    assert unpruned["kl"] < 1e-5 and abs(unpruned["cosine"] - 1) < 1e-5  # the views were undone
+    assert b != unpruned  # the G view really changed what the streamed layers computed
+
+
+def test_offloaded_ppl_path_takes_the_same_decisions(checkpoint_factory, calibration_file, tmp_path):
+    """--path ppl with --offload on scores its candidates streamed: same decisions, candidate
+    scores within 1e-5 relative and the same checkpoints as the in-memory run."""
+    checkpoint = checkpoint_factory(kv_heads=2)
+    runs = {}
+    for mode in ("off", "on"):
+        settings = PruneSettings(model_name=str(checkpoint), save_dir=str(tmp_path / mode), num_iterations=3,
+                                 path="ppl", calibration_data=str(calibration_file), num_calibration_prompts=8,
+                                 num_reference_prompts=8, calibration_batch_size=4, device="cpu", offload=mode)
+        run_pruning(settings, progress=False)
+        runs[mode] = [json.loads((tmp_path / mode / f"prune_iteration_{i}" / "mop_prune.json").read_text())
+                      for i in (1, 2, 3)]
+    for off, on in zip(runs["off"], runs["on"]):
+        assert on["decision"] == off["decision"] and on["path"]["chosen_by"] == off["path"]["chosen_by"]
+        for d, cand in off["path"]["candidates"].items():
+            for metric, value in cand.get("scores", {}).items():
+                assert abs(on["path"]["candidates"][d]["scores"][metric] - value) <= 1e-5 * abs(value), (d, metric)
+    assert [r["params"] for r in runs["on"]] == [r["params"] for r in runs["off"]]

@@ -9,6 +9,11 @@ Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smol
 and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
 with the embedded tokenizer and one of its 4 heads pruned (3 x 32 != hidden 128). Each is
 converted to f32 and q8_0; a q8_0 conversion must not fall back to f16 for any tensor.
+Q4_K_M (llama.cpp's `llama_model_quantize`, from the f32 GGUF): the dense model and the same two
+LGGL checkpoints pruned with --align 256. k-quants need rows that are multiples of 256; SmolLM2's
+hidden size 576 is not, so every tensor whose rows are hidden-wide (attention, gate, up) falls
+back in the dense model already. What pruning shapes is the MLP width, the rows of ffn_down: with
+--align 256 none of those may fall back.
 
 Compared with transformers (f32, CPU) on the same token ids:
 - greedy: the first 16 tokens generated greedily after a ChatML prompt, for each prompt;
@@ -53,6 +58,7 @@ TOKENIZER_TEXTS = [
     "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n", "  leading spaces and trailing   ",
 ]
 FALLBACK_MARKERS = ("falling back", "Can't quantize")
+KQUANT_ROWS_SET_BY_PRUNING = "ffn_down"  # its rows are the (aligned) MLP width
 
 
 # ----------------------------------------------------------------------------- llama.cpp through ctypes
@@ -121,6 +127,26 @@ class LlamaCpp:
             out.append(int(np.argmax(last)))
             last = self._feed(out[-1])
         return out
+
+
+def quantize(C, source: Path, out: Path, ftype: int) -> dict:
+    """llama.cpp's own quantizer (what the llama-quantize tool calls), with its log captured to
+    read the tensors that fell back to another type."""
+    pieces: list[str] = []
+    capture = C.llama_log_callback(lambda level, text, data: pieces.append(text.decode(errors="replace")))
+    params = C.llama_model_quantize_default_params()
+    params.ftype = ftype
+    began = time.perf_counter()
+    C.llama_log_set(capture, None)
+    try:
+        status = C.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
+    finally:
+        C.llama_log_set(C._quiet_logger, None)
+    if status != 0:
+        raise SystemExit(f"llama_model_quantize failed ({status}) on {source}")
+    fallbacks = [line.strip() for line in "".join(pieces).splitlines() if "falling back" in line]
+    return {"gguf_bytes": out.stat().st_size, "fallback_warnings": fallbacks,
+            "convert_seconds": round(time.perf_counter() - began, 1)}
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -240,6 +266,14 @@ def compare(C, gguf: Path, hf_model, tokenizer) -> dict:
     }
 
 
+def fallbacks_allowed(outtype: str, warnings: list[str]) -> bool:
+    """q8_0 (32-blocks) may not fall back at all; Q4_K_M only where the dense model does too
+    (hidden-wide rows), never on the MLP width that --align sets."""
+    if outtype == "q4_k_m":
+        return not any(KQUANT_ROWS_SET_BY_PRUNING in line for line in warnings)
+    return not warnings
+
+
 def checkpoint_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
@@ -256,29 +290,38 @@ def main() -> int:
     llama_dir = sdist / "vendor" / "llama.cpp"
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    checkpoints = {
-        "dense smollm2-135m": embedded_checkpoint("smollm2-135m"),
-        "Llama2/prune.py LGGL it4 (align 32)": pruned_checkpoint(work, "Llama2/prune.py", "smollm2-135m-mha", [], 32),
-        "Llama3/prune.py LGGL it4 (align 32)": pruned_checkpoint(work, "Llama3/prune.py", "smollm2-135m",
-                                                                ["--mlp_only"], 32),
-        "tiny MHA, 3 of 4 heads": tiny_heads_pruned(work),
-    }
+    dense = embedded_checkpoint("smollm2-135m")
+    # (name, checkpoint, output types): f32 first, the quantized types are made from or next to it
+    checkpoints = [
+        ("dense smollm2-135m", dense, ("f32", "q8_0", "q4_k_m")),
+        ("Llama2/prune.py LGGL it4 (align 32)", pruned_checkpoint(work, "Llama2/prune.py", "smollm2-135m-mha", [], 32),
+         ("f32", "q8_0")),
+        ("Llama3/prune.py LGGL it4 (align 32)", pruned_checkpoint(work, "Llama3/prune.py", "smollm2-135m",
+                                                                  ["--mlp_only"], 32), ("f32", "q8_0")),
+        ("Llama2/prune.py LGGL it4 (align 256)", pruned_checkpoint(work, "Llama2/prune.py", "smollm2-135m-mha", [], 256),
+         ("f32", "q4_k_m")),
+        ("Llama3/prune.py LGGL it4 (align 256)", pruned_checkpoint(work, "Llama3/prune.py", "smollm2-135m",
+                                                                   ["--mlp_only"], 256), ("f32", "q4_k_m")),
+        ("tiny MHA, 3 of 4 heads", tiny_heads_pruned(work), ("f32", "q8_0")),
+    ]
     C = load_bindings(sdist, Path(args.lib_dir))
     results, failed = [], False
-    for name, folder in checkpoints.items():
+    for name, folder, outtypes in checkpoints:
         config = read_json(folder / "config.json")
         tokenizer = AutoTokenizer.from_pretrained(folder)
         hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-        for outtype in ("f32", "q8_0"):
-            out = work / f"{folder.parent.name if folder.name.startswith('prune_') else folder.name}-{outtype}.gguf"
+        stem = folder.parent.name if folder.name.startswith("prune_") else folder.name
+        for outtype in outtypes:
+            out = work / f"{stem}-{outtype}.gguf"
+            made = (quantize(C, work / f"{stem}-f32.gguf", out, C.LLAMA_FTYPE_MOSTLY_Q4_K_M) if outtype == "q4_k_m"
+                    else convert(llama_dir, folder, outtype, out, work))
             row = {"checkpoint": name, "outtype": outtype, "path": str(folder),
                    "layers": config["num_hidden_layers"], "heads": config["num_attention_heads"],
                    "head_dim": config.get("head_dim"), "hidden": config["hidden_size"],
                    "intermediate": config["intermediate_size"], "hf_bytes": checkpoint_size(folder),
-                   "has_tokenizer_model": (folder / "tokenizer.model").exists(),
-                   **convert(llama_dir, folder, outtype, out, work)}
+                   "has_tokenizer_model": (folder / "tokenizer.model").exists(), **made}
             row.update(compare(C, out, hf_model, tokenizer))
-            failed |= bool(row["fallback_warnings"]) or not row["tokenizer_identical"]
+            failed |= not row["tokenizer_identical"] or not fallbacks_allowed(outtype, row["fallback_warnings"])
             failed |= outtype == "f32" and row["greedy_identical"] != row["greedy_prompts"]
             results.append(row)
             print(f"{name:38s} {outtype:5s} greedy {row['greedy_identical']}/{row['greedy_prompts']} prompts "
