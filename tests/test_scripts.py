@@ -6,7 +6,6 @@ here, never read from the code under test."""
 import importlib.util
 
 import pytest
-import torch
 from conftest import REPO, LoraCaptured, decoder_projections, lora_modules, run_script
 
 import mop.cli

@@ -16,7 +16,7 @@ from conftest import REPO
 
 from mop.io import UsageError
 from mop.stages import (Stage, check_plan, dependants, gpu_slots, job_dependencies, plan_jobs, read_plan, run_gpus,
-                        run_local, write_plan)
+                        run_local)
 
 sys.path.insert(0, str(REPO / "tests" / "fake_slurm"))
 from run_recorded import recorded_jobs, run_recorded  # noqa: E402
