@@ -128,7 +128,7 @@ def test_view_is_undone_when_scoring_raises(decision, tokenizer_dir, calibration
     before, hooks = state_digest(adapter.model), hook_count(adapter.model)
     seen = {}
 
-    def failing_score(view_adapter, ref):
+    def failing_score(view_adapter, ref, stream_device=None):
         seen["layers"] = view_adapter.num_layers
         seen["hooks"] = hook_count(view_adapter.model)
         raise RuntimeError("scoring failed")
