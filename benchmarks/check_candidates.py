@@ -1,6 +1,7 @@
 """Check (prints, not a test): candidate views against deep copies on the embedded model.
 
     python benchmarks/check_candidates.py [--model smollm2-135m-mha] [--iterations 8] [--probe_steps 0]
+    python benchmarks/check_candidates.py --probe_steps 4 --criteria kl   # one criterion at a time
 
 For each criterion (ppl, kl, cosine) the path is walked in lockstep: at every iteration both
 candidates are scored as views of the live model (mop/candidates.py) and as deep copies that
@@ -61,7 +62,12 @@ def main():
     p.add_argument("--iterations", type=int, default=8)
     p.add_argument("--probe_steps", type=int, default=0)
     p.add_argument("--mlp_only", action="store_true")
+    p.add_argument("--criteria", default=",".join(METRIC_PATHS),
+                   help="comma-separated subset of ppl,kl,cosine (with probes each takes ~35 min on 2 cores)")
     args = p.parse_args()
+    criteria = [c for c in args.criteria.split(",") if c]
+    if not criteria or any(c not in METRIC_PATHS for c in criteria):
+        p.error(f"--criteria takes a comma-separated subset of {','.join(METRIC_PATHS)}")
     settings = PruneSettings(model_name=args.model, save_dir="unused", num_iterations=args.iterations,
                              mlp_only=args.mlp_only, probe_steps=args.probe_steps, path="ppl")
     base, processing = load_model(resolve_model_name(args.model), torch.float32, "cpu")
@@ -69,7 +75,7 @@ def main():
     reference = build_reference(get_adapter(base), reference_batches(settings, processing, reference_records),
                                 settings.reference_top_k, progress=False)
     probe = probe_setup(settings, base.config, processing, probe_records, False) if args.probe_steps else None
-    results = {c: walk(c, base, processing, settings, reference, probe) for c in METRIC_PATHS}
+    results = {c: walk(c, base, processing, settings, reference, probe) for c in criteria}
     print(f"model {args.model}, {args.iterations} iterations, probe_steps {args.probe_steps}")
     for criterion, r in results.items():
         print(f"{criterion:<7} view {r['view']}  copy {r['copy']}  equal={r['view'] == r['copy']}  "
