@@ -197,7 +197,8 @@ def final_hidden_states(adapter: DecoderAdapter, batches: list[dict], stream_dev
 
     In memory (`stream_device` None): one decoder pass per batch where the model is. Streamed:
     all batches through one decoder layer at a time on `stream_device` (outputs kept on CPU
-    between layers), then the final norm there, batch by batch.
+    between layers), then the final norm there. The norm is applied to every batch before the
+    first one is handed out, so its device copy is dropped before the caller can raise.
     """
     if stream_device is None:
         device = model_device(adapter.model)
@@ -205,11 +206,12 @@ def final_hidden_states(adapter: DecoderAdapter, batches: list[dict], stream_dev
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             yield adapter.run_text(ids, mask).last_hidden_state
         return
-    last = stream_decoder(adapter, batches, stream_device)
-    norm = adapter.final_norm()
-    with on_device([norm], stream_device):
-        for hidden in last:
-            yield norm(hidden.to(stream_device))
+    states = stream_decoder(adapter, batches, stream_device)
+    with on_device([adapter.final_norm()], stream_device):
+        for b, hidden in enumerate(states):
+            states[b] = adapter.final_norm()(hidden.to(stream_device)).to("cpu")
+    for hidden in states:
+        yield hidden.to(stream_device)
 
 
 def vocabulary_head_on(adapter: DecoderAdapter, stream_device) -> contextlib.AbstractContextManager:
