@@ -24,8 +24,8 @@ import torch  # noqa: E402
 from mop.adapter import get_adapter  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
 from mop.models import load_model, resolve_model_name  # noqa: E402
-from mop.path_selection import (METRIC_PATHS, PathSelector, build_reference, held_out_records,  # noqa: E402
-                                probe_setup, reference_batches)
+from mop.path_selection import (METRIC_PATHS, PathSelector, build_reference, freeze_startup_objects,  # noqa: E402
+                                held_out_records, probe_setup, reference_batches)
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
 from mop.plan import WidthCarry  # noqa: E402
 from mop.steps import apply_decision  # noqa: E402
@@ -70,6 +70,7 @@ def main():
         p.error(f"--criteria takes a comma-separated subset of {','.join(METRIC_PATHS)}")
     settings = PruneSettings(model_name=args.model, save_dir="unused", num_iterations=args.iterations,
                              mlp_only=args.mlp_only, probe_steps=args.probe_steps, path="ppl")
+    freeze_startup_objects()
     base, processing = load_model(resolve_model_name(args.model), torch.float32, "cpu")
     reference_records, probe_records = held_out_records(settings)
     reference = build_reference(get_adapter(base), reference_batches(settings, processing, reference_records),

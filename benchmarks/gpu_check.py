@@ -66,21 +66,18 @@ from transformers import AutoTokenizer, LlamaConfig  # noqa: E402
 from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
 from mop import latency  # noqa: E402
 from mop import path_selection as paths  # noqa: E402
-from mop.adapter import count_parameters, get_adapter  # noqa: E402
+from mop.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
+from mop.adapter import count_parameters, get_adapter, model_class  # noqa: E402
 from mop.configs import config_for_dry_run  # noqa: E402
-from mop.models import resolve_model_name  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
 from mop.io import one_line  # noqa: E402
 from mop.memory import GB, fit_recovery_settings  # noqa: E402
-from mop.plan import PlanError, parse_decisions  # noqa: E402
-from mop.adapter import model_class  # noqa: E402
-from mop.models import build_meta_model, resolve_dtype  # noqa: E402
-from mop.plan import WidthCarry  # noqa: E402
+from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
+from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.steps import depth_step, simulate_path, width_step  # noqa: E402
-from mop.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
 from mop.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
+from mop.steps import depth_step, simulate_path, width_step  # noqa: E402
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 EVAL_TASK = "mop_arc"
@@ -387,6 +384,7 @@ def main(argv=None) -> int:
     scale = TINY_SCALE if args.tiny else PAPER_SCALE
     args.compile_backend = args.compile_backend or ("eager" if args.tiny else "inductor")
     meter = MemoryMeter(args.device, args.cap_gb)
+    paths.freeze_startup_objects()  # each stage starts with a full collection: keep it cheap
     device_name = torch.cuda.get_device_name(args.device) if meter.cuda else "cpu"
     print(f"device {device_name}: {meter.apply_cap()}; tokenizer: embedded SmolLM2 ({len(tokenizer)} tokens)")
     for spec in specs:
