@@ -15,7 +15,7 @@ from .args import OneLineParser, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
 from .io import UsageError, exit_on_usage_error
 from .layout import default_tuned_dir
-from .path_selection import CANDIDATE_MODES, PATHS, freeze_startup_objects
+from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
 from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
@@ -140,7 +140,6 @@ def prune_main(
         if args.dry_run:
             return dry_run(settings)
         builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches
-        freeze_startup_objects()
         return run_pruning(settings, batch_builder=builder)
 
     return main()

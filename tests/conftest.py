@@ -195,13 +195,8 @@ def one_thread():
 
 
 def pytest_collection_finish(session):
-    """Freeze the objects the imports made (torch, transformers, peft, the test modules).
+    """Freeze the objects the imports made (torch, transformers, peft, the test modules): the
+    code under test runs many full collections (`release_memory`), ~0.5 s each otherwise."""
+    from mop.path_selection import freeze_startup_objects
 
-    The code under test calls gc.collect() to free candidates and probes promptly; with about
-    half a million import-time objects in the tracked heap each collection costs ~0.5 s, and the
-    suite makes hundreds of them. Frozen objects are never scanned (nor collected: they live for
-    the whole session anyway).
-    """
-    import gc
-
-    gc.freeze()
+    freeze_startup_objects()

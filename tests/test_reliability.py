@@ -388,8 +388,6 @@ WAIT_FOR_LOCK_THEN_RUN = textwrap.dedent("""
     import runpy, sys, time
     from pathlib import Path
     import mop.cli  # the heavy imports first, so this process reaches the lock within milliseconds
-    from mop.path_selection import freeze_startup_objects
-    freeze_startup_objects()  # and the lazy one prune.py makes before it takes the lock
     lock, script, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     while not (lock.exists() and lock.read_text().strip()):
         time.sleep(0.005)
