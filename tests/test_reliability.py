@@ -427,28 +427,38 @@ FAKE_CACHE_BUILD = textwrap.dedent("""
     import mop.embedded as embedded
     from conftest import tiny_model, make_tokenizer
     from transformers import AutoTokenizer
+    tokenizer_dir, role, second_ready = sys.argv[2], sys.argv[3], Path(sys.argv[4])
 
     def slow_fake_gguf(dtype=None):
+        # Runs while this process holds the cache lock: build only once the other process is
+        # about to ask for the model, so it must find the lock taken, whatever the start-up times.
         print("building", flush=True)
-        time.sleep(1)  # the other process arrives while this one builds
-        make_tokenizer(sys.argv[2])
-        return tiny_model(4, 3), AutoTokenizer.from_pretrained(sys.argv[2])
+        deadline = time.monotonic() + 120
+        while not second_ready.exists():
+            if time.monotonic() > deadline:
+                sys.exit("the second process never became ready")
+            time.sleep(0.005)
+        time.sleep(1)  # the other process arrives at the lock while this one builds
+        make_tokenizer(tokenizer_dir)
+        return tiny_model(4, 3), AutoTokenizer.from_pretrained(tokenizer_dir)
 
     embedded.load_from_gguf = slow_fake_gguf  # the only fake: the GGUF dequantisation
-    if sys.argv[3] == "second":  # start once the first one is building (holds the lock)
+    if role == "second":  # start once the first one is building (holds the lock)
         lock = embedded.cache_root() / ".smollm2-135m.lock"
         while not (lock.exists() and lock.read_text().strip()):
             time.sleep(0.005)
+        second_ready.touch()
     print(embedded.embedded_checkpoint("smollm2-135m"), flush=True)
 """)
 
 
 def test_two_first_uses_of_the_model_cache_both_succeed(tmp_path):
     """Two processes need the embedded model on an empty cache: one builds it, the other waits
-    for it and uses the same folder; both succeed (the GGUF conversion is faked: 20 s)."""
+    for it and uses the same folder; both succeed (only the GGUF dequantisation is faked)."""
     cache = tmp_path / "cache"  # empty and not even created yet
     env = {**os.environ, "PYTHONPATH": str(REPO), "MOP_CACHE": str(cache)}
-    procs = [subprocess.Popen([sys.executable, "-c", FAKE_CACHE_BUILD, str(REPO / "tests"), str(tmp_path / role), role],
+    procs = [subprocess.Popen([sys.executable, "-c", FAKE_CACHE_BUILD, str(REPO / "tests"), str(tmp_path / role), role,
+                               str(tmp_path / "second_ready")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for role in ("first", "second")]
     results = [p.communicate(timeout=TIMEOUT) for p in procs]
