@@ -384,13 +384,47 @@ def test_driver_refuses_a_bad_gpu_count_before_creating_anything(driver, cache, 
 
 # ----------------------------------------------------------------------------- two writers at once
 
-WAIT_FOR_LOCK_THEN_RUN = textwrap.dedent("""
+# Two processes race for one lock. The holder works only once the other is about to ask for the
+# lock (the other touches `ready` when it sees the lock taken), so the second always finds it
+# taken, whatever the two start-up times.
+HANDSHAKE = textwrap.dedent("""
     import runpy, sys, time
     from pathlib import Path
+
+    def wait_until(condition, what, seconds=120):
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                sys.exit(f"gave up waiting for {what}")
+            time.sleep(0.005)
+
+    def wait_for_the_other_then_pause(ready):  # the lock holder
+        wait_until(ready.exists, "the other process")
+        time.sleep(1)  # the other process reaches the lock meanwhile
+
+    def wait_for_the_lock_then_signal(lock, ready):  # the second process
+        wait_until(lambda: lock.exists() and lock.read_text().strip(), f"a holder of {lock}")
+        ready.touch()
+""")
+
+HOLD_LOCK_UNTIL_READY = HANDSHAKE + textwrap.dedent("""
+    import mop.pruner as pruner
+    ready, script, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    prune_locked = pruner.prune_locked
+
+    def prune_once_the_other_is_ready(*args, **kwargs):  # called while holding the run folder's lock
+        wait_for_the_other_then_pause(ready)
+        return prune_locked(*args, **kwargs)
+
+    pruner.prune_locked = prune_once_the_other_is_ready
+    sys.argv = [script] + argv
+    runpy.run_path(script, run_name="__main__")
+""")
+
+WAIT_FOR_LOCK_THEN_RUN = HANDSHAKE + textwrap.dedent("""
     import mop.cli  # the heavy imports first, so this process reaches the lock within milliseconds
-    lock, script, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-    while not (lock.exists() and lock.read_text().strip()):
-        time.sleep(0.005)
+    lock, ready, script, argv = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
+    wait_for_the_lock_then_signal(lock, ready)
     sys.argv = [script] + argv
     runpy.run_path(script, run_name="__main__")
 """)
@@ -401,12 +435,13 @@ def test_two_prune_runs_on_one_folder(assets, cache, tmp_path):
     other stops at once with one line naming the first; nothing of the first is touched."""
     from safetensors.torch import load_file
 
-    save_dir = tmp_path / "shared"
+    save_dir, ready = tmp_path / "shared", tmp_path / "second_ready"
     args = [str(a) for a in prune_args(assets, save_dir)[2:]]
     env = {**os.environ, "PYTHONPATH": str(REPO), "MOP_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
-    first = subprocess.Popen([*PRUNE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen([sys.executable, "-c", WAIT_FOR_LOCK_THEN_RUN, save_dir / LOCK_NAME, PRUNE[1], *args],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, "-c", HOLD_LOCK_UNTIL_READY, ready, PRUNE[1], *args],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen([sys.executable, "-c", WAIT_FOR_LOCK_THEN_RUN, save_dir / LOCK_NAME, ready, PRUNE[1],
+                               *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out_second, err_second = second.communicate(timeout=TIMEOUT)
     out_first, err_first = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 0, err_first[-2000:]
@@ -420,34 +455,22 @@ def test_two_prune_runs_on_one_folder(assets, cache, tmp_path):
     assert sorted(p.name for p in save_dir.iterdir()) == sorted(p.name for p in lone.iterdir())
 
 
-FAKE_CACHE_BUILD = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
+FAKE_CACHE_BUILD = HANDSHAKE + textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     import mop.embedded as embedded
     from conftest import tiny_model, make_tokenizer
     from transformers import AutoTokenizer
-    tokenizer_dir, role, second_ready = sys.argv[2], sys.argv[3], Path(sys.argv[4])
+    tokenizer_dir, role, ready = sys.argv[2], sys.argv[3], Path(sys.argv[4])
 
-    def slow_fake_gguf(dtype=None):
-        # Runs while this process holds the cache lock: build only once the other process is
-        # about to ask for the model, so it must find the lock taken, whatever the start-up times.
+    def slow_fake_gguf(dtype=None):  # called while holding the cache lock
         print("building", flush=True)
-        deadline = time.monotonic() + 120
-        while not second_ready.exists():
-            if time.monotonic() > deadline:
-                sys.exit("the second process never became ready")
-            time.sleep(0.005)
-        time.sleep(1)  # the other process arrives at the lock while this one builds
+        wait_for_the_other_then_pause(ready)
         make_tokenizer(tokenizer_dir)
         return tiny_model(4, 3), AutoTokenizer.from_pretrained(tokenizer_dir)
 
     embedded.load_from_gguf = slow_fake_gguf  # the only fake: the GGUF dequantisation
-    if role == "second":  # start once the first one is building (holds the lock)
-        lock = embedded.cache_root() / ".smollm2-135m.lock"
-        while not (lock.exists() and lock.read_text().strip()):
-            time.sleep(0.005)
-        second_ready.touch()
+    if role == "second":
+        wait_for_the_lock_then_signal(embedded.cache_root() / ".smollm2-135m.lock", ready)
     print(embedded.embedded_checkpoint("smollm2-135m"), flush=True)
 """)
 
