@@ -208,9 +208,10 @@ def final_hidden_states(adapter: DecoderAdapter, batches: list[dict], stream_dev
             yield adapter.run_text(ids, mask).last_hidden_state
         return
     states = stream_decoder(adapter, batches, stream_device)
-    with on_device([adapter.final_norm()], stream_device):
+    norm = adapter.final_norm()
+    with on_device([norm], stream_device):
         for b, hidden in enumerate(states):
-            states[b] = adapter.final_norm()(hidden.to(stream_device)).to("cpu")
+            states[b] = norm(hidden.to(stream_device)).to("cpu")
     for hidden in states:
         yield hidden.to(stream_device)
 
