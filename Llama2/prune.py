@@ -21,6 +21,7 @@ SEED = 1
 MLP_ONLY = False  # published Llama-2 setting: G steps prune attention heads and MLP neurons
 CALIBRATION_DATA = "auto"  # auto: yahma/alpaca-cleaned for hub models, the shipped set for embedded ones; or a hub id / local Alpaca JSON
 NUM_CALIBRATION_PROMPTS = 128
+DEPTH_RULE = "third_to_last"  # the paper's depth step; block_influence: drop the layer that changes the hidden state least
 
 if __name__ == "__main__":
     from mop.cli import prune_main
@@ -28,6 +29,6 @@ if __name__ == "__main__":
     prune_main(
         dict(model_name=MODEL_NAME, save_dir=SAVE_DIR, num_iterations=NUM_ITERATIONS,
              decision_sequence=DECISION_SEQUENCE, seed=SEED, mlp_only=MLP_ONLY,
-             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS),
+             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS, depth_rule=DEPTH_RULE),
         description=__doc__,
     )

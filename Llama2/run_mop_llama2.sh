@@ -17,6 +17,7 @@ RUN_NAMES=(run_seed_1 run_seed_2 run_seed_3)
 RUN_SEEDS=(1 2 3)
 RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL GGLLGGGLGGGLLLGGLL LGLGGLLGLLGLGLGLGG)
 PRUNE_ARGS=${PRUNE_ARGS:-}
+DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llama2}
 EMBEDDED_MODEL=smollm2-135m-mha  # the CPU stand-in used when EMBEDDED=1
 

@@ -17,6 +17,11 @@ RUN_NAMES=(run_seed_1)
 RUN_SEEDS=(1)
 RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL)
 PRUNE_ARGS=${PRUNE_ARGS:---mlp_only}
+if [[ "${EMBEDDED:-0}" == 1 ]]; then  # make demo: both depth rules side by side, iteration 8 (~20%) recovered
+    DEPTH_RULE=${DEPTH_RULE:-third_to_last block_influence}
+    EMBEDDED_FT_ITERATIONS=${EMBEDDED_FT_ITERATIONS:-8}
+fi
+DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llama3}
 EMBEDDED_MODEL=smollm2-135m  # the CPU stand-in used when EMBEDDED=1
 

@@ -27,6 +27,7 @@ SEED = 1
 MLP_ONLY = False  # Vicuna is multi-head (Llama-2 style): G steps prune attention heads and MLP neurons
 CALIBRATION_DATA = "auto"  # auto: yahma/alpaca-cleaned for hub models, the shipped set for embedded ones
 NUM_CALIBRATION_PROMPTS = 128
+DEPTH_RULE = "third_to_last"  # the paper's depth step; block_influence: drop the layer that changes the hidden state least
 DTYPE = "auto"  # auto: the checkpoint's own float16 on CUDA (bfloat16 would round the vision tower), float32 on CPU
 CALIBRATION_IMAGES = None  # None: text prompts; or a JSON/JSONL of image questions (e.g. mop/tasks_vision/data/shapes.jsonl)
 
@@ -52,7 +53,7 @@ if __name__ == "__main__":
     prune_main(
         dict(model_name=MODEL_NAME, save_dir=SAVE_DIR, num_iterations=NUM_ITERATIONS,
              decision_sequence=DECISION_SEQUENCE, seed=SEED, mlp_only=MLP_ONLY,
-             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS, dtype=DTYPE),
+             calibration_data=CALIBRATION_DATA, num_calibration_prompts=NUM_CALIBRATION_PROMPTS, depth_rule=DEPTH_RULE, dtype=DTYPE),
         description=__doc__,
         extend_parser=add_llava_flags,
         batch_builder_for=batch_builder_for,

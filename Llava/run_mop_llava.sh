@@ -25,6 +25,7 @@ RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL GGLLGGGLGGGLLLGGLL LGLGGLLGLLGLGLGLGG)
 TASKS=${TASKS:-paper,mmmu_val}  # the paper's five text tasks (mop/evaluate.py) + lm_eval's image benchmark
 CALIBRATION_IMAGES=${CALIBRATION_IMAGES:-}  # empty: Alpaca text prompts (published); or a JSON/JSONL of {image, question}
 PRUNE_ARGS=${PRUNE_ARGS:-}  # Llava/prune.py prunes in float16, the hub checkpoint's dtype (vision stays bit-identical)
+DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
 FT_ARGS=${FT_ARGS:-}
 NUM_GPUS=${NUM_GPUS:-1}  # > 1: fine-tuning through accelerate (scoring stays on one GPU)
 EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}  # 1: also score each checkpoint before recovery
@@ -61,9 +62,10 @@ mop_setup "$HERE"
 mop_dense_eval
 calibration=()
 [[ -n "$CALIBRATION_IMAGES" ]] && calibration=(--calibration_images "$CALIBRATION_IMAGES")
-for k in "${!RUN_NAMES[@]}"; do
-    run=${RUN_NAMES[$k]}
-    mop_prune_run "$run" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS" ${calibration[@]+"${calibration[@]}"}
+mapfile -t runs < <(mop_runs)  # every path under every DEPTH_RULE
+for line in "${runs[@]}"; do
+    read -r run seed sequence <<<"$line"
+    mop_prune_run "$run" "$seed" "$sequence" "$NUM_ITERATIONS" ${calibration[@]+"${calibration[@]}"}
     kept=$( (mop_recovered_iterations; echo "$NUM_ITERATIONS") | sort -nu)  # the checkpoints pruning kept
     llava_check "${run}_prune_check" "${run}_prune" $(printf "$RESULTS_DIR/$run/prune_iteration_%s\n" $kept)
     for i in $(mop_recovered_iterations); do

@@ -2,7 +2,8 @@
 
 A metric path scores what the model would be after a depth (L) or a width (G) step. Instead of
 a deep copy (twice the model's memory), each candidate is the live model seen differently:
-- L: the decoder runs without the layer the step would delete (`DecoderAdapter.without_layer`);
+- L: the decoder runs without the layer the step would delete (`DecoderAdapter.without_layer`),
+  chosen by the run's depth rule (mop/steps.py `depth_choice`);
 - G: forward pre-hooks zero the inputs the step would cut -- the removed GQA groups' query-head
   slices of each o_proj input and the removed neurons of each down_proj input. Removing a
   column of a Linear and zeroing its input feature give the same output, and a removed group's
@@ -22,8 +23,7 @@ import torch
 
 from .adapter import DecoderAdapter, count_parameters
 from .plan import WidthCarry
-from .steps import ScoreFn, plan_live_width_step
-from .surgery import depth_index
+from .steps import THIRD_TO_LAST, ScoreFn, depth_choice, plan_live_width_step
 
 
 class UnitMask:
@@ -79,11 +79,11 @@ class CandidateView:
 
 @contextlib.contextmanager
 def candidate(adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, mode: str, rule: str,
-              carry: WidthCarry) -> Iterator[CandidateView]:
+              carry: WidthCarry, depth_rule: str = THIRD_TO_LAST) -> Iterator[CandidateView]:
     """The live model behaving as the candidate of `decision` for the duration of the block."""
     before = count_parameters(adapter.model)
     if decision == "L":
-        index = depth_index(adapter)
+        index, _ = depth_choice(adapter, depth_rule, score_fn)
         removed = count_parameters(adapter.layers()[index])
         with adapter.without_layer(index):
             yield CandidateView(before - removed)

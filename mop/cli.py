@@ -19,7 +19,7 @@ from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
 from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
-from .steps import random_decisions, simulate_path
+from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from .streaming import OFFLOAD_MODES
 
 # ----------------------------------------------------------------------------- pruning
@@ -38,6 +38,10 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
     p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=d["mlp_only"],
                    help="width steps prune MLP neurons only (published Llama-3 setting)")
     p.add_argument("--budget_rule", choices=BUDGET_RULES, default=d["budget_rule"])
+    p.add_argument("--depth_rule", choices=DEPTH_RULES, default=d["depth_rule"],
+                   help="which layer an L step removes: third_to_last (the paper's rule) or block_influence (the "
+                        "layer that changes the hidden state least on the calibration prompts, scored anew at "
+                        "every L step; the first and last layers are kept)")
     p.add_argument("--align", type=int, default=d["align"],
                    help="keep the MLP width a multiple of N after every width step (0: off, the paper's exact "
                         "budget); 32 for llama.cpp q8_0, 256 for k-quants, 64 for GPU kernels")
@@ -110,7 +114,16 @@ def dry_run(settings: PruneSettings) -> list[dict]:
         decisions = parse_decisions(settings.decision_sequence, settings.num_iterations)
     rows = simulate_path(config, decisions, settings.width_mode, settings.budget_rule, settings.align)
     print_schedule(rows)
+    print(depth_rule_note(settings.depth_rule))
     return rows
+
+
+def depth_rule_note(depth_rule: str) -> str:
+    """What a real run's L steps would remove (all layers have one shape, so sizes do not depend on it)."""
+    if depth_rule == THIRD_TO_LAST:
+        return "depth rule third_to_last: a real run's L steps remove the third-to-last layer"
+    return ("depth rule block_influence: a real run's L steps remove the layer with the lowest block influence on "
+            "the calibration prompts (first and last layers kept); sizes are the same for any layer")
 
 
 def prune_main(

@@ -50,6 +50,8 @@ PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
 PAPER_ALIAS = "paper"
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 METRIC_FIELDS = ("acc", "acc_stderr", "acc_norm", "acc_norm_stderr")
+# Reported by rolling log-likelihood tasks (mop_heldout_ppl); kept only for tasks that report them.
+PERPLEXITY_FIELDS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
 ENV_KNOBS = ("EVAL_BATCH_SIZE", "EVAL_DEVICE", "EVAL_DTYPE", "EVAL_LIMIT", "NUM_GPUS")
 
 
@@ -65,11 +67,12 @@ def _number(value) -> float | None:
 
 
 def parse_metric_keys(task_result: dict) -> dict[str, float | None]:
-    """One task's lm_eval entry -> {acc, acc_stderr, acc_norm, acc_norm_stderr}.
+    """One task's lm_eval entry -> {acc, acc_stderr, acc_norm, acc_norm_stderr}, plus
+    {word_perplexity, byte_perplexity, bits_per_byte} for a task that reports them.
 
     lm_eval keys every metric as "<metric>,<filter>" ("acc,none", "acc_norm_stderr,none"). The
     unfiltered value ("none") is used; a task that only reports a filtered variant gets that one.
-    A metric the task does not report is None.
+    An accuracy metric the task does not report is None.
     """
     by_metric: dict[str, dict[str, object]] = {}
     for key, value in task_result.items():
@@ -77,7 +80,7 @@ def parse_metric_keys(task_result: dict) -> dict[str, float | None]:
             metric, filter_name = key.split(",", 1)
             by_metric.setdefault(metric, {})[filter_name] = value
     parsed = {}
-    for field in METRIC_FIELDS:
+    for field in METRIC_FIELDS + tuple(f for f in PERPLEXITY_FIELDS if f in by_metric):
         variants = by_metric.get(field, {})
         raw = variants["none"] if "none" in variants else next(iter(variants.values()), None)
         parsed[field] = _number(raw)
@@ -367,11 +370,12 @@ def command_line(module: str, argv: list[str]) -> str:
 
 
 def print_summary(summary: dict, out_dir: Path) -> None:
-    print(f"{'task':<20} {'acc':>8} {'acc_norm':>9}")
+    print(f"{'task':<20} {'acc':>8} {'acc_norm':>9} {'word_ppl':>10}")
     for name, m in summary["tasks"].items():
         acc = "-" if m["acc"] is None else f"{100 * m['acc']:.2f}"
         norm = "-" if m["acc_norm"] is None else f"{100 * m['acc_norm']:.2f}"
-        print(f"{name:<20} {acc:>8} {norm:>9}")
+        ppl = "-" if m.get("word_perplexity") is None else f"{m['word_perplexity']:.2f}"
+        print(f"{name:<20} {acc:>8} {norm:>9} {ppl:>10}")
     print(f"wrote {out_dir / EVAL_META} ({summary['seconds']} s)")
 
 

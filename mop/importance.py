@@ -9,6 +9,12 @@ Both are then averaged over prompts. Padding tokens are masked out and each prom
 over its own tokens, so batching does not change the scores. A GQA group scores the mean of its
 query heads.
 
+The same pass can also score whole decoder layers for the depth rule `block_influence`
+(`with_layers=True`): layer i scores the mean over a prompt's tokens of 1 - cos(x_i, y_i), x_i
+being the hidden state entering the layer and y_i the one leaving it (the residual stream), again
+averaged over prompts. A layer that barely turns the residual stream scores near 0: removing it
+changes the least (the block influence of ShortGPT; Minitron scores depth the same way).
+
 `amp_scores_streamed` gives the same scores for a model kept in CPU memory, with one decoder
 layer at a time on the compute device (mop/streaming.py): for models larger than the GPU.
 """
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .adapter import DecoderAdapter
@@ -28,10 +35,12 @@ from .streaming import capture_layer_inputs, stream_layers
 
 @dataclass
 class ImportanceScores:
-    """Per layer: head scores (num_query_heads,) and neuron scores (intermediate_size,)."""
+    """Per layer: head scores (num_query_heads,) and neuron scores (intermediate_size,); with
+    `with_layers`, one block-influence score per decoder layer, (num_layers,)."""
 
     heads: list[torch.Tensor]
     neurons: list[torch.Tensor]
+    layers: torch.Tensor | None = None
 
     def group_scores(self, layer: int, group_size: int) -> torch.Tensor:
         """Mean of the query-head scores of each GQA group: (H,) -> (H / group_size,)."""
@@ -41,12 +50,14 @@ class ImportanceScores:
 class _AmpAccumulator:
     """Sums of per-prompt token-mean scores, filled by forward pre-hooks of one pass."""
 
-    def __init__(self, adapter: DecoderAdapter, with_heads: bool):
+    def __init__(self, adapter: DecoderAdapter, with_heads: bool, with_layers: bool = False):
         self.adapter = adapter
         self.with_heads = with_heads
+        self.with_layers = with_layers
         self.mask: torch.Tensor | None = None  # (B, T) float, 1 for real tokens
         self.head_sums: list[torch.Tensor | float] = [0.0] * adapter.num_layers
         self.neuron_sums: list[torch.Tensor | float] = [0.0] * adapter.num_layers
+        self.layer_sums: list[torch.Tensor | float] = [0.0] * adapter.num_layers
         self.num_prompts = 0
 
     def _token_mean(self, values: torch.Tensor) -> torch.Tensor:
@@ -77,6 +88,16 @@ class _AmpAccumulator:
 
         return hook
 
+    def layer_hook(self, index: int):
+        """Block influence of decoder layer `index`: 1 - cos(input, output) per token, masked."""
+        def hook(module, args, kwargs, output):
+            entering = args[0] if args else kwargs["hidden_states"]  # (B, T, hidden)
+            leaving = output[0] if isinstance(output, tuple) else output  # (B, T, hidden)
+            turn = 1 - F.cosine_similarity(entering.float(), leaving.float(), dim=-1)  # (B, T)
+            self.layer_sums[index] = self.layer_sums[index] + self._token_mean(turn[..., None])
+
+        return hook
+
     @contextlib.contextmanager
     def hooks(self) -> Iterator[None]:
         handles = []
@@ -87,6 +108,8 @@ class _AmpAccumulator:
                 if self.with_heads:
                     handles.append(o_proj.register_forward_pre_hook(self.head_hook(i)))
                 handles.append(down.register_forward_pre_hook(self.neuron_hook(i)))
+                if self.with_layers:
+                    handles.append(layer.register_forward_hook(self.layer_hook(i), with_kwargs=True))
             yield
         finally:
             for handle in handles:
@@ -96,7 +119,8 @@ class _AmpAccumulator:
         n = max(self.num_prompts, 1)
         heads = [s / n if torch.is_tensor(s) else torch.empty(0) for s in self.head_sums]
         neurons = [s.cpu() / n for s in self.neuron_sums]
-        return ImportanceScores([h.cpu() for h in heads], neurons)
+        layers = torch.cat([s.cpu() / n for s in self.layer_sums]) if self.with_layers else None
+        return ImportanceScores([h.cpu() for h in heads], neurons, layers)
 
 
 def batch_prompts(tokenizer, prompts: list[str], batch_size: int, max_length: int) -> list[dict]:
@@ -127,9 +151,11 @@ def amp_scores(
     batches: Iterable[dict],
     with_heads: bool = True,
     progress: bool = True,
+    with_layers: bool = False,
 ) -> ImportanceScores:
-    """Run the calibration batches once and return head and neuron AMP scores."""
-    acc = _AmpAccumulator(adapter, with_heads)
+    """Run the calibration batches once and return head and neuron AMP scores (and, with
+    `with_layers`, every decoder layer's block influence from the same pass)."""
+    acc = _AmpAccumulator(adapter, with_heads, with_layers)
     device = next(adapter.model.parameters()).device
     batches = list(batches)
     with acc.hooks():
@@ -149,6 +175,7 @@ def amp_scores_streamed(
     with_heads: bool = True,
     progress: bool = True,
     place: Callable | None = None,
+    with_layers: bool = False,
 ) -> ImportanceScores:
     """`amp_scores` for a model in CPU memory: the decoder layers visit `device` one at a time.
 
@@ -156,7 +183,7 @@ def amp_scores_streamed(
     CPU between layers), and each layer sums its batches in the same order, so the scores equal
     the in-memory pass's. `place` is passed to `stream_layers` (e.g. to load layers from disk).
     """
-    acc = _AmpAccumulator(adapter, with_heads)
+    acc = _AmpAccumulator(adapter, with_heads, with_layers)
     batches = list(batches)
     inputs = capture_layer_inputs(adapter, batches, device)
     acc.num_prompts = sum(batch["attention_mask"].shape[0] for batch in batches)

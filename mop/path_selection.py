@@ -11,8 +11,10 @@
   scored, one at a time, as views of the live model (mop/candidates.py: the L candidate runs
   without the layer it would delete, the G candidate with the units it would remove masked to
   zero), so no copy of the model is made. The G candidate's AMP scores are computed once on the
-  current model and reused when the live model takes the G step. The live model then takes the
-  winning step itself; it never sees a probe update.
+  current model and reused when the live model takes the G step; under `--depth_rule
+  block_influence` the same calibration pass scores the layers, so the L candidate (and the
+  live L step) drop the layer that pass ranks lowest. The live model then takes the winning
+  step itself; it never sees a probe update.
 
 Probe (`--probe_steps` > 0): each candidate gets a short LoRA fine-tune
 (`mop.recovery.train_adapter`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
@@ -82,7 +84,7 @@ from .layout import REFERENCE_FILE
 from .models import load_model
 from .plan import WidthCarry
 from .recovery import RecoverySettings, train_adapter
-from .steps import ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
+from .steps import THIRD_TO_LAST, ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
 from .streaming import on_device, stream_decoder
 
 PATHS = ("sequence", "random", "ppl", "kl", "cosine")
@@ -399,9 +401,10 @@ def train_probe(adapter: DecoderAdapter, probe: ProbeSetup, on_wrapped: Callable
 
 
 def frozen_scores(scores, with_heads: bool) -> ScoreFn:
-    """A score function that returns scores computed earlier (no second AMP pass)."""
+    """A score function that returns scores computed earlier (no second AMP pass). Scores made
+    with head scores also serve a request without them (a depth step reads only layer scores)."""
     def score_fn(adapter, heads):
-        if heads != with_heads:
+        if heads and not with_heads:
             raise RuntimeError("cached AMP scores were computed for another width step")
         return scores
 
@@ -458,12 +461,13 @@ class PathSelector:
     probe: ProbeSetup | None = None
     by_copy: bool = False  # score deep copies instead of views of the live model (reference)
     stream_device: str | None = None  # --offload: score layer by layer on this device (model on CPU)
+    depth_rule: str = THIRD_TO_LAST  # which layer the L candidate drops (mop/steps.py)
 
     def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
         """One candidate as a view of the live model (see mop/candidates.py): (probe), score, undo."""
         if self.by_copy:
             return self.evaluate_copy(adapter, decision, score_fn, carry)
-        with candidate(adapter, decision, score_fn, self.mode, self.rule, carry) as view:
+        with candidate(adapter, decision, score_fn, self.mode, self.rule, carry, self.depth_rule) as view:
             with training_state_kept(adapter.model):
                 result = {"params": view.params, "probe": None}
                 peft_model = None
@@ -483,7 +487,7 @@ class PathSelector:
         """The reference way: a deep copy takes the step for real (twice the model's memory).
         Kept to check the views against (tests, benchmarks/bench_path_memory.py)."""
         candidate_adapter = get_adapter(copy.deepcopy(adapter.model))
-        apply_decision(candidate_adapter, decision, score_fn, self.mode, self.rule, carry)
+        apply_decision(candidate_adapter, decision, score_fn, self.mode, self.rule, carry, self.depth_rule)
         result = {"params": count_parameters(candidate_adapter.model), "probe": None}
         peft_model = None
         try:
@@ -562,7 +566,8 @@ def open_selector(settings, save_dir: Path, live: DecoderAdapter, live_is_origin
         _, records = held_out_records(settings)
         probe = probe_setup(settings, live.model.config, tokenizer, records, progress)
     return PathSelector(settings.path, reference, settings.width_mode, settings.budget_rule, probe,
-                        by_copy=settings.candidates == "copy", stream_device=stream_device)
+                        by_copy=settings.candidates == "copy", stream_device=stream_device,
+                        depth_rule=settings.depth_rule)
 
 
 # ----------------------------------------------------------------------------- reporting

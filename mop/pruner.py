@@ -3,7 +3,10 @@
 The model stays in memory between iterations; each iteration is saved atomically to
 `<save_dir>/prune_iteration_<i>/` with its tokenizer and `mop_prune.json` (how it was made).
 `pruning_summary.{csv,json}` are rebuilt from those files after every iteration, so they always
-describe exactly the checkpoints on disk. A resumed run reloads the last complete checkpoint and
+describe exactly the checkpoints on disk. Every L step records the layer it removed both in the
+model as it was then (`removed_layer_index`) and in the unpruned model's numbering
+(`removed_original_layer`, the summary's column of that name), and under `--depth_rule
+block_influence` every layer's score. A resumed run reloads the last complete checkpoint and
 its width carry (GQA accumulator, --align neuron debt), which gives the same weights as an
 uninterrupted run.
 """
@@ -35,13 +38,15 @@ from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMP
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
 from .plan import WidthCarry, normalise_decisions, parse_decisions
 from .preflight import check_prune_inputs, check_resume_state
-from .steps import ScoreFn, apply_decision, describe, random_decisions, simulate_path
+from .steps import (BLOCK_INFLUENCE, THIRD_TO_LAST, ScoreFn, apply_decision, check_depth_rule, describe,
+                    random_decisions, simulate_path)
 from .streaming import resolve_offload
 
 SUMMARY_FIELDS = (
     "iteration", "decision", "layers", "query_heads", "kv_heads", "intermediate_size",
     "params", "compression",
 )
+DEPTH_FIELDS = ("removed_original_layer",)  # L steps: the removed layer in the unpruned model's numbering
 DISK_FIELDS = ("checkpoint_bytes", "on_disk")
 
 
@@ -57,6 +62,7 @@ class PruneSettings:
     mlp_only: bool = False
     budget_rule: str = "exact"
     align: int = 0  # MLP width a multiple of this after every G step (0: the paper's exact budget)
+    depth_rule: str = THIRD_TO_LAST  # which layer an L step removes: third_to_last (paper) | block_influence
     calibration_data: str = "auto"
     num_calibration_prompts: int = 128
     calibration_batch_size: int = 16
@@ -91,9 +97,11 @@ def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
     for i in range(1, completed_iterations(save_dir) + 1):
         meta = read_json(iteration_meta_path(save_dir, i))
         disk = {"checkpoint_bytes": meta.get("checkpoint_bytes"), "on_disk": iteration_dir(save_dir, i).is_dir()}
-        rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **disk, **path_selection.path_columns(meta)})
+        depth = {"removed_original_layer": meta.get("details", {}).get("removed_original_layer")}
+        rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **depth, **disk, **path_selection.path_columns(meta)})
     write_json(save_dir / SUMMARY_JSON, rows)
-    fields = SUMMARY_FIELDS + DISK_FIELDS + (path_selection.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
+    fields = SUMMARY_FIELDS + DEPTH_FIELDS + DISK_FIELDS + (
+        path_selection.PATH_FIELDS if any("chosen_by" in r for r in rows) else ())
     with atomic_file(save_dir / SUMMARY_CSV) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -125,8 +133,8 @@ def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     if isinstance(stored.get("decision_sequence"), str):  # runs stored before letters were normalised
         stored = {**stored, "decision_sequence": normalise_decisions(stored["decision_sequence"])}
     defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
-    keys = ["model_name", "mlp_only", "budget_rule", "align", "calibration_data", "num_calibration_prompts", "seed",
-            "path"]
+    keys = ["model_name", "mlp_only", "budget_rule", "align", "depth_rule", "calibration_data",
+            "num_calibration_prompts", "seed", "path"]
     if settings.path == "sequence":
         keys.append("decision_sequence")
     if path_selection.is_metric_path(settings.path):
@@ -146,6 +154,7 @@ def prepare_run(settings: PruneSettings):
     while pruning); the schedule then holds the unpruned model's row only.
     """
     path_selection.check_path_settings(settings)
+    check_depth_rule(settings.depth_rule)
     if settings.align < 0:
         raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
     decisions = parse_decisions(settings.decision_sequence, settings.num_iterations) if settings.path == "sequence" else None
@@ -219,10 +228,13 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
     model, processing = load_model(str(source), dtype, model_device)
     batches = batch_builder(settings, processing)
     if score_fn is None:
+        with_layers = settings.depth_rule == BLOCK_INFLUENCE  # layer scores from the same pass
+
         def score_fn(adapter, with_heads):
             if offload:
-                return amp_scores_streamed(adapter, batches, device, with_heads=with_heads, progress=progress)
-            return amp_scores(adapter, batches, with_heads=with_heads, progress=progress)
+                return amp_scores_streamed(adapter, batches, device, with_heads=with_heads, progress=progress,
+                                           with_layers=with_layers)
+            return amp_scores(adapter, batches, with_heads=with_heads, progress=progress, with_layers=with_layers)
 
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
@@ -239,13 +251,16 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
                                             model_path, dtype, model_device, progress,
                                             stream_device=device if offload else None)
     taken = decisions_taken(save_dir, start)
+    original_layers = surviving_layers(save_dir, start, schedule[0]["layers"])
     for i in range(start + 1, settings.num_iterations + 1):
         began = time.perf_counter()
         decision, step_scores, path_record = next_decision(settings, decisions, i, selector, adapter, score_fn,
                                                            carry)
         details, carry = apply_decision(
-            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, carry
+            adapter, decision, step_scores, settings.width_mode, settings.budget_rule, carry, settings.depth_rule
         )
+        if "removed_layer_index" in details:
+            details["removed_original_layer"] = original_layers.pop(details["removed_layer_index"])
         taken.append(decision)
         row = {"iteration": i, "decision": decision, **describe(adapter, original_params)}
         meta = {
@@ -261,7 +276,7 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
         print(
             f"iteration {i:2d} {decision}: layers={row['layers']} heads={row['query_heads']}/{row['kv_heads']} "
             f"intermediate={row['intermediate_size']} params={row['params']:,} "
-            f"compression={100 * row['compression']:.2f}%  ({meta['seconds']:.1f}s)",
+            f"compression={100 * row['compression']:.2f}%  ({meta['seconds']:.1f}s){removed_note(details)}",
             flush=True,
         )
         if selector is not None:
@@ -297,6 +312,25 @@ def report_disk(save_dir: Path, rows: list[dict]) -> None:
     kept = [r["iteration"] for r in rows[1:] if r.get("on_disk")]
     print(f"disk: {folder_bytes(save_dir) / GB:.2f} GB in {save_dir}; checkpoints kept: "
           f"{', '.join(map(str, kept)) or 'none'} of {len(rows) - 1}", flush=True)
+
+
+def removed_note(details: dict) -> str:
+    """`, removed layer 24 (original 27)` for an L step's log line; empty for a G step."""
+    if "removed_layer_index" not in details:
+        return ""
+    return f", removed layer {details['removed_layer_index']} (original {details['removed_original_layer']})"
+
+
+def surviving_layers(save_dir: Path, completed: int, num_layers: int) -> list[int]:
+    """The unpruned model's numbers of the layers left after iteration `completed`: every L
+    step's metadata says which current layer it removed, so replaying those removals over
+    0..num_layers-1 gives the numbering (also for runs made before the original index was stored)."""
+    layers = list(range(num_layers))
+    for i in range(1, completed + 1):
+        removed = read_json(iteration_meta_path(save_dir, i)).get("details", {}).get("removed_layer_index")
+        if removed is not None:
+            layers.pop(removed)
+    return layers
 
 
 def restore_carry(save_dir: Path, completed: int, align: int) -> WidthCarry:

@@ -1,6 +1,13 @@
 """The two MoP steps on a live (or weightless) model, and paths walked without weights.
 
-- `depth_step` (L): delete the third-to-last decoder layer.
+- `depth_step` (L): delete one decoder layer, chosen by the depth rule:
+  `third_to_last` (the paper's, the default) always deletes layer `len(layers) - 3`;
+  `block_influence` deletes the layer whose output differs least from its input on the
+  calibration prompts (lowest 1 - cos, mop/importance.py), scored anew on the model as it is at
+  every L step. The first and the last layer are never candidates: the first turns token
+  embeddings into the residual stream every later layer was trained on, the last writes the
+  states the final norm and the vocabulary head read, and a cosine of directions understates
+  what either does (both usually score high anyway). At least three layers always remain.
 - `width_step` (G): remove one current layer's worth of parameters as the same number of GQA
   groups (heads, for MHA) and MLP neurons in every layer, the least important ones by AMP.
 - `simulate_path` / `random_decisions`: walk a whole path on a meta-device copy of the model.
@@ -23,6 +30,8 @@ from .plan import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores
+THIRD_TO_LAST, BLOCK_INFLUENCE = "third_to_last", "block_influence"
+DEPTH_RULES = (THIRD_TO_LAST, BLOCK_INFLUENCE)
 
 
 def layer_shape(adapter: DecoderAdapter) -> LayerShape:
@@ -41,12 +50,37 @@ def layer_shape(adapter: DecoderAdapter) -> LayerShape:
     )
 
 
-def depth_step(adapter: DecoderAdapter) -> dict:
-    """Remove the third-to-last decoder layer."""
+def check_depth_rule(depth_rule: str) -> None:
+    if depth_rule not in DEPTH_RULES:
+        raise UsageError(f"unknown --depth_rule {depth_rule!r}; choose from {', '.join(DEPTH_RULES)}")
+
+
+def depth_choice(adapter: DecoderAdapter, depth_rule: str, score_fn: ScoreFn | None) -> tuple[int, list | None]:
+    """(index of the layer an L step removes now, every current layer's score or None).
+
+    `block_influence` takes the layer scores from `score_fn` (a pass with `with_layers`); the
+    lowest-scoring layer strictly between the first and the last is removed (ties: the earlier).
+    """
+    check_depth_rule(depth_rule)
+    if depth_rule == THIRD_TO_LAST:
+        return depth_index(adapter), None
+    layer_scores = None if score_fn is None else score_fn(adapter, False).layers
+    if layer_scores is None or len(layer_scores) != adapter.num_layers:
+        raise RuntimeError("the block_influence depth rule needs one score per decoder layer from the "
+                           "calibration pass (amp_scores with_layers=True)")
+    interior = layer_scores[1:-1]  # the first and the last layer are never removed
+    return 1 + lowest(interior, 1)[0], [float(v) for v in layer_scores]
+
+
+def depth_step(adapter: DecoderAdapter, depth_rule: str = THIRD_TO_LAST, score_fn: ScoreFn | None = None) -> dict:
+    """Remove one decoder layer, chosen by `depth_rule` (see the module docstring)."""
     check_depth_step(layer_shape(adapter))
-    index = depth_index(adapter)
+    index, layer_scores = depth_choice(adapter, depth_rule, score_fn)
     drop_layer(adapter, index)
-    return {"removed_layer_index": index}
+    details = {"removed_layer_index": index}
+    if layer_scores is not None:
+        details.update(depth_rule=depth_rule, layer_scores=layer_scores)
+    return details
 
 
 def lowest(scores: torch.Tensor, k: int) -> list[int]:
@@ -84,18 +118,20 @@ def width_step(adapter: DecoderAdapter, score_fn: ScoreFn, mode: str, rule: str,
 
 
 def placeholder_scores(adapter: DecoderAdapter, with_heads: bool) -> ImportanceScores:
-    """Zero scores (prune the first units): for dry runs, where only shapes matter."""
+    """Zero scores (prune the first units): for dry runs, where only shapes matter (every
+    decoder layer has the same shape, so which one a depth step takes does not matter either)."""
     heads, neurons = [], []
     for layer in adapter.layers():
         heads.append(torch.zeros(adapter.query_heads(layer)))
         neurons.append(torch.zeros(adapter.intermediate_size(layer)))
-    return ImportanceScores(heads, neurons)
+    return ImportanceScores(heads, neurons, torch.zeros(adapter.num_layers))
 
 
-def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry):
+def apply_decision(adapter, decision: str, score_fn: ScoreFn, mode: str, rule: str, carry: WidthCarry,
+                   depth_rule: str = THIRD_TO_LAST):
     """One iteration: returns (details for the log, the width carry after it)."""
     if decision == "L":
-        return depth_step(adapter), carry
+        return depth_step(adapter, depth_rule, score_fn), carry
     step = width_step(adapter, score_fn, mode, rule, carry)
     return step.as_dict(), step.carry(carry.align)
 

@@ -54,7 +54,8 @@ def drop_layer(adapter: DecoderAdapter, index: int) -> None:
 
 
 def depth_index(adapter: DecoderAdapter) -> int:
-    """The depth step always removes the third-to-last layer: the last two always survive."""
+    """The paper's depth rule (`third_to_last`): remove the third-to-last layer, so the last two
+    always survive."""
     return adapter.num_layers - 3
 
 

@@ -23,7 +23,12 @@ Metric per task (--metric):
                       hellaswag, arc_challenge and openbookqa (and mop_hellaswag), acc elsewhere.
 The MoP paper does not state which of the two it reports; compare like with like.
 
-The average is the unweighted mean over the table's tasks (empty when a checkpoint lacks one).
+Perplexity tasks (those reporting lm_eval's `word_perplexity`, e.g. the held-out
+`mop_heldout_ppl`) get a column "<task> ppl" after the average: word perplexity, lower is
+better, never part of the average.
+
+The average is the unweighted mean over the table's accuracy tasks (empty when a checkpoint
+lacks one).
 Scores made on a subset (mop_eval.json "limit", i.e. EVAL_LIMIT / --limit) are marked with a dagger
 and a note, since they are not comparable with full-task scores.
 The seed spread is the sample standard deviation (n - 1) over the seeds.
@@ -183,24 +188,40 @@ def stage_checkpoints(found: list[Scored], stage: str, epochs: int | None) -> li
 # ----------------------------------------------------------------------------- selecting
 
 
+# The drivers' run folders: run_seed_<s>, run_depth_only, run_width_only, each with a suffix
+# naming the depth rule when it is not the paper's (DEPTH_RULE in scripts/pipeline.sh).
+RUN_NAME = re.compile(r"run_(?:seed_(?P<seed>\d+)|(?P<extreme>depth_only|width_only))(?:_(?P<rule>block_influence))?")
+EXTREME_LABELS = {"depth_only": "Depth-only", "width_only": "Width-only"}
+
+
 def run_order(run: str) -> tuple:
-    """Seeds in numeric order, then depth-only, width-only, then anything else by name."""
-    seed = re.fullmatch(r"run_seed_(\d+)", run)
-    if seed:
-        return (0, int(seed.group(1)), "")
-    return {"run_depth_only": (1, 0, ""), "run_width_only": (2, 0, "")}.get(run, (3, 0, run))
+    """Seeds in numeric order (the paper's depth rule first), then depth-only, width-only, then
+    anything else by name."""
+    match = RUN_NAME.fullmatch(run)
+    if match is None:
+        return (3, "", 0, run)
+    rule = match["rule"] or ""
+    if match["seed"]:
+        return (0, rule, int(match["seed"]), "")
+    return (1 if match["extreme"] == "depth_only" else 2, rule, 0, "")
 
 
 def run_label(run: str) -> str:
-    seed = re.fullmatch(r"run_seed_(\d+)", run)
-    if seed:
-        return f"MoP (seed {seed.group(1)})"
-    return {"run_depth_only": "Depth-only", "run_width_only": "Width-only", "dense": "Dense"}.get(
-        run, run.removeprefix("run_"))
+    if run == "dense":
+        return "Dense"
+    match = RUN_NAME.fullmatch(run)
+    if match is None:
+        return run.removeprefix("run_")
+    if match["seed"]:
+        return f"MoP (seed {match['seed']}" + (f", {match['rule']})" if match["rule"] else ")")
+    return EXTREME_LABELS[match["extreme"]] + (f" ({match['rule']})" if match["rule"] else "")
 
 
-def is_seed_run(run: str) -> bool:
-    return re.fullmatch(r"run_seed_(\d+)", run) is not None
+def seed_group(run: str) -> str | None:
+    """For a seed run, the depth rule it was pruned with ("" for the paper's); None otherwise.
+    Seeds are averaged within a group."""
+    match = RUN_NAME.fullmatch(run)
+    return (match["rule"] or "") if match is not None and match["seed"] else None
 
 
 def nearest(checkpoints: list[Scored], target: float, tolerance: float) -> Scored | None:
@@ -211,8 +232,14 @@ def nearest(checkpoints: list[Scored], target: float, tolerance: float) -> Score
     return best if abs(best.compression - target) <= tolerance + 1e-12 else None
 
 
+def is_perplexity_scores(scores: dict) -> bool:
+    return "word_perplexity" in scores
+
+
 def metric_value(task: str, scores: dict, metric: str) -> float | None:
     """The number a table shows for one task (see the module docstring for the choices)."""
+    if is_perplexity_scores(scores):
+        return scores["word_perplexity"]
     if metric == "acc":
         return scores.get("acc")
     if metric == "paper" and task not in NORM_TASKS_PAPER:
@@ -221,22 +248,40 @@ def metric_value(task: str, scores: dict, metric: str) -> float | None:
     return norm if norm is not None else scores.get("acc")
 
 
-def task_columns(checkpoints: list[Scored]) -> list[str]:
+class Columns(list):
+    """A table's task columns: accuracy tasks (the paper's first), then perplexity tasks, which
+    are shown as perplexity and left out of the average."""
+
+    def __init__(self, names, perplexity=()):
+        super().__init__(names)
+        self.perplexity = frozenset(perplexity)
+
+    @property
+    def accuracy(self) -> list[str]:
+        return [t for t in self if t not in self.perplexity]
+
+    def label(self, task: str) -> str:
+        return f"{task} ppl" if task in self.perplexity else task
+
+
+def task_columns(checkpoints: list[Scored]) -> Columns:
     names = {t for s in checkpoints for t in s.tasks}
-    return [t for t in PAPER_TASKS if t in names] + sorted(names - set(PAPER_TASKS))
+    perplexity = {t for s in checkpoints for t, scores in s.tasks.items() if is_perplexity_scores(scores)}
+    accuracy = [t for t in PAPER_TASKS if t in names] + sorted(names - set(PAPER_TASKS) - perplexity)
+    return Columns(accuracy + sorted(perplexity), perplexity)
 
 
 def mean_or_none(values: list[float | None]) -> float | None:
     return None if not values or any(v is None for v in values) else statistics.fmean(values)
 
 
-def checkpoint_row(s: Scored, tasks: list[str], metric: str, target: float | None) -> Row:
+def checkpoint_row(s: Scored, tasks: Columns, metric: str, target: float | None) -> Row:
     values = {t: metric_value(t, s.tasks[t], metric) if t in s.tasks else None for t in tasks}
     return Row(target, run_label(s.run), s.run, str(s.iteration), s.params, s.compression, values,
-               mean_or_none([values[t] for t in tasks]), limit=s.limit)
+               mean_or_none([values[t] for t in tasks.accuracy]), limit=s.limit)
 
 
-def seed_summary_row(rows: list[Row], tasks: list[str], target: float) -> Row:
+def seed_summary_row(rows: list[Row], tasks: list[str], target: float, group: str = "") -> Row:
     """MoP mean over the seeds' rows, with the sample standard deviation of every column."""
 
     def stats(values):
@@ -252,7 +297,8 @@ def seed_summary_row(rows: list[Row], tasks: list[str], target: float) -> Row:
     compression, spread["compression"] = stats([r.compression for r in rows])
     iterations = "/".join(r.iteration for r in rows)
     limits = [r.limit for r in rows if r.limit is not None]
-    return Row(target, f"MoP mean ± std ({len(rows)} seeds)", "seeds", iterations, params, compression,
+    label = f"MoP mean ± std ({len(rows)} seeds" + (f", {group})" if group else ")")
+    return Row(target, label, "seeds" + (f"_{group}" if group else ""), iterations, params, compression,
                values, average, spread, limit=max(limits) if limits else None)
 
 
@@ -262,13 +308,18 @@ def build_rows(checkpoints: list[Scored], dense: Scored | None, tasks: list[str]
     rows = [checkpoint_row(dense, tasks, metric, None)] if dense else []
     runs = sorted({s.run for s in checkpoints}, key=run_order)
     for target in targets:
-        seed_rows, other_rows = [], []
+        seed_rows: dict[str, list[Row]] = {}  # depth rule -> its seeds' rows
+        other_rows = []
         for run in runs:
             pick = nearest([s for s in checkpoints if s.run == run], target, tolerance)
-            if pick is not None:
-                (seed_rows if is_seed_run(run) else other_rows).append(checkpoint_row(pick, tasks, metric, target))
-        summary = [seed_summary_row(seed_rows, tasks, target)] if len(seed_rows) >= 2 else []
-        rows += seed_rows + summary + other_rows
+            if pick is None:
+                continue
+            row, group = checkpoint_row(pick, tasks, metric, target), seed_group(run)
+            (other_rows if group is None else seed_rows.setdefault(group, [])).append(row)
+        for group, group_rows in seed_rows.items():
+            summary = [seed_summary_row(group_rows, tasks, target, group)] if len(group_rows) >= 2 else []
+            rows += group_rows + summary
+        rows += other_rows
     return rows
 
 
@@ -289,21 +340,28 @@ def fmt_compression(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def display_cells(row: Row, tasks: list[str], pm: str) -> list[str]:
-    """A row as display strings (percent with 2 decimals; mean rows as mean ± std)."""
-    def with_spread(key, value):
+def fmt_perplexity(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}" if value < 1e4 else f"{value:.3g}"
+
+
+def display_cells(row: Row, tasks: Columns, pm: str) -> list[str]:
+    """A row as display strings (accuracy in percent with 2 decimals, then the average, then
+    perplexities as plain numbers; mean rows as mean ± std)."""
+    def with_spread(key, value, fmt=pct):
         if row.spread is None or row.spread.get(key) is None:
-            return pct(value)
-        return f"{pct(value)}{pm}{pct(row.spread[key])}"
+            return fmt(value)
+        return f"{fmt(value)}{pm}{fmt(row.spread[key])}"
 
     target = "–" if row.target is None else f"{100 * row.target:.0f}%"
     method = row.method + (" †" if row.limit is not None else "")
-    return [target, method, row.iteration, fmt_params(row.params), fmt_compression(row.compression)] + [
-        with_spread(t, row.values[t]) for t in tasks] + [with_spread("average", row.average)]
+    return ([target, method, row.iteration, fmt_params(row.params), fmt_compression(row.compression)]
+            + [with_spread(t, row.values[t]) for t in tasks.accuracy] + [with_spread("average", row.average)]
+            + [with_spread(t, row.values[t], fmt_perplexity) for t in tasks if t in tasks.perplexity])
 
 
-def header(tasks: list[str]) -> list[str]:
-    return ["Target", "Method", "Iter", "Params", "Compr."] + tasks + ["Avg"]
+def header(tasks: Columns) -> list[str]:
+    return (["Target", "Method", "Iter", "Params", "Compr."] + tasks.accuracy + ["Avg"]
+            + [tasks.label(t) for t in tasks if t in tasks.perplexity])
 
 
 def markdown_table(rows: list[Row], tasks: list[str]) -> str:
@@ -406,7 +464,7 @@ def plot(stage_points: dict[str, list[Scored]], dense: Scored | None, tasks_by_s
                 ax.plot([0.0], [100 * avg], marker="*", markersize=14, color="black", linestyle="", label="Dense")
         ax.set_title(STAGE_TITLES[stage])
         ax.set_xlabel("compression (%)")
-        ax.set_ylabel(f"average accuracy (%) over {len(tasks)} tasks, metric: {metric}")
+        ax.set_ylabel(f"average accuracy (%) over {len(tasks.accuracy)} tasks, metric: {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

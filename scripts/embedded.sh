@@ -3,7 +3,7 @@
 NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-8}
 FT_ITERATIONS=(${EMBEDDED_FT_ITERATIONS:-4 8})
 NUM_EPOCHS=1
-TASKS=${EMBEDDED_TASKS:-mop_mini}
+TASKS=${EMBEDDED_TASKS:-mop_mini,mop_heldout_ppl}  # three multiple-choice tasks + held-out perplexity
 FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 24 --save_steps 12 --num_samples 400 --batch_size 8 --grad_accum 2 --max_length 256}
 EVAL_UNRECOVERED=${EMBEDDED_EVAL_UNRECOVERED:-1}  # score before and after recovery
 export EVAL_LIMIT=${EVAL_LIMIT:-100}  # first 100 items of each local task, to keep CPU runs short (EVAL_LIMIT=1000 scores all)

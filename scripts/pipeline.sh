@@ -25,12 +25,54 @@ mop_check_positive_int() {
     fi
 }
 
+MOP_DEPTH_RULES=(third_to_last block_influence)  # prune.py --depth_rule; the first is the paper's
+
+mop_check_depth_rules() {
+    # DEPTH_RULE: one or more (space-separated) of MOP_DEPTH_RULES, each at most once.
+    local rule seen=" "
+    for rule in ${DEPTH_RULE:-third_to_last}; do
+        if [[ " ${MOP_DEPTH_RULES[*]} " != *" $rule "* || "$seen" == *" $rule "* ]]; then
+            echo "error: DEPTH_RULE must list distinct rules of: ${MOP_DEPTH_RULES[*]} (got '${DEPTH_RULE}')" >&2
+            exit 2
+        fi
+        seen+="$rule "
+    done
+    [[ -n "${DEPTH_RULE// /}" ]] || { echo "error: DEPTH_RULE is empty; choose from: ${MOP_DEPTH_RULES[*]}" >&2; exit 2; }
+}
+
+mop_run_name() {
+    # Usage: mop_run_name PATH_NAME RULE -- the paper's rule keeps the path's name (run_seed_1), any
+    # other rule is appended (run_seed_1_block_influence), so both sit side by side in one table.
+    if [[ "$2" == "${MOP_DEPTH_RULES[0]}" ]]; then echo "$1"; else echo "$1_$2"; fi
+}
+
+mop_depth_rule_of() {
+    # Usage: mop_depth_rule_of RUN_NAME -- the depth rule a run folder's name stands for.
+    local rule
+    for rule in "${MOP_DEPTH_RULES[@]:1}"; do
+        [[ "$1" == *"_$rule" ]] && { echo "$rule"; return; }
+    done
+    echo "${MOP_DEPTH_RULES[0]}"
+}
+
+mop_runs() {
+    # One line per pruning run, "NAME SEED SEQUENCE": every path of RUN_NAMES / RUN_SEEDS /
+    # RUN_SEQUENCES under every rule of DEPTH_RULE.
+    local rule k
+    for rule in ${DEPTH_RULE:-third_to_last}; do
+        for k in "${!RUN_NAMES[@]}"; do
+            echo "$(mop_run_name "${RUN_NAMES[$k]}" "$rule") ${RUN_SEEDS[$k]} ${RUN_SEQUENCES[$k]}"
+        done
+    done
+}
+
 mop_setup() {
     # Args: model folder (absolute path). Sets MODEL_FOLDER, creates RESULTS_DIR and LOG_DIR,
     # and opens the stage plan. Settings are checked before anything is created.
     MODEL_FOLDER=$1
     mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
     mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
+    mop_check_depth_rules
     mkdir -p "$RESULTS_DIR" "$LOG_DIR"
     echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR (executor: ${EXECUTOR:-local})"
     mop_plan_open
@@ -140,6 +182,7 @@ mop_kept_iterations() {
 
 mop_prune_run() {
     # Usage: mop_prune_run RUN_NAME SEED SEQUENCE NUM_ITERATIONS [extra prune.py flags...]
+    # The depth rule comes from the run's name (mop_run_name).
     local run=$1 seed=$2 sequence=$3 iterations=$4
     shift 4
     local dir="$RESULTS_DIR/$run" resume=()
@@ -147,7 +190,7 @@ mop_prune_run() {
     mop_stage "${run}_prune" "$dir/prune_iteration_${iterations}/mop_prune.json" \
         "$PYTHON" "$MODEL_FOLDER/prune.py" --model_name "$MODEL_NAME" --save_dir "$dir" \
         --num_iterations "$iterations" --decision_sequence "$sequence" --seed "$seed" \
-        --keep_iterations "$(mop_kept_iterations)" --recovered_checkpoints "$(mop_recovered_iterations | wc -l)" \
+        --depth_rule "$(mop_depth_rule_of "$run")" --keep_iterations "$(mop_kept_iterations)" --recovered_checkpoints "$(mop_recovered_iterations | wc -l)" \
         ${resume[@]+"${resume[@]}"} ${PRUNE_ARGS:-} "$@"
 }
 
@@ -182,6 +225,7 @@ mop_common_settings() {
     EXECUTOR=${EXECUTOR:-local}                # local | gpus (GPUS=0,1,...) | slurm (see the top of this file)
     ACCELERATE_CONFIG=${ACCELERATE_CONFIG:-}   # e.g. configs/fsdp.yaml: recovery through accelerate with it
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery
+    DEPTH_RULE=${DEPTH_RULE:-third_to_last}    # L steps: third_to_last (paper) | block_influence; both: each path twice
     if [[ "${EMBEDDED:-0}" == 1 ]]; then       # CPU run on the embedded model, data and tasks
         source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"
         MODEL_NAME=$EMBEDDED_MODEL
@@ -192,17 +236,19 @@ mop_common_settings() {
 
 mop_pipeline() {
     # The whole driver: dense score, then for each path (RUN_NAMES[k], RUN_SEEDS[k],
-    # RUN_SEQUENCES[k]) prune NUM_ITERATIONS iterations and recover + score each iteration in
-    # FT_ITERATIONS ("all" = every iteration); finally the result tables. The stages then run
-    # with the executor chosen by EXECUTOR.
+    # RUN_SEQUENCES[k]) and each depth rule of DEPTH_RULE prune NUM_ITERATIONS iterations and
+    # recover + score each iteration in FT_ITERATIONS ("all" = every iteration); finally the
+    # result tables. The stages then run with the executor chosen by EXECUTOR.
     mop_common_settings
     mop_setup "$1"
     mop_dense_eval
-    local k i
-    for k in "${!RUN_NAMES[@]}"; do
-        mop_prune_run "${RUN_NAMES[$k]}" "${RUN_SEEDS[$k]}" "${RUN_SEQUENCES[$k]}" "$NUM_ITERATIONS"
+    local runs line run seed sequence i
+    mapfile -t runs < <(mop_runs)
+    for line in "${runs[@]}"; do
+        read -r run seed sequence <<<"$line"
+        mop_prune_run "$run" "$seed" "$sequence" "$NUM_ITERATIONS"
         for i in $(mop_recovered_iterations); do
-            mop_recover_and_score "${RUN_NAMES[$k]}" "$i"
+            mop_recover_and_score "$run" "$i"
         done
     done
     mop_tables

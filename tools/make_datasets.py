@@ -3,6 +3,8 @@
 
 Writes
   mop/assets/instructions.json        400 Alpaca-style records (calibration + LoRA recovery)
+  mop/tasks/data/mop_heldout.jsonl    held-out instruction texts for the perplexity task
+                                      mop_heldout_ppl: never calibration or recovery data
   mop/tasks/data/mop_arc.jsonl        ARC-style 4-way science / common-sense questions
   mop/tasks/data/mop_piqa.jsonl       PIQA-style 2-way physical common sense
   mop/tasks/data/mop_hellaswag.jsonl  HellaSwag-style 4-way sentence completion
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240601
 TASK_DIR = ROOT / "mop" / "tasks" / "data"
 INSTR_PATH = ROOT / "mop" / "assets" / "instructions.json"
+HELDOUT_PATH = TASK_DIR / "mop_heldout.jsonl"
 
 
 def _rows(block: str, n_fields: int) -> list[list[str]]:
@@ -1207,9 +1210,15 @@ def gen_grammar(rng: random.Random, n_pl: int, n_past: int, n_cal: int) -> list[
     return out
 
 
-def build_instructions() -> list[dict]:
-    hand = [_rec(i.replace("\\n", "\n"), x.replace("\\n", "\n"), o.replace("\\n", "\n"))
-            for i, x, o in _rows(INSTR_HAND, 3)]
+def _hand_records(block: str) -> list[dict]:
+    return [_rec(i.replace("\\n", "\n"), x.replace("\\n", "\n"), o.replace("\\n", "\n"))
+            for i, x, o in _rows(block, 3)]
+
+
+def _instruction_pool() -> tuple[list[dict], list[dict], list[dict]]:
+    """(the 400 records of instructions.json, template records generated but not used there,
+    hand-written records). The unused template records are the held-out set's templated part."""
+    hand = _hand_records(INSTR_HAND)
     rng = random.Random(SEED + 1)
     templ = (gen_arithmetic(rng, 36) + gen_units(rng, 30) + gen_capitals(rng, 20)
              + gen_words(rng, 16, 8) + gen_lists(rng, 10, 8, 8) + gen_letters(rng, 7, 7, 6, 6)
@@ -1229,7 +1238,57 @@ def build_instructions() -> list[dict]:
     rng.shuffle(templ_u)
     records = hand_u + templ_u[:need]
     random.Random(SEED + 2).shuffle(records)
-    return records
+    return records, templ_u[need:], hand_u
+
+
+def build_instructions() -> list[dict]:
+    return _instruction_pool()[0]
+
+
+# Held-out instruction texts: written for this set only; none of them is in instructions.json.
+HELDOUT_HAND = r"""
+Explain why ice floats on water.||Water expands when it freezes, so ice is less dense than liquid water. Anything less dense than the liquid around it floats, which is why ice cubes bob at the top of a glass and lakes freeze from the surface down.
+What does a thermometer measure?||A thermometer measures temperature, how hot or cold something is, usually in degrees Celsius or Fahrenheit.
+Give two reasons why people keep dogs as pets.||1. Dogs are loyal and friendly companions.\n2. Many dogs help their owners, for example by guarding a house or guiding a person who cannot see.
+Describe what a library is for.||A library is a place that collects books, newspapers and other media so that people can borrow them, read them or study there, usually for free.
+Rewrite the sentence in the past tense.|I walk to the park and feed the ducks.|I walked to the park and fed the ducks.
+Why do we wear coats in winter?||In winter the air is cold, and our bodies lose heat quickly. A coat traps a layer of warm air close to the body, which keeps us warm.
+What is the job of the heart?||The heart is a muscle that pumps blood around the body. The blood carries oxygen and food to every cell and takes waste away.
+Suggest a name for a small bakery.||A friendly name for a small bakery could be "The Morning Loaf".
+Explain what a map is used for.||A map is a drawing of an area seen from above. People use maps to find places, plan a route and see how far apart things are.
+Summarize the text in one sentence.|The town built a new bridge over the river last spring. Before that, people had to drive twenty minutes to the next crossing.|Since last spring a new bridge has saved the town's people a twenty-minute drive to cross the river.
+Why is it important to brush your teeth?||Brushing removes food and the bacteria that feed on it. Without brushing, the bacteria make acids that damage teeth and cause cavities and sore gums.
+What happens to a puddle on a sunny day?||The sun warms the water, and it slowly evaporates into the air as water vapor until the puddle is gone.
+Name three things you might pack for a beach trip.||Sunscreen, a towel and a bottle of water.
+Classify each item as a fruit or a vegetable.|banana, carrot, cherry|Banana: fruit. Carrot: vegetable. Cherry: fruit.
+Write a polite reply declining an invitation to dinner.||Thank you so much for inviting me to dinner. I am sorry, but I already have plans that evening. I hope we can meet another time soon.
+Explain why the Moon seems to change shape.||The Moon does not make its own light; it reflects sunlight. As it orbits Earth we see different amounts of its sunlit half, so it appears to grow and shrink in phases.
+"""
+
+
+def heldout_text(record: dict) -> str:
+    """The calibration format followed by the answer (as mop/data.py `calibration_prompt` writes
+    it), i.e. the text whose perplexity the task measures."""
+    if record["input"]:
+        prompt = f"Instruction: {record['instruction']}\nInput: {record['input']}\nResponse:"
+    else:
+        prompt = f"Instruction: {record['instruction']}\nResponse:"
+    return prompt + " " + record["output"]
+
+
+def build_heldout() -> list[dict]:
+    """Held-out records (hand-written ones, then unused template ones), checked disjoint from the
+    400 training records, each with the `text` the perplexity task scores."""
+    training, unused_templates, _ = _instruction_pool()
+    seen = {(r["instruction"], r["input"]) for r in training}
+    docs = []
+    for record in _hand_records(HELDOUT_HAND) + unused_templates:
+        key = (record["instruction"], record["input"])
+        if key in seen:
+            raise RuntimeError(f"held-out record also in the training set: {key}")
+        seen.add(key)
+        docs.append({**record, "text": heldout_text(record)})
+    return docs
 
 
 # ---------------------------------------------------------------------------
@@ -1320,6 +1379,9 @@ def main(argv: list[str] | None = None) -> int:
     records = build_instructions()
     check_instructions(records)
     outputs = {INSTR_PATH: json.dumps(records, ensure_ascii=False, indent=1) + "\n"}
+    heldout = build_heldout()
+    outputs[HELDOUT_PATH] = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in heldout)
+    print(f"held-out: {len(heldout)} records")
     tasks = {"mop_arc": (build_arc(), "choices", 4), "mop_piqa": (build_piqa(), "choices", 2),
              "mop_hellaswag": (build_hellaswag(), "endings", 4)}
     for name, (docs, key, k) in tasks.items():
