@@ -16,6 +16,8 @@ each stage is run through the project's own functions, timed, and its peak memor
                         then both candidates scored against them)
   G step / L step       one width step (AMP scores over 128 calibration prompts of the shipped
                         instruction set) and one depth step (mop.pruner)
+  L step, block_influence  one depth step under --depth_rule block_influence: the calibration pass
+                        scores every layer (1 - cos of its input and output), the lowest goes
   recovery, 10 steps    mop.recovery.train_adapter with the drivers' defaults (LoRA r=32, alpha 10,
                         batch 4 x 4, max length 512) fitted to the cap by mop.memory's plan; every
                         example is 512 - k tokens (k = 0, 1, ...) so the first, longest batch is the
@@ -77,7 +79,7 @@ from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # no
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
 from mop.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
-from mop.steps import depth_step, simulate_path, width_step  # noqa: E402
+from mop.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 EVAL_TASK = "mop_arc"
@@ -306,6 +308,17 @@ def latency_rows(results, meter, spec: ModelSpec, scale: Scale, device: str, dty
             run_stage(results, meter, spec.name, f"latency {label} {mode}", timed_generation)
 
 
+def block_influence_step(adapter, batches) -> str:
+    """One L step that scores every layer on the calibration batches first (mop.steps.depth_step)."""
+    def score_fn(a, heads):
+        return amp_scores(a, batches, with_heads=heads, progress=False, with_layers=True)
+
+    details = depth_step(adapter, BLOCK_INFLUENCE, score_fn)
+    scores = details["layer_scores"]
+    return (f"removed layer {details['removed_layer_index']} of {len(scores)} "
+            f"(score {scores[details['removed_layer_index']]:.4f}; range {min(scores):.4f}-{max(scores):.4f})")
+
+
 def check_model(spec: ModelSpec, args, scale: Scale, meter: MemoryMeter, tokenizer, results: list[StageResult]) -> None:
     device = args.device
     dtype = resolve_dtype("auto", device)
@@ -316,7 +329,7 @@ def check_model(spec: ModelSpec, args, scale: Scale, meter: MemoryMeter, tokeniz
         state["adapter"] = get_adapter(state["model"])
         return f"{count_parameters(state['model']) / 1e9:.2f}B parameters, {str(dtype).replace('torch.', '')}"
 
-    stages = ["build", "ppl decision", "G step", "L step", "recovery", "lm_eval"]
+    stages = ["build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery", "lm_eval"]
     if not run_stage(results, meter, spec.name, "build", build):
         results.extend(StageResult(spec.name, s, "skipped") for s in stages[1:])
         return
@@ -329,9 +342,10 @@ def check_model(spec: ModelSpec, args, scale: Scale, meter: MemoryMeter, tokeniz
         run_stage(results, meter, spec.name, "G step",
                   lambda: str(width_step(state["adapter"], state["score_fn"], mode, "exact", WidthCarry()).as_dict()))
         run_stage(results, meter, spec.name, "L step", lambda: str(depth_step(state["adapter"])))
-        run_stage(results, meter, spec.name, stages[4],
+        run_stage(results, meter, spec.name, stages[4], lambda: block_influence_step(state["adapter"], batches))
+        run_stage(results, meter, spec.name, stages[5],
                   lambda: recovery_steps(state, spec, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "ft")))
-        run_stage(results, meter, spec.name, stages[5], lambda: lm_eval_items(state, scale, tokenizer))
+        run_stage(results, meter, spec.name, stages[6], lambda: lm_eval_items(state, scale, tokenizer))
     state.clear()
     if spec.latency:
         latency_rows(results, meter, spec, scale, device, dtype, tokenizer, args.compile_backend)

@@ -210,3 +210,42 @@ def test_real_tiny_evaluation(tmp_path, checkpoint_factory):
     assert raw["results"]["tiny_mc"]["acc,none"] == scores["acc"]
     assert raw["n-shot"]["tiny_mc"] == 0
     assert "--tasks tiny_mc" in stored["command"]
+
+
+@torch.no_grad()
+def hand_scored_rolling_perplexity(model, tokenizer, texts: list[str]) -> dict:
+    """lm_eval's rolling perplexity by hand: each text's tokens (no special tokens) scored after
+    one prefix token (bos), summed; word / byte perplexity = exp(-total log-likelihood / total
+    words or bytes), words split on whitespace; bits per byte = -total / bytes / ln 2."""
+    import math
+    import re
+
+    total = words = size = 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        full = torch.tensor([[tokenizer.bos_token_id] + ids])
+        assert full.shape[1] <= model.config.max_position_embeddings  # one window: no rolling overlap
+        logp = model(full).logits[0, :-1].float().log_softmax(-1)
+        total += logp.gather(-1, full[0, 1:, None]).sum().item()
+        words += len(re.split(r"\s+", text))
+        size += len(text.encode("utf-8"))
+    return {"word_perplexity": math.exp(-total / words), "byte_perplexity": math.exp(-total / size),
+            "bits_per_byte": -total / size / math.log(2)}
+
+
+def test_heldout_perplexity_task_equals_a_hand_computation(tmp_path, checkpoint_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from mop.heldout import heldout_texts
+
+    model_dir = checkpoint_factory(kv_heads=2, layers=2, name="tiny")
+    out = tmp_path / "ppl_eval"
+    evaluate.main([str(model_dir), str(out), "--tasks", "mop_heldout_ppl", "--limit", "3", "--device", "cpu",
+                   "--batch_size", "2"])
+    scores = read_json(out / "mop_eval.json")["tasks"]["mop_heldout_ppl"]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    expected = hand_scored_rolling_perplexity(model, AutoTokenizer.from_pretrained(model_dir), heldout_texts()[:3])
+    for metric, value in expected.items():
+        assert scores[metric] == pytest.approx(value, rel=1e-5), metric
+    assert scores["acc"] is None  # a perplexity task reports no accuracy
+    assert 1 < expected["word_perplexity"] < 1e6  # a real number, not a degenerate one

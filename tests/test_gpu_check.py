@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("build", "ppl decision", "G step", "L step", "recovery", "lm_eval")
+STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery", "lm_eval")
 
 
 def test_gpu_check_tiny_cpu(tmp_path):

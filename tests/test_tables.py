@@ -8,6 +8,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import csv
 import json
 import random
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,49 @@ def test_bad_input_exits_2(tmp_path):
     with pytest.raises(SystemExit) as exc:
         tables.main([str(tmp_path / "empty")])
     assert exc.value.code == 2
+
+
+def test_perplexity_column_and_depth_rule_groups(tmp_path):
+    """A held-out perplexity task is shown as its own column (word perplexity, not averaged), and
+    seed runs of another depth rule get their own rows and their own seed mean."""
+    rng = random.Random(7)
+    root = tmp_path / "results_rules"
+    accuracy = {}
+
+    def scores_with_ppl(key):
+        scores = fake_scores(rng)
+        accuracy[key] = statistics.fmean(  # the paper's average: acc_norm where reported, else acc
+            s["acc_norm"] if s["acc_norm"] is not None else s["acc"] for s in scores.values())
+        ppl = rng.uniform(5, 5000)
+        scores["mop_heldout_ppl"] = {"acc": None, "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None,
+                                     "word_perplexity": ppl, "byte_perplexity": 1.5, "bits_per_byte": 0.6}
+        return scores, ppl
+
+    ppl = {}
+    dense, ppl["dense"] = scores_with_ppl("dense")
+    write_eval(root / "dense_eval", dense)
+    runs = ["run_seed_1", "run_seed_2", "run_seed_1_block_influence", "run_seed_2_block_influence",
+            "run_depth_only_block_influence"]
+    for run in runs:
+        (root / run / "prune_iteration_4").mkdir(parents=True)
+        (root / run / "prune_iteration_4" / "mop_prune.json").write_text(
+            json.dumps({"iteration": 4, "params": 800_000, "compression": 0.2}))
+        scores, ppl[run] = scores_with_ppl(run)
+        write_eval(root / run / "prune_iteration_4_ft_1ep_eval", scores)
+    result = tables.build_tables(root, stage="recovered", targets=[0.2])
+    tasks, rows = result["tables"]["recovered"]
+    assert list(tasks.accuracy) == TASKS and list(tasks.perplexity) == ["mop_heldout_ppl"]
+    by_method = {r.method: r for r in rows}
+    assert list(by_method) == ["Dense", "MoP (seed 1)", "MoP (seed 2)", "MoP mean ± std (2 seeds)",
+                               "MoP (seed 1, block_influence)", "MoP (seed 2, block_influence)",
+                               "MoP mean ± std (2 seeds, block_influence)", "Depth-only (block_influence)"]
+    for method, run in [("Dense", "dense"), ("MoP (seed 2, block_influence)", "run_seed_2_block_influence")]:
+        assert by_method[method].average == pytest.approx(accuracy[run], abs=1e-12)
+        assert by_method[method].values["mop_heldout_ppl"] == ppl[run]
+    mean_bi = by_method["MoP mean ± std (2 seeds, block_influence)"]
+    assert mean_bi.values["mop_heldout_ppl"] == pytest.approx(
+        (ppl["run_seed_1_block_influence"] + ppl["run_seed_2_block_influence"]) / 2)
+    header = result["markdown"].splitlines()[2]
+    assert header.split(" | ")[-2:] == ["Avg", "mop_heldout_ppl ppl |"]
+    dense_line = next(line for line in result["markdown"].splitlines() if "| Dense |" in line)
+    assert dense_line.split(" | ")[-1] == f"{tables.fmt_perplexity(ppl['dense'])} |"
