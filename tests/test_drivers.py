@@ -48,10 +48,44 @@ def test_embedded_switch_selects_the_cpu_settings(tmp_path):
     script = ('RESULTS_DIR=/x/results_llama3; EMBEDDED_MODEL=smollm2-135m; MODEL_NAME=meta-llama/Meta-Llama-3-8B; '
               'EMBEDDED=1 mop_common_settings; echo "$MODEL_NAME|$TASKS|$RESULTS_DIR|$EVAL_UNRECOVERED"')
     proc = run_bash(script, tmp_path)
-    assert proc.stdout.strip().splitlines()[-1] == "smollm2-135m|mop_mini|/x/results_llama3_embedded|1"
+    assert proc.stdout.strip().splitlines()[-1] == "smollm2-135m|mop_mini,mop_heldout_ppl|/x/results_llama3_embedded|1"
     proc = run_bash(script.replace("EMBEDDED=1", "EMBEDDED=0"), tmp_path)
     assert proc.stdout.strip().splitlines()[-1] == (
         "meta-llama/Meta-Llama-3-8B|paper|/x/results_llama3|0")
+
+
+def test_runs_are_every_path_under_every_depth_rule_and_names_carry_the_rule(tmp_path):
+    script = ('RUN_NAMES=(run_seed_1 run_depth_only); RUN_SEEDS=(1 1); RUN_SEQUENCES=(LG L); '
+              'DEPTH_RULE="third_to_last block_influence"; mop_runs; '
+              'for r in run_seed_1 run_seed_1_block_influence run_depth_only_block_influence; do mop_depth_rule_of $r; done')
+    lines = run_bash(script, tmp_path).stdout.strip().splitlines()
+    assert lines == ["run_seed_1 1 LG", "run_depth_only 1 L", "run_seed_1_block_influence 1 LG",
+                     "run_depth_only_block_influence 1 L", "third_to_last", "block_influence", "block_influence"]
+
+
+@pytest.mark.parametrize("value", ["shortgpt", "block_influence block_influence", "third_to_last,block_influence", " "])
+def test_a_bad_depth_rule_stops_the_driver_before_anything_is_made(value, tmp_path):
+    results = tmp_path / "results"
+    proc = subprocess.run(["bash", str(REPO / "Llama3" / "run_mop_llama3_minimal.sh")], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "DEPTH_RULE": value, "RESULTS_DIR": str(results),
+                                           "PYTHON": "/bin/false"})
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: DEPTH_RULE") and len(
+        proc.stderr.strip().splitlines()) == 1
+    assert not results.exists()
+
+
+def test_the_demo_prunes_the_seed_1_path_under_both_rules_and_recovers_iteration_8(tmp_path):
+    import os
+    import sys
+
+    env = {**os.environ, "EMBEDDED": "1", "DRY_RUN": "1", "RESULTS_DIR": str(tmp_path / "r"), "PYTHON": sys.executable}
+    for name in ("DEPTH_RULE", "EMBEDDED_FT_ITERATIONS", "FT_ITERATIONS", "EMBEDDED_ITERATIONS"):
+        env.pop(name, None)
+    proc = subprocess.run(["bash", str(REPO / "Llama3" / "run_mop_llama3_minimal.sh")], capture_output=True, text=True,
+                          timeout=300, env=env)
+    stages = re.findall(r"^\s+(\S+)\s+to run", proc.stdout, re.M)
+    assert stages == ["dense_eval"] + [f"{run}_{s}" for run in ("run_seed_1", "run_seed_1_block_influence")
+                                       for s in ("prune", "it8_eval", "it8_finetune", "it8_ft_eval")] + ["tables"], proc.stdout
 
 
 # ----------------------------------------------------------------------------- the drivers' published paths
