@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-all bench clean-demo check-gguf
+.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -14,6 +14,19 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# lmms-eval (LLaVA's visual benchmarks, Llava/eval.sh) in its own environment, so the main .venv
+# stays lean: requirements-lmms.txt with the project's pins (requirements.txt) as constraints.
+# Llava/eval.sh finds it here (or at LMMS_PYTHON). `pip check` must pass.
+LMMS_VENV ?= .cache/lmms-venv
+$(LMMS_VENV)/.installed: requirements-lmms.txt requirements.txt
+	python3 -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LMMS_VENV)/bin/python -m pip install -q -r requirements-lmms.txt -c requirements.txt
+	$(LMMS_VENV)/bin/python -m pip check
+	touch $@
+
+install-lmms: install $(LMMS_VENV)/.installed
 
 # A short MoP pipeline on the embedded model (CPU): dense score, an 8-iteration path,
 # recovery and scoring of iterations 4 and 8, then the result table.

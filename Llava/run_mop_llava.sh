@@ -23,6 +23,7 @@ RUN_NAMES=(run_seed_1 run_seed_2 run_seed_3)
 RUN_SEEDS=(1 2 3)
 RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL GGLLGGGLGGGLLLGGLL LGLGGLLGLLGLGLGLGG)
 TASKS=${TASKS:-paper,mmmu_val}  # the paper's five text tasks (mop/evaluate.py) + lm_eval's image benchmark
+LMMS_TASKS=${LMMS_TASKS-lmms_paper}  # lmms-eval's visual benchmarks (mop/lmms.py), added when it is installed; empty: none
 CALIBRATION_IMAGES=${CALIBRATION_IMAGES:-}  # empty: Alpaca text prompts (published); or a JSON/JSONL of {image, question}
 PRUNE_ARGS=${PRUNE_ARGS:-}  # Llava/prune.py prunes in float16, the hub checkpoint's dtype (vision stays bit-identical)
 DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
@@ -39,7 +40,8 @@ if [[ "${EMBEDDED:-0}" == 1 ]]; then  # CPU run on the embedded tiny-llava, data
     NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-3}
     read -r -a FT_ITERATIONS <<<"${EMBEDDED_FT_ITERATIONS:-3}"
     RUN_NAMES=(run_seed_1) RUN_SEEDS=(1) RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL)
-    TASKS=${EMBEDDED_TASKS:-mop_mini,mop_shapes}
+    TASKS=${EMBEDDED_TASKS:-mop_mini,mop_heldout_ppl,mop_shapes}
+    LMMS_TASKS=${EMBEDDED_LMMS_TASKS-mop_shapes_lmms}  # the same shapes, scored offline by lmms-eval
     PRUNE_ARGS="--dtype float32 --num_calibration_prompts 32 --calibration_batch_size 8 ${PRUNE_ARGS}"
     FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 3 --num_samples 48 --batch_size 4 --grad_accum 1 --max_length 128}
     TABLE_ARGS=${TABLE_ARGS:---targets 0.08}  # 3 iterations reach ~8%, not the paper's 20/30/40%
@@ -59,6 +61,10 @@ llava_check() {
 }
 
 mop_setup "$HERE"
+if [[ -n "$LMMS_TASKS" ]]; then  # lmms-eval lives in its own environment (make install-lmms)
+    if "$PYTHON" -m mop.lmms available >/dev/null; then TASKS=$TASKS,$LMMS_TASKS
+    else echo "MoP driver: lmms-eval is not installed, so $LMMS_TASKS are not scored (install: make install-lmms)"; fi
+fi
 mop_dense_eval
 calibration=()
 [[ -n "$CALIBRATION_IMAGES" ]] && calibration=(--calibration_images "$CALIBRATION_IMAGES")

@@ -1,0 +1,467 @@
+"""LLaVA's visual benchmarks through lmms-eval: which tasks it scores, its command, its results.
+
+    python -m mop.lmms evaluate MODEL_DIR OUT_DIR [--tasks ...]   what Llava/eval.sh runs
+    python -m mop.lmms available                                   exit 0 and the version, or exit 1
+
+lmms-eval, the evaluator LLaVA papers use, lives in an environment of its own (`make install-lmms`
+makes .cache/lmms-venv; LMMS_PYTHON points elsewhere), so the project's environment stays lean:
+it runs as a subprocess (`python -m lmms_eval --model llava_hf ...`) and is never imported here.
+
+Tasks are routed by name, so one OUT_DIR holds a checkpoint's text and visual scores:
+  lmms_paper                the five rule-scored benchmarks of LLaVA-1.5: scienceqa_img, pope,
+                            mme, vizwiz_vqa_val, textvqa_val (hub datasets)
+  mmvet, llava_in_the_wild  scored by a GPT judge: refused unless its key is set (OPENAI_API_KEY,
+                            or AZURE_API_KEY with API_TYPE=azure: lmms-eval's judge settings)
+  mop_shapes_lmms           the project's offline task (mop/tasks_lmms), for tests and CPU runs
+  lmms:<task>               any other lmms-eval task
+  anything else             an lm_eval task, scored by mop.llava's `hf-multimodal` backend
+SCORER=lmms (environment) makes lmms_paper the default task list (else `paper,mmmu_val`, lm_eval
+only, as before) and insists on lmms-eval being installed.
+
+Each benchmark's headline metric is stored as `acc` in mop_eval.json, as a fraction of its full
+scale, so that `python -m mop.tables` shows it like an accuracy: ScienceQA-IMG, VizWiz-VQA and
+TextVQA exact match (VQA accuracy for the two VQA sets), POPE F1 (what LLaVA-1.5 reports), MME
+perception score / 2000, MM-Vet and LLaVA-Bench GPT scores / 100. Every metric lmms-eval reported
+is kept as it is under `lmms_metrics`.
+
+OUT_DIR (written atomically, skipped when it holds mop_eval.json, like mop.evaluate):
+  mop_eval.json                      the project's record (see mop/evaluate.py)
+  lmms_eval_results.json             lmms-eval's results file
+  lmms_eval_samples_<task>.jsonl     every document's prompt, generated answer and score
+  lm_eval_results.json               when lm_eval tasks were scored too
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .args import OneLineParser
+from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, parse_tasks, print_summary,
+                       summarize)
+from .io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
+from .layout import EVAL_META, RAW_RESULTS, work_dir_for
+from .models import check_weights, load_config, resolve_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS_LMMS = Path(__file__).resolve().parent / "tasks_lmms"
+DEFAULT_LMMS_PYTHON = REPO / ".cache" / "lmms-venv" / "bin" / "python"
+PINNED_VERSION = "0.7.3"  # requirements-lmms.txt; the paper tasks' dataset names depend on it
+INSTALL_HINT = "make install-lmms"
+
+LMMS_PAPER_ALIAS = "lmms_paper"
+LMMS_PAPER_TASKS = ("scienceqa_img", "pope", "mme", "vizwiz_vqa_val", "textvqa_val")
+JUDGE_TASKS = ("mmvet", "llava_in_the_wild")
+LOCAL_TASKS = ("mop_shapes_lmms",)  # mop/tasks_lmms/*.yaml
+PREFIX = "lmms:"
+SCORERS = ("auto", "lmms")
+TEXT_DEFAULT_TASKS = "paper,mmmu_val"  # Llava/eval.sh's lm_eval default
+
+RESULTS_NAME = "lmms_eval_results.json"
+SAMPLES_NAME = "lmms_eval_samples_{task}.jsonl"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The metric a table shows for a benchmark, and its full scale (shown: value / scale)."""
+
+    metric: str
+    scale: float = 1.0
+
+
+HEADLINES = {
+    "scienceqa_img": Headline("exact_match"),
+    "pope": Headline("pope_f1_score"),
+    "mme": Headline("mme_perception_score", 2000.0),  # 10 perception categories, 200 points each
+    "vizwiz_vqa_val": Headline("exact_match"),
+    "textvqa_val": Headline("exact_match"),
+    "mmvet": Headline("gpt_eval_score", 100.0),
+    "llava_in_the_wild": Headline("gpt_eval_llava_all", 100.0),
+    "mop_shapes_lmms": Headline("exact_match"),
+}
+
+
+# ----------------------------------------------------------------------------- lmms-eval's results
+
+
+def finite_number(value) -> float | None:
+    """A metric value as a float; lmms-eval writes "N/A" (or NaN) where none could be computed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def metric_values(task_result: dict) -> dict[str, float]:
+    """One task's entry -> {metric: value}, stderrs included ("<metric>_stderr").
+
+    Keys are "<metric>,<filter>" as in lm_eval; the unfiltered value ("none") wins, else the one
+    filter a task defines (mop_shapes_lmms: "first_word"). Non-numbers (paths, "N/A") are left out.
+    """
+    values: dict[str, float] = {}
+    for key, raw in task_result.items():
+        if "," not in key:
+            continue
+        metric, filter_name = key.split(",", 1)
+        number = finite_number(raw)
+        if number is not None and (metric not in values or filter_name == "none"):
+            values[metric] = number
+    return values
+
+
+def headline_for(task: str, values: dict[str, float]) -> Headline | None:
+    """The known benchmark's headline, else the first reported metric (taken as a percentage
+    when it exceeds 1); None when the task reported no number."""
+    known = HEADLINES.get(task)
+    if known is not None and known.metric in values:
+        return known
+    for metric, value in values.items():
+        if not metric.endswith("_stderr"):
+            return Headline(metric, 100.0 if value > 1 else 1.0)
+    return None
+
+
+def task_scores(values: dict[str, float], headline: Headline | None) -> dict[str, float | None]:
+    """The mop_eval.json entry of one task: its headline as `acc` (a fraction of its scale)."""
+    scores: dict[str, float | None] = {"acc": None, "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None}
+    if headline is not None:
+        scores["acc"] = values[headline.metric] / headline.scale
+        stderr = values.get(f"{headline.metric}_stderr")
+        scores["acc_stderr"] = None if stderr is None else stderr / headline.scale
+    return scores
+
+
+def parse_results(raw: dict) -> dict:
+    """lmms-eval's results dictionary -> {"tasks", "lmms_metrics", "lmms_headlines"} (groups left out)."""
+    groups = group_names(raw)
+    tasks, metrics, headlines = {}, {}, {}
+    for task, entry in sorted((raw.get("results") or {}).items()):
+        if task in groups or not isinstance(entry, dict):
+            continue
+        values = metric_values(entry)
+        headline = headline_for(task, values)
+        tasks[task] = task_scores(values, headline)
+        metrics[task] = values
+        headlines[task] = None if headline is None else asdict(headline)
+    return {"tasks": tasks, "lmms_metrics": metrics, "lmms_headlines": headlines}
+
+
+def result_files(folder: Path) -> list[Path]:
+    """lmms-eval's results files below a folder, oldest first.
+
+    lmms-eval writes `<output_path>/<model>/<date>_results.json`; Llava/eval.sh keeps one as
+    lmms_eval_results.json. A file that is not lmms-eval's (no "lmms_eval_version") is ignored.
+    """
+    found = []
+    for path in folder.rglob("*_results.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "lmms_eval_version" in data and isinstance(data.get("results"), dict):
+            found.append(path)
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def merged_results(paths: list[Path]) -> dict:
+    """Several results files (e.g. one lmms-eval run per benchmark into one --output_path) as one:
+    per-task tables merged, a later file's task replacing an earlier one's."""
+    merged: dict = {}
+    for path in paths:
+        raw = json.loads(path.read_text())
+        for key, value in raw.items():
+            if key == "samples":
+                continue
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "config":
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def holds_results(meta_path: Path) -> bool:
+    """True when an eval folder has scores: its mop_eval.json, or lmms-eval results files
+    (a run made by hand with `lmms-eval --output_path <the folder>`). mop.tables asks this."""
+    return meta_path.exists() or (meta_path.parent.is_dir() and bool(result_files(meta_path.parent)))
+
+
+def record_from_results(folder: Path) -> dict:
+    """A mop_eval.json-like record of the lmms-eval results files in a folder (for mop.tables)."""
+    paths = result_files(folder)
+    if not paths:
+        raise UsageError(f"{folder} holds neither {EVAL_META} nor lmms-eval results (*_results.json)")
+    raw = merged_results(paths)
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    return {"model_dir": config.get("model_args"), **parse_results(raw), "limit": config.get("limit"),
+            "scorer": "lmms-eval", "versions": {"lmms_eval": raw.get("lmms_eval_version")},
+            "sources": [str(p) for p in paths]}
+
+
+# ----------------------------------------------------------------------------- the environment
+
+
+def lmms_python() -> Path:
+    """The interpreter of lmms-eval's environment: LMMS_PYTHON, else .cache/lmms-venv's."""
+    configured = os.environ.get("LMMS_PYTHON", "").strip()
+    return Path(configured) if configured else DEFAULT_LMMS_PYTHON
+
+
+def installed_version(python: Path) -> str | None:
+    """lmms-eval's version in that environment, None when it (or the interpreter) is missing.
+    Reads the package metadata only: a fraction of a second, where importing takes seconds."""
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        return None
+    probe = "import importlib.metadata as m; print(m.version('lmms_eval'))"
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def missing_message(python: Path) -> str:
+    return (f"lmms-eval is not installed (no lmms_eval for {python}): run `{INSTALL_HINT}`, "
+            "or set LMMS_PYTHON to a Python that has it")
+
+
+def require_lmms() -> tuple[Path, str]:
+    """(interpreter, version) of lmms-eval's environment, or the one-line install hint."""
+    python = lmms_python()
+    version = installed_version(python)
+    if version is None:
+        raise UsageError(missing_message(python))
+    if version != PINNED_VERSION:
+        print(f"warning: lmms-eval {version} found; the project pins {PINNED_VERSION} "
+              "(its tasks' hub dataset names differ between versions)", flush=True)
+    return python, version
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def scorer_setting() -> str:
+    """SCORER from the environment: auto (default) or lmms."""
+    scorer = os.environ.get("SCORER", "").strip() or "auto"
+    if scorer not in SCORERS:
+        raise UsageError(f"SCORER must be one of {', '.join(SCORERS)}, not {scorer!r}")
+    return scorer
+
+
+def expand_tasks(text: str) -> list[str]:
+    """A comma list with `lmms_paper` (and mop.evaluate's `paper`) expanded, duplicates dropped."""
+    names = []
+    for name in (t.strip() for t in text.split(",")):
+        names += list(LMMS_PAPER_TASKS) if name == LMMS_PAPER_ALIAS else [name]
+    return list(dict.fromkeys(parse_tasks(",".join(names))))
+
+
+def is_lmms_task(name: str) -> bool:
+    return name.startswith(PREFIX) or name in LMMS_PAPER_TASKS + JUDGE_TASKS + LOCAL_TASKS
+
+
+def split_tasks(tasks: list[str]) -> tuple[list[str], list[str]]:
+    """(lmms-eval task names, `lmms:` prefix removed; lm_eval task names), order kept."""
+    lmms = [t.removeprefix(PREFIX) for t in tasks if is_lmms_task(t)]
+    if any(not t for t in lmms):
+        raise UsageError(f"'{PREFIX}' must be followed by an lmms-eval task name")
+    return lmms, [t for t in tasks if not is_lmms_task(t)]
+
+
+def judge_key_name() -> str:
+    """The variable lmms-eval's GPT judge reads its key from (API_TYPE selects the provider)."""
+    return "AZURE_API_KEY" if os.environ.get("API_TYPE", "openai").strip().lower() == "azure" else "OPENAI_API_KEY"
+
+
+def check_judge_key(tasks: list[str]) -> None:
+    """Judged benchmarks (MM-Vet, LLaVA-Bench) only with a judge key: without one lmms-eval would
+    generate every answer and then fail, or score them as zeros."""
+    judged = [t for t in tasks if t in JUDGE_TASKS]
+    key = judge_key_name()
+    if judged and not os.environ.get(key, "").strip():
+        raise UsageError(f"{', '.join(judged)}: scored by a GPT judge, which needs {key} "
+                         "(lmms-eval's judge key); set it or leave the task out")
+
+
+# ----------------------------------------------------------------------------- running lmms-eval
+
+
+def model_args(model_path: str, settings: dict) -> str:
+    """llava_hf's --model_args; lmms-eval splits the string at commas, so a path may hold none.
+    device_map names the device too: llava_hf's default (an empty string) is refused by
+    transformers 4.57's from_pretrained."""
+    if "," in model_path:
+        raise UsageError(f"lmms-eval cannot load a model folder whose path holds a comma: {model_path}")
+    device = settings["device"]
+    return f"pretrained={model_path},device={device},device_map={device},dtype={settings['dtype']}"
+
+
+def lmms_command(python: Path, model_path: str, tasks: list[str], settings: dict, output_path: Path) -> list[str]:
+    """The stock lmms-eval CLI: llava_hf (one image-question at a time; it supports no larger
+    batch), the project's task folder included, every sample logged. `--reasoning_tags none`:
+    LLaVA writes no <think> blocks, and with tag stripping on (0.7.3's default) the samples
+    file logs the filtered answer in place of the generated text."""
+    cmd = [str(python), "-m", "lmms_eval", "--model", "llava_hf", "--model_args", model_args(model_path, settings),
+           "--tasks", ",".join(tasks), "--batch_size", "1", "--include_path", str(TASKS_LMMS),
+           "--reasoning_tags", "none", "--log_samples", "--output_path", str(output_path)]
+    if settings["limit"] is not None:
+        cmd += ["--limit", str(settings["limit"])]
+    return cmd
+
+
+def prepare_local_data(tasks: list[str]) -> None:
+    """Write the local parquet files the requested project tasks read (only when stale)."""
+    if "mop_shapes_lmms" in tasks:
+        from .tasks_lmms.make_parquet import ensure_parquet
+
+        ensure_parquet()
+
+
+def run_lmms(python: Path, model_path: str, tasks: list[str], settings: dict, work: Path) -> tuple[dict, dict]:
+    """Run lmms-eval from the repository root (the local tasks' data paths are relative to it);
+    returns (its results, without samples; {task: its samples file})."""
+    output_path = work / "lmms_eval_output"
+    cmd = lmms_command(python, model_path, tasks, settings, output_path)
+    print("running:", " ".join(cmd), flush=True)
+    done = subprocess.run(cmd, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"lmms-eval failed with exit status {done.returncode} (its output is above)")
+    paths = result_files(output_path)
+    if not paths:
+        raise RuntimeError(f"lmms-eval wrote no results file under {output_path}")
+    raw = merged_results(paths[-1:])
+    samples = {}
+    for task in tasks:
+        found = sorted(output_path.rglob(f"*_samples_{task}.jsonl"))
+        if found:
+            samples[task] = found[-1]
+    return raw, samples
+
+
+# ----------------------------------------------------------------------------- scoring a checkpoint
+
+
+def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command: str, extra: dict) -> dict:
+    """mop_eval.json: mop.evaluate's record of both passes, the lmms-eval tasks' entries being
+    their headline metrics (lmms-eval reports no `acc`), every lmms-eval metric kept as well."""
+    from .llava import merge_lm_eval_results
+
+    raw = merge_lm_eval_results([r for r in (text_raw, lmms_raw) if r])
+    summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
+    parsed = parse_results(lmms_raw)
+    summary["tasks"] = {**summary["tasks"], **parsed["tasks"]}
+    summary["lmms_metrics"] = parsed["lmms_metrics"]
+    summary["lmms_headlines"] = parsed["lmms_headlines"]
+    return summary
+
+
+def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, samples: dict, summary: dict) -> None:
+    with atomic_directory(out_dir) as tmp:
+        if text_raw:
+            write_json(tmp / RAW_RESULTS, {k: v for k, v in text_raw.items() if k != "samples"})
+        write_json(tmp / RESULTS_NAME, lmms_raw)
+        for task, path in samples.items():
+            shutil.copyfile(path, tmp / SAMPLES_NAME.format(task=task))
+        write_json(tmp / EVAL_META, summary)
+
+
+def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str], text_tasks: list[str],
+                    python: Path, version: str) -> dict | None:
+    """Score a LLaVA checkpoint: lm_eval tasks in process (mop.llava), lmms-eval tasks in its
+    environment; one OUT_DIR, checked, locked and written like mop.evaluate's."""
+    from .llava import LlavaEval
+
+    backend = LlavaEval()
+    out_dir = Path(args.out_dir)
+    if check_out_dir(out_dir):
+        return None
+    check_judge_key(lmms_tasks)
+    model_path = resolve_model_dir(args.model_dir)
+    backend.check(args.model_dir, load_config(model_path))
+    check_weights(model_path)
+    settings = backend.settings(args)
+    model_args(model_path, settings)  # a path lmms-eval cannot take is refused before any work
+    include_path = Path(args.include_path)
+    manager = backend.task_manager(text_tasks, include_path) if text_tasks else None
+    check_writable_target(out_dir, "OUT_DIR")
+    with locked_result(out_dir, f"the scoring into {out_dir}"):
+        if check_out_dir(out_dir):
+            return None
+        began = time.perf_counter()
+        prepare_local_data(lmms_tasks)
+        text_raw, extra = (backend.run(model_path, text_tasks, settings, manager, include_path, out_dir)
+                           if text_tasks else (None, {}))
+        work = work_dir_for(out_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            lmms_raw, samples = run_lmms(python, model_path, lmms_tasks, settings, work)
+            lmms_settings = {"model": "llava_hf", "batch_size": 1, "device": settings["device"],
+                             "dtype": settings["dtype"], "limit": settings["limit"]}
+            extra = {"requested_tasks": text_tasks + lmms_tasks, **extra, "lmms_tasks": lmms_tasks,
+                     "scorer": "lm_eval + lmms-eval" if text_tasks else "lmms-eval", "limit": settings["limit"],
+                     **({"settings": settings} if text_tasks else {}), "lmms_settings": lmms_settings,
+                     "lmms_command": lmms_command(python, model_path, lmms_tasks, settings, Path("<work>")),
+                     "seconds": round(time.perf_counter() - began, 1)}
+            summary = lmms_summary(text_raw, lmms_raw, model_path, command, extra)
+            # the installed package's version: lmms-eval's own "lmms_eval_version" names the git
+            # commit of the folder it ran in (here the project's repository) when there is one
+            summary["versions"]["lmms_eval"] = version
+            write_lmms_outputs(out_dir, text_raw, lmms_raw, samples, summary)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print_summary(summary, out_dir)
+    return summary
+
+
+def evaluate(args: argparse.Namespace, command: str) -> dict | None:
+    """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.llava evaluate`."""
+    from .evaluate import score_checkpoint
+    from .llava import LlavaEval
+
+    scorer = scorer_setting()
+    text = args.tasks or (LMMS_PAPER_ALIAS if scorer == "lmms" else TEXT_DEFAULT_TASKS)
+    lmms_tasks, text_tasks = split_tasks(expand_tasks(text))
+    if scorer == "lmms" or lmms_tasks:
+        python, version = require_lmms()  # SCORER=lmms insists on it, whatever the tasks
+    if not lmms_tasks:
+        args.tasks = text
+        return score_checkpoint(args, command, LlavaEval())
+    return score_with_lmms(args, command, lmms_tasks, text_tasks, python, version)
+
+
+def available() -> int:
+    """`available`: 0 and the version when lmms-eval is installed, else 1 and the install hint."""
+    python = lmms_python()
+    version = installed_version(python)
+    if version is None:
+        print(missing_message(python))
+        return 1
+    print(f"lmms-eval {version} ({python})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m mop.lmms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="score a LLaVA checkpoint (lmms-eval and lm_eval tasks) into OUT_DIR")
+    add_eval_arguments(ev, "")
+    sub.add_parser("available", help="exit 0 when lmms-eval is installed (prints its version), else 1")
+    return p
+
+
+def main(argv: list[str] | None = None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "available":
+        raise SystemExit(available())
+    return exit_on_usage_error(evaluate)(args, command_line("mop.lmms", argv))
+
+
+if __name__ == "__main__":
+    main()
