@@ -201,7 +201,7 @@ def test_jobs_group_alike_stages_into_arrays():
 FAKE_PRUNE = """
 import argparse, json, os
 p = argparse.ArgumentParser()
-for flag in ("--model_name", "--save_dir", "--num_iterations", "--decision_sequence", "--seed", "--keep_iterations",
+for flag in ("--model_name", "--save_dir", "--num_iterations", "--decision_sequence", "--seed", "--depth_rule", "--keep_iterations",
              "--recovered_checkpoints"):
     p.add_argument(flag)
 p.add_argument("--resume", action="store_true")
@@ -384,6 +384,6 @@ def test_gpus_executor_gives_the_same_results_as_local(tmp_path):
                                          "RESULTS_DIR": str(tmp_path / executor)}, timeout=1800)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     local, gpus = tmp_path / "local_embedded", tmp_path / "gpus_embedded"
-    assert len(checkpoint_digests(local)) == 6  # 2 paths x (2 pruned + 1 recovered)
+    assert len(checkpoint_digests(local)) == 4  # 2 paths x (the kept pruned iteration 2 + its recovery)
     assert checkpoint_digests(local) == checkpoint_digests(gpus)
     assert (local / "results_table.csv").read_text() == (gpus / "results_table.csv").read_text()
