@@ -54,6 +54,7 @@ from .args import OneLineParser
 from .evaluate import PAPER_TASKS
 from .io import UsageError, atomic_file, exit_on_usage_error, read_json, read_json_object
 from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON
+from .lmms import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")
 METRICS = ("acc_norm", "acc", "paper")
@@ -133,7 +134,7 @@ def dense_params(root: Path) -> int | None:
 
 def read_scores(path: Path) -> dict:
     """A mop_eval.json with its per-task scores; a corrupt one is a one-line error naming it."""
-    data = read_json_object(path, ("tasks",))
+    data = read_json_object(path, ("tasks",)) if path.exists() else record_from_results(path.parent)
     tasks = data["tasks"]
     if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
         raise UsageError(f"{path}: 'tasks' is not a mapping of task -> scores (corrupt?)")
@@ -148,7 +149,7 @@ def collect(root: Path) -> list[Scored]:
     """Every evaluated checkpoint below a results folder (folders without mop_eval.json are skipped)."""
     found = []
     dense = root / "dense_eval" / EVAL_META
-    if dense.exists():
+    if holds_results(dense):
         data = read_scores(dense)
         found.append(Scored("dense", 0, "dense", None, dense_params(root), 0.0, data["tasks"], dense.parent,
                             data.get("limit")))
@@ -156,7 +157,7 @@ def collect(root: Path) -> list[Scored]:
         meta = checkpoint_meta(run_dir)
         for eval_dir in sorted(run_dir.iterdir()):
             match = EVAL_DIR.match(eval_dir.name)
-            if not match or not (eval_dir / EVAL_META).exists():
+            if not match or not holds_results(eval_dir / EVAL_META):
                 continue
             iteration = int(match.group(1))
             epochs = int(match.group(2)) if match.group(2) else None
