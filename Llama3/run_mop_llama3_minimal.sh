@@ -17,11 +17,9 @@ RUN_NAMES=(run_seed_1)
 RUN_SEEDS=(1)
 RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL)
 PRUNE_ARGS=${PRUNE_ARGS:---mlp_only}
-if [[ "${EMBEDDED:-0}" == 1 ]]; then  # make demo (15 min budget): both depth rules side by side at iteration 8 (~20%)
+if [[ "${EMBEDDED:-0}" == 1 ]]; then  # make demo: both depth rules side by side at iteration 8 (~20%)
     DEPTH_RULE=${DEPTH_RULE:-third_to_last block_influence}
     EMBEDDED_FT_ITERATIONS=${EMBEDDED_FT_ITERATIONS:-8}
-    EMBEDDED_FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 24 --save_steps 12 --num_samples 400 --batch_size 8 --grad_accum 1 --max_length 256}
-    export EVAL_LIMIT=${EVAL_LIMIT:-50}  # items per task (the held-out perplexity task has 51 texts)
 fi
 DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llama3}
