@@ -69,6 +69,10 @@ RESULTS_NAME = "lmms_eval_results.json"
 SAMPLES_NAME = "lmms_eval_samples_{task}.jsonl"
 
 
+class LmmsEvalFailed(RuntimeError):
+    """lmms-eval ran but produced no results (its own output says why): exit 1, one line."""
+
+
 @dataclass(frozen=True)
 class Headline:
     """The metric a table shows for a benchmark, and its full scale (shown: value / scale)."""
@@ -227,6 +231,7 @@ def installed_version(python: Path) -> str | None:
 
 
 def missing_message(python: Path) -> str:
+    """The one line that says how to get lmms-eval (eval.sh's exit 2, the driver's note)."""
     return (f"lmms-eval is not installed (no lmms_eval for {python}): run `{INSTALL_HINT}`, "
             "or set LMMS_PYTHON to a Python that has it")
 
@@ -263,6 +268,7 @@ def expand_tasks(text: str) -> list[str]:
 
 
 def is_lmms_task(name: str) -> bool:
+    """Whether lmms-eval scores this task: its known names, the project's, or an `lmms:` prefix."""
     return name.startswith(PREFIX) or name in LMMS_PAPER_TASKS + JUDGE_TASKS + LOCAL_TASKS
 
 
@@ -330,11 +336,11 @@ def run_lmms(python: Path, model_path: str, tasks: list[str], settings: dict, wo
     cmd = lmms_command(python, model_path, tasks, settings, output_path)
     print("running:", " ".join(cmd), flush=True)
     done = subprocess.run(cmd, cwd=REPO)
-    if done.returncode != 0:
-        raise RuntimeError(f"lmms-eval failed with exit status {done.returncode} (its output is above)")
     paths = result_files(output_path)
-    if not paths:
-        raise RuntimeError(f"lmms-eval wrote no results file under {output_path}")
+    if done.returncode != 0 or not paths:  # 0.7.3 exits 0 after an error during evaluation
+        hub = [t for t in tasks if t not in LOCAL_TASKS]
+        hint = f"; {', '.join(hub)} read hub datasets: no hub access?" if hub else ""
+        raise LmmsEvalFailed(f"lmms-eval wrote no results (exit status {done.returncode}; its output is above){hint}")
     raw = merged_results(paths[-1:])
     samples = {}
     for task in tasks:
@@ -362,6 +368,7 @@ def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command
 
 
 def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, samples: dict, summary: dict) -> None:
+    """OUT_DIR appears complete or not at all (mop.io.atomic_directory), as mop.evaluate's does."""
     with atomic_directory(out_dir) as tmp:
         if text_raw:
             write_json(tmp / RAW_RESULTS, {k: v for k, v in text_raw.items() if k != "samples"})
@@ -447,6 +454,7 @@ def available() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`evaluate` takes mop.evaluate's arguments and knobs; `available` none."""
     p = OneLineParser(prog="python -m mop.lmms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a LLaVA checkpoint (lmms-eval and lm_eval tasks) into OUT_DIR")
@@ -456,11 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None):
+    """Bad input: one line, exit 2 (before any model is loaded); a failed lmms-eval run: one line, exit 1."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.command == "available":
         raise SystemExit(available())
-    return exit_on_usage_error(evaluate)(args, command_line("mop.lmms", argv))
+    try:
+        return exit_on_usage_error(evaluate)(args, command_line("mop.lmms", argv))
+    except LmmsEvalFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -199,6 +199,27 @@ def test_eval_sh_without_lmms_eval_names_the_install_command(tmp_path, env, task
     assert not out.exists()
 
 
+def test_an_lmms_eval_run_without_results_is_one_line_and_leaves_nothing(tmp_path, tokenizer_dir):
+    """lmms-eval 0.7.3 exits 0 after an error during evaluation: the missing results file is what
+    tells, and the scores folder must not appear. A stand-in interpreter plays lmms-eval."""
+    from test_llava import make_tiny_llava
+
+    model, processor = make_tiny_llava(tokenizer_dir)
+    checkpoint = tmp_path / "dense"
+    model.save_pretrained(checkpoint)
+    processor.save_pretrained(checkpoint)
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\nif [ "$1" = -c ]; then echo 0.7.3; else echo "lmms-eval stand-in: error"; fi\n')
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", str(REPO / "Llava" / "eval.sh"), str(checkpoint), str(out), "mop_shapes_lmms,pope"],
+                          capture_output=True, text=True, env={**os.environ, **OFFLINE, "LMMS_PYTHON": str(fake)})
+    assert proc.returncode == 1 and "lmms-eval stand-in: error" in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == ("error: lmms-eval wrote no results (exit status 0; its output is "
+                                                   "above); pope read hub datasets: no hub access?")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dense", "python"]  # no OUT_DIR, no work folder
+
+
 def test_an_unknown_scorer_is_refused(tmp_path):
     proc = subprocess.run(["bash", str(REPO / "Llava" / "eval.sh"), "tiny-llava", str(tmp_path / "o")],
                           capture_output=True, text=True, env={**os.environ, **OFFLINE, "SCORER": "gpt"})
