@@ -108,6 +108,11 @@ def summarize(hf: dict, served: dict) -> dict:
     }
 
 
+def perplexity_text(value: float) -> str:
+    """Three decimals where they mean something; whole numbers for the untrained and over-pruned ones."""
+    return f"{value:.3f}" if value < 1000 else f"{value:.0f}"
+
+
 def table_row(row: dict) -> str:
     """One Markdown row of the table that the README shows."""
     shape = (f"{row['layers']} layers, {row['heads']}/{row['kv_heads']} heads x {row['head_dim']}, "
@@ -118,7 +123,8 @@ def table_row(row: dict) -> str:
     via = "as is" if row["plain"] == "loads" else "registered config"
     return (f"| {row['checkpoint']} | {shape} | {load} | {via} | {row['greedy_identical']}/{row['greedy_prompts']} "
             f"({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens) | "
-            f"{100 * row['next_token_agreement']:.2f}% | {row['ppl_hf']:.3f} / {row['ppl_vllm']:.3f} |")
+            f"{100 * row['next_token_agreement']:.2f}% | "
+            f"{perplexity_text(row['ppl_hf'])} / {perplexity_text(row['ppl_vllm'])} |")
 
 
 TABLE_HEAD = ("| checkpoint | shape | vLLM, config as written | served | greedy, 4 x 16 tokens identical | "
@@ -290,7 +296,8 @@ def checkpoints(work: Path) -> list[tuple[str, Path]]:
         ("Llama2/prune.py (MHA), L x 10 + G x 5 it. 15",
          prune_run(work, "llama2_mha_L10G5", "Llama2/prune.py", "smollm2-135m-mha", "L" * 10 + "G" * 5, [])),
         ("Llama3/prune.py --no-mlp_only on tiny GQA, LGGL it. 4",
-         prune_run(work, "tiny_gqa_LGGL", "Llama3/prune.py", str(tiny_gqa(work)), "LGGL", ["--no-mlp_only"])),
+         prune_run(work, "tiny_gqa_LGGL", "Llama3/prune.py", str(tiny_gqa(work)), "LGGL",
+                   ["--no-mlp_only", "--calibration_data", str(REPO / "mop" / "assets" / "instructions.json")])),
     ]
 
 
@@ -345,8 +352,8 @@ def report_line(row: dict) -> str:
     via = "as written" if row["plain"] == "loads" else "with the registered config class"
     return (f"{row['checkpoint']}: {refusal}served {via}: greedy {row['greedy_identical']}/{row['greedy_prompts']} "
             f"prompts ({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens), next-token "
-            f"{100 * row['next_token_agreement']:.2f}%, ppl transformers {row['ppl_hf']:.3f} / vLLM "
-            f"{row['ppl_vllm']:.3f}, vLLM load {row['load_seconds']:.0f} s")
+            f"{100 * row['next_token_agreement']:.2f}%, ppl transformers {perplexity_text(row['ppl_hf'])} / vLLM "
+            f"{perplexity_text(row['ppl_vllm'])}, vLLM load {row['load_seconds']:.0f} s")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -382,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     env = vllm_environment(work, args.kv_cache_gb)
     rows = []
     for name, folder in checkpoints(work):
-        rows.append(check_one(name, folder, Path(args.vllm_python), work, env))
+        # absolute() and not resolve(): the venv's python is a link that must stay the venv's
+        rows.append(check_one(name, folder, Path(args.vllm_python).absolute(), work, env))
         print(report_line(rows[-1]), flush=True)
     failed = [r["checkpoint"] for r in rows if not r["served"] or r["greedy_identical"] != r["greedy_prompts"]]
     (work / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
