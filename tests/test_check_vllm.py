@@ -64,7 +64,8 @@ def test_summarize_counts_prompts_tokens_and_positions(tool):
 
 def test_report_and_table_say_how_a_refused_checkpoint_served(tool):
     row = {"checkpoint": "heads-pruned", "layers": 20, "heads": 7, "kv_heads": 7, "head_dim": 64, "hidden": 576,
-           "intermediate": 1185, "plain": "The hidden size (576) is not a multiple of the number of attention heads (7).",
+           "intermediate": 1185,
+           "plain": "The hidden size (576) is not a multiple of the number of attention heads (7).",
            "served": True, "greedy_identical": 4, "greedy_prompts": 4, "greedy_tokens_agreeing": 64,
            "greedy_tokens": 64, "next_token_agreement": 1.0, "ppl_hf": 30.0, "ppl_vllm": 30.0, "load_seconds": 20}
     line = tool.report_line(row)
