@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from .args import OneLineParser, settings_defaults, settings_from_args
+from .args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
 from .io import UsageError, exit_on_usage_error
 from .layout import default_tuned_dir
@@ -167,7 +167,7 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--pruned_model_dir", default=d["pruned_model_dir"], help="pruned checkpoint folder")
     p.add_argument("--tuned_model_dir", default=d.get("tuned_model_dir"),
                    help="output folder (default: <pruned_model_dir>_ft_<num_epochs>ep)")
-    p.add_argument("--num_epochs", type=float, default=d["num_epochs"])
+    p.add_argument("--num_epochs", type=finite_float, default=d["num_epochs"])
     p.add_argument("--data", default=d.get("data", "auto"),
                    help="hub dataset id, local Alpaca JSON/JSONL, or auto (from the checkpoint's "
                         "mop_prune.json: shipped set for embedded models, yahma/alpaca-cleaned otherwise)")
@@ -175,15 +175,15 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--max_steps", type=int, default=d["max_steps"], help="> 0 overrides --num_epochs")
     p.add_argument("--lora_r", type=int, default=d["lora_r"])
     p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
-    p.add_argument("--lora_dropout", type=float, default=d["lora_dropout"])
-    p.add_argument("--learning_rate", type=float, default=d["learning_rate"])
+    p.add_argument("--lora_dropout", type=finite_float, default=d["lora_dropout"])
+    p.add_argument("--learning_rate", type=finite_float, default=d["learning_rate"])
     p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
     p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
     p.add_argument("--max_length", type=int, default=d["max_length"])
     p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
     p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
                    default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
-    p.add_argument("--max_memory_gb", type=float, default=d["max_memory_gb"],
+    p.add_argument("--max_memory_gb", type=finite_float, default=d["max_memory_gb"],
                    help="memory budget (GB): picks gradient checkpointing and the largest micro-batch (<= --batch_size) "
                         "whose estimated peak fits, keeping the effective batch; default 24 on CUDA, none on CPU; "
                         "0: no plan")

@@ -137,8 +137,8 @@ def parse_limit(text: str | None) -> int | float | None:
         value = float(text)
     except ValueError:
         raise UsageError(f"--limit must be a number, not {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"--limit must be positive, not {text!r}")
+    if not (math.isfinite(value) and value > 0):  # NaN and inf would reach int() as a traceback
+        raise UsageError(f"--limit / EVAL_LIMIT must be a finite number above 0 (N items, or a share below 1), not {text!r}")
     return value if value < 1 else int(value)
 
 

@@ -308,6 +308,35 @@ def read_json_object(path: str | os.PathLike, required: tuple[str, ...] = ()) ->
     return data
 
 
+JSON_TYPE_NAMES = {dict: "an object", list: "a list", str: "text", int: "a whole number", float: "a number",
+                   bool: "true/false", type(None): "null"}
+
+
+def json_type_name(value_or_type) -> str:
+    """How a JSON value's type reads in an error ('a list', 'null', ...)."""
+    kind = value_or_type if isinstance(value_or_type, type) else type(value_or_type)
+    return JSON_TYPE_NAMES.get(kind, kind.__name__)
+
+
+def read_metadata(path: str | os.PathLike, needs: tuple[str, ...] = (), kind: str | None = None) -> dict:
+    """A metadata file the project wrote (mop_prune.json, run_config.json, mop_eval.json, ...):
+    a JSON object holding the keys `needs`, each key of a known type (mop.layout.METADATA_TYPES
+    for `kind`, by default the file's name) of that type. Any difference is one UsageError naming
+    the file and the key."""
+    from .layout import METADATA_TYPES
+
+    path = Path(path)
+    data = read_json_object(path, needs)
+    for key, types in METADATA_TYPES.get(kind or path.name, {}).items():
+        allowed = types if isinstance(types, tuple) else (types,)
+        value = data.get(key)
+        if key in data and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            wanted = " or ".join(dict.fromkeys(json_type_name(t) for t in allowed))
+            raise UsageError(f"{path}: '{key}' must be {wanted}, found {json_type_name(value)} (corrupt or from another "
+                             "program?)")
+    return data
+
+
 def read_text_file(path: Path) -> str:
     """A data file's text; a folder, an unreadable or a non-UTF-8 file is a one-line error."""
     if path.is_dir():

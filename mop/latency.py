@@ -51,7 +51,7 @@ import torch
 
 from .adapter import count_parameters
 from .args import OneLineParser
-from .io import UsageError, check_writable_target, exit_on_usage_error, read_json_object, software_versions, write_json
+from .io import UsageError, check_writable_target, exit_on_usage_error, read_metadata, software_versions, write_json
 from .layout import CHECKPOINT_DIR, PRUNE_META
 from .models import check_weights, load_model, resolve_device, resolve_dtype, resolve_model_dir
 from .tables import run_order
@@ -198,7 +198,7 @@ def checkpoint_info(model_dir: str) -> dict:
     """Parameter count and compression recorded by the pruner, when the folder has them."""
     meta = Path(model_dir) / PRUNE_META
     if meta.exists():
-        data = read_json_object(meta)
+        data = read_metadata(meta)
         return {"iteration": data.get("iteration"), "params": data.get("params"),
                 "compression": data.get("compression"), "decisions": data.get("decisions_so_far")}
     return {}

@@ -36,6 +36,23 @@ RAW_RESULTS = "lm_eval_results.json"
 EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep)?_eval$")
 
 
+# The JSON types of each metadata file's keys, checked whenever the file is read back
+# (mop.io.read_metadata; the reader also names the keys it needs). A file of another shape -- a
+# JSON list, `"settings": null`, a number written as text -- is then one line naming the file and
+# the key, never an AttributeError or KeyError in the code that uses it.
+NUMBER = (int, float)
+METADATA_TYPES = {
+    PRUNE_META: {"iteration": int, "decision": str, "accumulator_after": NUMBER, "neuron_debt_after": NUMBER,
+                 "layers": int, "query_heads": int, "kv_heads": int, "intermediate_size": int, "params": int,
+                 "compression": NUMBER, "settings": dict, "details": dict, "decisions_so_far": str},
+    RUN_CONFIG: {"settings": dict, "schedule": list},
+    RUN_STATE: {"last_iteration": int, "accumulator": NUMBER},
+    FINETUNE_META: {"settings": dict},
+    EVAL_META: {"tasks": dict},
+    WORK_SETTINGS: {"settings": dict, "pruned_model_dir": str, "data": str, "num_samples": (int, type(None))},
+}
+
+
 def iteration_dir(save_dir: Path, i: int) -> Path:
     return Path(save_dir) / ITERATION_DIR.format(i)
 

@@ -47,12 +47,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from .adapter import count_parameters, text_config_of
-from .args import OneLineParser
+from .args import OneLineParser, finite_float
 from .configs import config_for_dry_run
 from .io import UsageError, exit_on_usage_error
 from .models import build_meta_model
@@ -88,6 +89,7 @@ class DecoderDims:
     @classmethod
     def from_config(cls, config) -> "DecoderDims":
         text = text_config_of(config)
+        check_decoder_config(text)
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
         return cls(
@@ -112,6 +114,19 @@ class DecoderDims:
         h, q, kv, i = self.hidden, self.q_width, self.kv_width, self.intermediate
         return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+LLAMA_SIZES = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+
+
+def check_decoder_config(text_config) -> None:
+    """The estimate is written for Llama-style decoders: another family's config (GPT-2 names its
+    sizes n_layer, n_embd, ...) would fail on a missing attribute deep inside the formula."""
+    missing = [name for name in LLAMA_SIZES if not isinstance(getattr(text_config, name, None), int)]
+    if missing:
+        kind = getattr(text_config, "model_type", None) or "unknown"
+        raise UsageError(f"--config: a {kind} config lacks {', '.join(missing)}; the estimate covers Llama-style "
+                         "decoders (llama, LLaVA's llama text model) only")
 
 
 def model_parameter_count(config) -> int:
@@ -265,8 +280,8 @@ def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup
     about a third more compute), then the largest micro-batch. A budget nothing fits is a
     UsageError naming the smallest estimate.
     """
-    if budget_gb <= 0:
-        raise UsageError(f"--max_memory_gb must be positive, got {budget_gb:g}")
+    if not (math.isfinite(budget_gb) and budget_gb > 0):
+        raise UsageError(f"--max_memory_gb must be a finite number of GB above 0, got {budget_gb:g}")
     if effective_batch < 1:
         raise UsageError(f"the effective batch must be at least 1, got {effective_batch}")
     usable = (1 - headroom) * budget_gb - RUNTIME_RESERVE_GB
@@ -296,8 +311,8 @@ def resolve_budget(max_memory_gb: float | None, cuda: bool) -> float | None:
     """None: 24 GB on CUDA, no plan on CPU; 0: no plan; a positive number: that budget."""
     if max_memory_gb is None:
         return CUDA_DEFAULT_BUDGET_GB if cuda else None
-    if max_memory_gb < 0:
-        raise UsageError(f"--max_memory_gb must be positive (or 0 for no plan), got {max_memory_gb:g}")
+    if not (math.isfinite(max_memory_gb) and max_memory_gb >= 0):
+        raise UsageError(f"--max_memory_gb must be a positive number of GB (or 0 for no plan), got {max_memory_gb:g}")
     return max_memory_gb or None
 
 
@@ -330,12 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True,
                    help="a paper model's hub id (shipped config, no download), a checkpoint folder or an embedded name")
-    p.add_argument("--max_memory_gb", type=float, default=CUDA_DEFAULT_BUDGET_GB)
+    p.add_argument("--max_memory_gb", type=finite_float, default=CUDA_DEFAULT_BUDGET_GB)
     p.add_argument("--dtype", choices=tuple(DTYPES), default="bfloat16",
                    help="load dtype of the base weights (recovery: bfloat16 on CUDA, float32 on CPU)")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where recovery runs")
     p.add_argument("--lora_r", type=int, default=PUBLISHED["lora_r"])
-    p.add_argument("--lora_dropout", type=float, default=PUBLISHED["lora_dropout"])
+    p.add_argument("--lora_dropout", type=finite_float, default=PUBLISHED["lora_dropout"])
     p.add_argument("--max_length", type=int, default=PUBLISHED["max_length"])
     p.add_argument("--batch_size", type=int, default=PUBLISHED["batch_size"], help="largest micro-batch allowed")
     p.add_argument("--grad_accum", type=int, default=PUBLISHED["grad_accum"],
@@ -345,12 +360,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_memory_flags(args: argparse.Namespace) -> None:
+    """Sizes the plan divides by or multiplies: a zero or negative one would leave no candidate
+    micro-batch (and a crash on an empty list) instead of an error naming the flag."""
+    for name in ("batch_size", "grad_accum", "lora_r", "max_length"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not 0 <= args.lora_dropout < 1:
+        raise UsageError(f"--lora_dropout must be in [0, 1), got {args.lora_dropout:g}")
+    if args.max_memory_gb <= 0:
+        raise UsageError(f"--max_memory_gb must be a finite number of GB above 0, got {args.max_memory_gb:g}")
+
+
 def main(argv: list[str] | None = None) -> MemoryPlan:
     args = build_parser().parse_args(argv)
 
     @exit_on_usage_error
     def run():
+        check_memory_flags(args)
         config = config_for_dry_run(args.config)
+        check_decoder_config(text_config_of(config))
         setup = TrainingSetup(weight_dtype=DTYPES[args.dtype], lora_r=args.lora_r, lora_dropout=args.lora_dropout,
                               max_length=args.max_length, device_type=args.device)
         plan = plan_recovery(config, args.max_memory_gb, setup, effective_batch=args.batch_size * args.grad_accum,

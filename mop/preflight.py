@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .adapter import check_supported
+from .args import check_seed
 from .data import load_alpaca_records, resolve_data_source
-from .io import UsageError, check_writable_target, read_json_object
-from .layout import completed_iterations, iteration_dir, iteration_meta_path
+from .io import UsageError, check_writable_target, read_metadata
+from .layout import PRUNE_META, completed_iterations, iteration_dir, iteration_meta_path
 from .models import check_weights, load_config, resolve_device, resolve_dtype, resolve_model_name
 from .path_selection import check_path_settings
 from .plan import parse_decisions
@@ -31,6 +32,9 @@ def check_prune_inputs(settings, text_calibration: bool = True) -> None:
     for name in POSITIVE_FLAGS:
         if getattr(settings, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(settings, name)}")
+    if settings.recovered_checkpoints < 0:
+        raise UsageError(f"--recovered_checkpoints must be 0 or more, got {settings.recovered_checkpoints}")
+    check_seed(settings.seed)
     if settings.path == "sequence":
         parse_decisions(settings.decision_sequence, settings.num_iterations)
     check_path_settings(settings)
@@ -51,7 +55,7 @@ def check_resume_state(save_dir: Path) -> int:
     Returns the number of complete iterations."""
     done = completed_iterations(save_dir)
     for i in range(1, done + 1):
-        read_json_object(iteration_meta_path(save_dir, i), RESUME_FIELDS)
+        read_metadata(iteration_meta_path(save_dir, i), RESUME_FIELDS, PRUNE_META)
     if done:
         check_weights(iteration_dir(save_dir, done))
     return done

@@ -31,8 +31,8 @@ from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .importance import amp_scores, amp_scores_streamed, batch_prompts
 from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
-from .io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder, read_json,
-                 read_json_object, remove_stale_temporaries, software_versions, write_json)
+from .io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
+                 read_metadata, remove_stale_temporaries, software_versions, write_json)
 from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
                      completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
@@ -95,7 +95,7 @@ def write_summary(save_dir: Path, dense_row: dict) -> list[dict]:
     """Rows of every complete iteration; runs with a chosen path add both candidates' scores."""
     rows = [dense_row]
     for i in range(1, completed_iterations(save_dir) + 1):
-        meta = read_json(iteration_meta_path(save_dir, i))
+        meta = read_metadata(iteration_meta_path(save_dir, i), kind=PRUNE_META)
         disk = {"checkpoint_bytes": meta.get("checkpoint_bytes"), "on_disk": iteration_dir(save_dir, i).is_dir()}
         depth = {"removed_original_layer": meta.get("details", {}).get("removed_original_layer")}
         rows.append({**{k: meta[k] for k in SUMMARY_FIELDS}, **depth, **disk, **path_selection.path_columns(meta)})
@@ -127,9 +127,7 @@ def calibration_batches(settings: PruneSettings, processing) -> list[dict]:
 
 def _check_resumable(save_dir: Path, settings: PruneSettings) -> None:
     """A resumed run must continue the same path on the same model."""
-    stored = read_json_object(save_dir / RUN_CONFIG, ("settings",))["settings"]
-    if not isinstance(stored, dict):
-        raise UsageError(f"{save_dir / RUN_CONFIG}: 'settings' is not a JSON object (corrupt?)")
+    stored = read_metadata(save_dir / RUN_CONFIG, ("settings",))["settings"]
     if isinstance(stored.get("decision_sequence"), str):  # runs stored before letters were normalised
         stored = {**stored, "decision_sequence": normalise_decisions(stored["decision_sequence"])}
     defaults = {f.name: f.default for f in dataclasses.fields(PruneSettings)}  # runs older than a setting
@@ -327,7 +325,7 @@ def surviving_layers(save_dir: Path, completed: int, num_layers: int) -> list[in
     0..num_layers-1 gives the numbering (also for runs made before the original index was stored)."""
     layers = list(range(num_layers))
     for i in range(1, completed + 1):
-        removed = read_json(iteration_meta_path(save_dir, i)).get("details", {}).get("removed_layer_index")
+        removed = read_metadata(iteration_meta_path(save_dir, i), kind=PRUNE_META).get("details", {}).get("removed_layer_index")
         if removed is not None:
             layers.pop(removed)
     return layers
@@ -337,7 +335,7 @@ def restore_carry(save_dir: Path, completed: int, align: int) -> WidthCarry:
     """The width carry after iteration `completed` (from its metadata; runs before --align had no debt)."""
     if not completed:
         return WidthCarry(align=align)
-    meta = read_json(iteration_meta_path(save_dir, completed))
+    meta = read_metadata(iteration_meta_path(save_dir, completed), ("accumulator_after",), PRUNE_META)
     return WidthCarry(meta["accumulator_after"], meta.get("neuron_debt_after", 0), align)
 
 
@@ -361,7 +359,7 @@ def report_decisions(save_dir: Path, settings: PruneSettings, taken: list[str]) 
 
 def decisions_taken(save_dir: Path, completed: int) -> list[str]:
     """Decisions of iterations 1..completed, read back from their metadata (for --resume)."""
-    return [read_json(iteration_meta_path(save_dir, i))["decision"] for i in range(1, completed + 1)]
+    return [read_metadata(iteration_meta_path(save_dir, i), ("decision",), PRUNE_META)["decision"] for i in range(1, completed + 1)]
 
 
 def write_decisions(save_dir: Path, settings: PruneSettings, taken: list[str]) -> str:

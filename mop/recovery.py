@@ -32,6 +32,7 @@ import copy
 import csv
 import dataclasses
 import json
+import math
 import re
 import shutil
 import sys
@@ -43,9 +44,11 @@ from typing import Sequence
 import torch
 
 from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
+from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .io import (UsageError, atomic_directory, check_writable_target, locked_result, read_json, read_json_object,
+from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
+                 read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .memory import fit_recovery_settings
@@ -79,23 +82,34 @@ class RecoverySettings:
     seed: int = 1
 
     def check(self) -> None:
-        """Reject values the Trainer would only fail on later (or silently accept)."""
+        """Reject values the Trainer would only fail on later (or silently accept). Real numbers are
+        checked with `finite_positive`: NaN and inf pass a plain `<= 0` test and then fail inside
+        AdamW, after the model is loaded and the work folder written."""
         positive = ("lora_r", "batch_size", "grad_accum", "save_steps", "logging_steps", "save_total_limit")
         for name in positive:
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 8:
             raise UsageError(f"--max_length must be at least 8, got {self.max_length}")
-        if self.learning_rate <= 0 or self.lora_alpha <= 0:
-            raise UsageError("--learning_rate and --lora_alpha must be positive")
-        if self.max_steps <= 0 and self.num_epochs <= 0:
-            raise UsageError("--num_epochs must be positive (or give --max_steps)")
+        if self.warmup_steps < 0:
+            raise UsageError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
+        finite_positive("--learning_rate", self.learning_rate)
+        finite_positive("--lora_alpha", self.lora_alpha)
+        if self.max_steps <= 0 or not math.isfinite(self.num_epochs):  # the epochs name the output folder
+            finite_positive("--num_epochs", self.num_epochs, "(or give --max_steps)")
         if not 0 <= self.lora_dropout < 1:
             raise UsageError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.max_memory_gb is not None and self.max_memory_gb < 0:
-            raise UsageError(f"--max_memory_gb must be positive (or 0 for no plan), got {self.max_memory_gb:g}")
+        if self.max_memory_gb is not None and not (math.isfinite(self.max_memory_gb) and self.max_memory_gb >= 0):
+            raise UsageError(f"--max_memory_gb must be a positive number of GB (or 0 for no plan), got {self.max_memory_gb:g}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
+        check_seed(self.seed)
+
+
+def finite_positive(flag: str, value: float, note: str = "") -> None:
+    """A real-valued setting must be a finite number above 0 (NaN compares false with everything)."""
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{flag} must be a finite number above 0{' ' + note if note else ''}, got {value:g}")
 
 
 @dataclass
@@ -465,7 +479,9 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
     meta_path = pruned_dir / PRUNE_META
     if not meta_path.exists():
         return HUB_ALPACA
-    model_name = read_json(meta_path).get("settings", {}).get("model_name", "")
+    model_name = read_metadata(meta_path).get("settings", {}).get("model_name", "")
+    if not isinstance(model_name, str):
+        raise UsageError(f"{meta_path}: settings.model_name must be text, found {json_type_name(model_name)} (corrupt?)")
     return resolve_data_source("auto", model_name)
 
 
@@ -496,9 +512,7 @@ def check_resumable(work: Path, job: dict) -> None:
     stored_path = work / WORK_SETTINGS
     if not stored_path.exists():
         return
-    stored = read_json_object(stored_path, ("settings", "pruned_model_dir", "data", "num_samples"))
-    if not isinstance(stored["settings"], dict):
-        raise UsageError(f"{stored_path}: 'settings' is not a JSON object (corrupt?)")
+    stored = read_metadata(stored_path, ("settings", "pruned_model_dir", "data", "num_samples"))
     for key in RESUME_KEYS:
         if stored["settings"].get(key) != job["settings"][key]:
             raise UsageError(f"cannot resume {work}: it was started with {key}={stored['settings'].get(key)!r}, "
@@ -579,7 +593,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
         raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
     if check_folders(pruned_dir, tuned_dir, resume) and not work_dir_for(tuned_dir).exists():
         print(f"{tuned_dir} is already complete")
-        return read_json(tuned_dir / FINETUNE_META)
+        return read_metadata(tuned_dir / FINETUNE_META)
     config = load_config(str(pruned_dir))
     hooks.check(pruned_dir, config)
     check_weights(pruned_dir)
@@ -602,7 +616,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
                 shutil.rmtree(work, ignore_errors=True)
                 remove_stale_temporaries(tuned_dir.parent, re.escape(tuned_dir.name))
             print(f"{tuned_dir} is already complete")
-            return read_json(tuned_dir / FINETUNE_META)
+            return read_metadata(tuned_dir / FINETUNE_META)
         if resume:
             check_resumable(work, job)
             if state.is_main_process:

@@ -98,10 +98,14 @@ def write_plan(stages: Iterable[Stage], path: str | os.PathLike) -> None:
 
 
 def read_plan(path: str | os.PathLike) -> list[Stage]:
-    data = Path(path).read_bytes()
-    fields = [f.decode() for f in data.split(b"\0")[:-1]] if data else []
+    """The stages of a plan file; a missing, unreadable or malformed plan is a one-line error."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read the stage plan {path}: {err.strerror}") from None
     stages, pos = [], 0
     try:
+        fields = [f.decode() for f in data.split(b"\0")[:-1]] if data else []
         while pos < len(fields):
             tag, name, done, after, array, gpu, argc = fields[pos:pos + 7]
             if tag != "stage":
@@ -112,7 +116,7 @@ def read_plan(path: str | os.PathLike) -> list[Stage]:
                 raise ValueError(f"stage {name!r}: the plan ends inside its command")
             pos += int(argc)
             stages.append(Stage(name, done, command, tuple(after.split()), array, gpu == "1"))
-    except ValueError as err:
+    except ValueError as err:  # UnicodeDecodeError included
         raise UsageError(f"malformed stage plan {path}: {err}") from None
     return check_plan(stages)
 

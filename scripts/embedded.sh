@@ -1,8 +1,10 @@
 # Settings for driver runs on the embedded SmolLM2-135M (CPU, minutes): sourced by a driver
-# when EMBEDDED=1. Each can still be overridden in the environment.
+# when EMBEDDED=1. They replace the driver's own values; each is overridden through its EMBEDDED_*
+# variable (EMBEDDED_ITERATIONS, EMBEDDED_FT_ITERATIONS, EMBEDDED_NUM_EPOCHS, EMBEDDED_TASKS,
+# EMBEDDED_FT_ARGS, EMBEDDED_EVAL_UNRECOVERED, EMBEDDED_TABLE_ARGS), EVAL_LIMIT by itself.
 NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-8}
 FT_ITERATIONS=(${EMBEDDED_FT_ITERATIONS:-4 8})
-NUM_EPOCHS=1
+NUM_EPOCHS=${EMBEDDED_NUM_EPOCHS:-1}
 TASKS=${EMBEDDED_TASKS:-mop_mini,mop_heldout_ppl}  # three multiple-choice tasks + held-out perplexity
 FT_ARGS=${EMBEDDED_FT_ARGS:---max_steps 24 --save_steps 12 --num_samples 400 --batch_size 8 --grad_accum 2 --max_length 256}
 EVAL_UNRECOVERED=${EMBEDDED_EVAL_UNRECOVERED:-1}  # score before and after recovery

@@ -25,6 +25,75 @@ mop_check_positive_int() {
     fi
 }
 
+mop_check_choice() {
+    # Usage: mop_check_choice NAME VALUE ALLOWED... -- a setting that must be one of a few words
+    local allowed
+    for allowed in "${@:3}"; do
+        [[ "$2" == "$allowed" ]] && return 0
+    done
+    echo "error: $1 must be one of: ${*:3} (got '$2')" >&2
+    exit 2
+}
+
+MOP_EXECUTORS=(local gpus slurm)  # mop/stages.py EXECUTORS
+MOP_KEEP_CHECKPOINTS=(used all)   # mop_kept_iterations: only what is recovered, or every checkpoint
+
+mop_check_ft_iterations() {
+    # FT_ITERATIONS: "all", or distinct whole numbers in 1..NUM_ITERATIONS separated by spaces.
+    local i seen=" " list="${FT_ITERATIONS[*]-}" last=${NUM_ITERATIONS:-1}
+    [[ "$list" == all ]] && return 0
+    for i in $list; do
+        if ! [[ "$i" =~ ^[1-9][0-9]*$ ]] || (( i > last )) || [[ "$seen" == *" $i "* ]]; then
+            echo "error: FT_ITERATIONS must be 'all' or distinct iterations in 1..$last separated by spaces (got '$list')" >&2
+            exit 2
+        fi
+        seen+="$i "
+    done
+    [[ -n "${list// /}" ]] || { echo "error: FT_ITERATIONS is empty; give 'all' or iterations in 1..$last" >&2; exit 2; }
+}
+
+mop_check_gpus() {
+    # EXECUTOR=gpus: GPUS is a comma list of distinct GPU ids that splits into groups of NUM_GPUS.
+    [[ "${EXECUTOR:-local}" == gpus ]] || return 0
+    local ids
+    if ! [[ "${GPUS:-}" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+        echo "error: EXECUTOR=gpus needs GPUS, a comma list of GPU ids such as 0,1,2,3 (got '${GPUS:-}')" >&2
+        exit 2
+    fi
+    IFS=, read -r -a ids <<<"$GPUS"
+    if (( $(printf '%s\n' "${ids[@]}" | sort -u | wc -l) != ${#ids[@]} || ${#ids[@]} % ${NUM_GPUS:-1} != 0 )); then
+        echo "error: GPUS=$GPUS must list distinct ids, a multiple of NUM_GPUS=${NUM_GPUS:-1} of them" >&2
+        exit 2
+    fi
+}
+
+mop_check_python() {
+    # PYTHON runs and has the project's dependencies, and lm_eval knows every task in TASKS
+    # (mop/driver_check.py): found now, not when the first stage starts.
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        echo "error: PYTHON=$PYTHON is not an interpreter that can be run; set PYTHON to one with the project installed" >&2
+        exit 2
+    fi
+    "$PYTHON" -m mop.driver_check --python_name "$PYTHON" ${TASKS+--tasks "$TASKS"} || exit 2
+}
+
+mop_check_settings() {
+    # Every driver setting, before anything is created or any stage declared: one line and exit
+    # status 2 naming the setting and what it allows.
+    mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
+    mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
+    # Whole epochs only: the recovered folder is <pruned>_ft_<e>ep, which mop/layout.py reads as \d+.
+    mop_check_positive_int NUM_EPOCHS "${NUM_EPOCHS:-1}"
+    mop_check_ft_iterations
+    mop_check_choice KEEP_CHECKPOINTS "${KEEP_CHECKPOINTS:-used}" "${MOP_KEEP_CHECKPOINTS[@]}"
+    mop_check_choice EXECUTOR "${EXECUTOR:-local}" "${MOP_EXECUTORS[@]}"
+    mop_check_gpus
+    mop_check_choice EVAL_UNRECOVERED "${EVAL_UNRECOVERED:-0}" 0 1
+    mop_check_choice DRY_RUN "${DRY_RUN:-0}" 0 1
+    mop_check_depth_rules
+    mop_check_python
+}
+
 MOP_DEPTH_RULES=(third_to_last block_influence)  # prune.py --depth_rule; the first is the paper's
 
 mop_check_depth_rules() {
@@ -67,13 +136,12 @@ mop_runs() {
 }
 
 mop_setup() {
-    # Args: model folder (absolute path). Sets MODEL_FOLDER, creates RESULTS_DIR and LOG_DIR,
-    # and opens the stage plan. Settings are checked before anything is created.
+    # Args: model folder (absolute path). Sets MODEL_FOLDER, creates RESULTS_DIR and LOG_DIR
+    # (not for DRY_RUN=1, which creates nothing), and opens the stage plan. Settings are checked
+    # before anything is created.
     MODEL_FOLDER=$1
-    mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
-    mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
-    mop_check_depth_rules
-    mkdir -p "$RESULTS_DIR" "$LOG_DIR"
+    mop_check_settings
+    [[ "${DRY_RUN:-0}" == 1 ]] || mkdir -p "$RESULTS_DIR" "$LOG_DIR"
     echo "MoP driver: results in $RESULTS_DIR, logs in $LOG_DIR (executor: ${EXECUTOR:-local})"
     mop_plan_open
 }
@@ -163,9 +231,9 @@ mop_eval() {
 }
 
 mop_dense_eval() {
-    local dense
-    dense=$(mop_resolve_model "$MODEL_NAME")
-    mop_eval dense_eval "$dense" "$RESULTS_DIR/dense_eval"
+    # The model name as given: eval.sh resolves embedded names itself when the stage runs, so that
+    # declaring stages runs no Python (and a dry run builds nothing).
+    mop_eval dense_eval "$MODEL_NAME" "$RESULTS_DIR/dense_eval"
 }
 
 mop_recovered_iterations() {
@@ -226,7 +294,12 @@ mop_common_settings() {
     ACCELERATE_CONFIG=${ACCELERATE_CONFIG:-}   # e.g. configs/fsdp.yaml: recovery through accelerate with it
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery
     DEPTH_RULE=${DEPTH_RULE:-third_to_last}    # L steps: third_to_last (paper) | block_influence; both: each path twice
+    mop_check_choice EMBEDDED "${EMBEDDED:-0}" 0 1
     if [[ "${EMBEDDED:-0}" == 1 ]]; then       # CPU run on the embedded model, data and tasks
+        if [[ -z "${EMBEDDED_MODEL:-}" ]]; then
+            echo "error: EMBEDDED=1 needs EMBEDDED_MODEL, the embedded model this driver stands in with (e.g. smollm2-135m); set it in the driver" >&2
+            exit 2
+        fi
         source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"
         MODEL_NAME=$EMBEDDED_MODEL
         RESULTS_DIR=${RESULTS_DIR}_embedded

@@ -261,7 +261,7 @@ def fake_driver(tmp_path):
 
 def slurm_env(tmp_path, **extra):
     return {"PATH": f"{FAKE_SLURM}:{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
-            "EXECUTOR": "slurm", "EVAL_UNRECOVERED": "1", "TASKS": "fake_task", "SLURM_PARTITION": "gpu",
+            "EXECUTOR": "slurm", "EVAL_UNRECOVERED": "1", "TASKS": "mop_arc", "SLURM_PARTITION": "gpu",
             "SLURM_ACCOUNT": "lab", "SLURM_TIME": "04:00:00", "SLURM_EXTRA": "--mem=64G; #SBATCH --cpus-per-task=8",
             **extra}
 

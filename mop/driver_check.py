@@ -1,0 +1,77 @@
+"""Checks a bash driver runs before it creates anything (scripts/pipeline.sh `mop_setup`).
+
+    python -m mop.driver_check --tasks mop_mini,mop_heldout_ppl
+
+Why: a driver's first stage takes minutes to hours, so an interpreter without the project's
+dependencies, or a task name lm_eval does not know, must stop it at once with one line -- not
+as a traceback from the first stage, or after the dense model was scored. Only the standard
+library is imported at the top, so that a bare interpreter reaches the dependency check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+# What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.
+REQUIRED_MODULES = ("torch", "transformers", "peft", "accelerate", "datasets", "lm_eval", "safetensors")
+LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("tasks", "tasks_vision"))
+
+
+def missing_modules(names=REQUIRED_MODULES) -> list[str]:
+    """Modules the interpreter cannot find (found by spec only: importing torch takes seconds)."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
+def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
+    """Tasks neither local (mop/tasks, mop/tasks_vision), nor in `known_without_index`, nor in
+    lm_eval's full index; the full index (seconds to build) is read only when needed."""
+    from lm_eval.tasks import TaskManager
+
+    local = TaskManager(include_path=[str(d) for d in LOCAL_TASK_DIRS if d.is_dir()], include_defaults=False)
+    rest = [t for t in tasks if t not in local.all_tasks and t not in known_without_index]
+    if not rest:
+        return []
+    full = TaskManager(include_path=[str(d) for d in LOCAL_TASK_DIRS if d.is_dir()])
+    return [t for t in rest if t not in full.all_tasks]
+
+
+def check_driver(tasks_text: str | None, python_name: str) -> None:
+    """Raise a UsageError for the first problem: missing dependencies, then unknown tasks."""
+    from .io import UsageError
+
+    missing = missing_modules()
+    if missing:
+        raise UsageError(f"PYTHON={python_name} lacks {', '.join(missing)}; set PYTHON to the interpreter of an "
+                         "environment made with `make install` (or create .venv)")
+    if tasks_text is None:
+        return
+    from .evaluate import PAPER_TASKS, parse_tasks
+
+    try:
+        tasks = parse_tasks(tasks_text)
+    except UsageError as err:
+        raise UsageError(f"TASKS: {err}; give a comma list of lm_eval tasks or groups, or 'paper'") from None
+    unknown = unknown_tasks(tasks, PAPER_TASKS)
+    if unknown:
+        raise UsageError(f"TASKS: unknown lm_eval task(s) {', '.join(unknown)}; use a comma list of lm_eval tasks "
+                         f"or groups, 'paper', or the local tasks in {', '.join(str(d) for d in LOCAL_TASK_DIRS)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", help="the driver's TASKS (comma list); omitted: dependencies only")
+    p.add_argument("--python_name", default=sys.executable, help="how the driver names this interpreter")
+    args = p.parse_args(argv)
+    try:
+        check_driver(args.tasks, args.python_name)
+    except Exception as err:  # a UsageError, or a broken installation: one line either way
+        message = str(err) if type(err).__name__ == "UsageError" else f"PYTHON={args.python_name}: {type(err).__name__}: {err}"
+        print("error: " + " ".join(message.split()), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
