@@ -135,7 +135,8 @@ def surviving_original_layers(base, run_dir, iterations: int) -> list[int]:
 
 def test_recorded_original_indices_map_back_after_several_steps_and_a_resume(tokenizer_dir, calibration_file,
                                                                             tmp_path):
-    base = checkpoint_with_pass_through(tokenizer_dir, tmp_path / "base", layers=8, pass_through=[5], seed=3)
+    # Layers 1 and 2 go first, so every later removal's current index differs from its original one.
+    base = checkpoint_with_pass_through(tokenizer_dir, tmp_path / "base", layers=8, pass_through=[1, 2], seed=3)
     full, part = tmp_path / "full", tmp_path / "part"
     kw = dict(num_iterations=4, decision_sequence="LLLL", depth_rule="block_influence")
     run_pruning(settings(base, full, calibration_file, **kw), progress=False)
@@ -145,7 +146,8 @@ def test_recorded_original_indices_map_back_after_several_steps_and_a_resume(tok
         details = [json.loads((run / f"prune_iteration_{i}" / "mop_prune.json").read_text())["details"]
                    for i in range(1, 5)]
         removed = [d["removed_original_layer"] for d in details]
-        assert removed[0] == 5  # the pass-through layer goes first
+        assert set(removed[:2]) == {1, 2}  # the pass-through layers go first
+        assert all(d["removed_layer_index"] < d["removed_original_layer"] for d in details[2:])
         assert len(set(removed)) == 4 and 0 not in removed and 7 not in removed
         assert surviving_original_layers(base, run, 4) == [i for i in range(8) if i not in removed]
         summary = json.loads((run / "pruning_summary.json").read_text())
@@ -167,8 +169,10 @@ def test_resume_refuses_a_changed_depth_rule(tokenizer_dir, calibration_file, tm
     assert snapshot(out) == before
 
 
-def test_metric_path_l_candidate_is_the_block_influence_layer_as_view_and_copy(tokenizer_dir, calibration_file):
-    model = tiny_model(kv_heads=2, layers=6)
+@pytest.mark.parametrize("kv_heads,mode,with_heads", [(2, "mlp_only", False), (4, "attention_mlp", True)])
+def test_metric_path_l_candidate_is_the_block_influence_layer_as_view_and_copy(kv_heads, mode, with_heads,
+                                                                              tokenizer_dir, calibration_file):
+    model = tiny_model(kv_heads=kv_heads, layers=6)
     make_pass_through(model, 2)
     adapter = get_adapter(model)
     batches = prompt_batches(tokenizer_dir, calibration_file, 4)
@@ -181,10 +185,11 @@ def test_metric_path_l_candidate_is_the_block_influence_layer_as_view_and_copy(t
     reference = build_reference(adapter, batches, top_k=8, progress=False)
     results = {}
     for by_copy in (False, True):
-        selector = PathSelector("ppl", reference, "mlp_only", "exact", by_copy=by_copy, depth_rule="block_influence")
-        choice = selector.choose(adapter, score_fn, WidthCarry())
+        selector = PathSelector("ppl", reference, mode, "exact", by_copy=by_copy, depth_rule="block_influence")
+        # A carried fraction of a group near 1 makes the MHA G step remove a head (an AMP pass with heads).
+        choice = selector.choose(adapter, score_fn, WidthCarry(accumulator=0.99 if with_heads else 0.0))
         results[by_copy] = choice.candidates["L"]["scores"]
-    assert calls == [False, False]  # one calibration pass per choice serves both candidates
+    assert calls == [with_heads, with_heads]  # one calibration pass per choice serves both candidates
     torch.testing.assert_close(torch.tensor(list(results[False].values())), torch.tensor(list(results[True].values())),
                                rtol=1e-5, atol=1e-6)
     # The L candidate is the model without the pass-through layer: its outputs equal the unpruned model's.
