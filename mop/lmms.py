@@ -455,7 +455,8 @@ def available() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """`evaluate` takes mop.evaluate's arguments and knobs; `available` none."""
-    p = OneLineParser(prog="python -m mop.lmms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python -m mop.lmms", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a LLaVA checkpoint (lmms-eval and lm_eval tasks) into OUT_DIR")
     add_eval_arguments(ev, "")
