@@ -28,8 +28,9 @@ $(LMMS_VENV)/.installed: requirements-lmms.txt requirements.txt
 
 install-lmms: install $(LMMS_VENV)/.installed
 
-# A short MoP pipeline on the embedded model (CPU): dense score, an 8-iteration path,
-# recovery and scoring of iterations 4 and 8, then the result table.
+# A short MoP pipeline on the embedded model (CPU): dense score, the 8-iteration seed-1 path under
+# both depth rules (third_to_last, block_influence), iteration 8 scored before and after recovery,
+# then the result table.
 demo: install
 	EMBEDDED=1 PYTHON=$(PY) bash Llama3/run_mop_llama3_minimal.sh
 
