@@ -95,35 +95,45 @@ SEED_PATHS = {"1": "LGGLLLGGLLGLGLLGGL", "2": "GGLLGGGLGGGLLLGGLL", "3": "LGLGGL
 EXTREMES = {"run_depth_only": "L" * 18, "run_width_only": "G" * 18}
 
 
-def driver_settings(relative: str) -> dict:
-    """The top-level `NAME=value` / `NAME=(a b c)` lines of a bash driver, read as text (the
-    indented EMBEDDED block is not the published setting)."""
-    settings = {}
-    for line in (REPO / relative).read_text().splitlines():
-        match = re.match(r"([A-Z_]+)=(\(([^)]*)\)|\S*)", line)
-        if match:
-            settings[match.group(1)] = match.group(3).split() if match.group(3) is not None else match.group(2)
-    return settings
+def planned_prune_runs(relative: str, tmp_path) -> dict[str, dict]:
+    """What a driver would really run, not what its text says: the prune.py commands of its Slurm
+    job scripts (EXECUTOR=slurm DRY_RUN=1 prints them and creates nothing), by run folder."""
+    import os
+    import shlex
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, "EXECUTOR": "slurm", "DRY_RUN": "1",
+           "RESULTS_DIR": str(tmp_path / "results"), "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(["bash", str(REPO / relative)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    runs = {}
+    for line in proc.stdout.splitlines():
+        if "exec " not in line or "prune.py" not in line:
+            continue
+        argv = shlex.split(line.split("exec ", 1)[1].removesuffix(" ;;"))
+        flags = {a: b for a, b in zip(argv, argv[1:]) if a.startswith("--")}
+        runs[flags["--save_dir"].rsplit("/", 1)[1]] = {
+            "seed": flags["--seed"], "sequence": flags["--decision_sequence"],
+            "iterations": flags["--num_iterations"], "mlp_only": "--mlp_only" in argv}
+    return runs
 
 
-@pytest.mark.parametrize("driver,iterations,prune_args", [
-    ("Llama2/run_mop_llama2.sh", "18", ""),
-    ("Llama3/run_mop_llama3.sh", "18", "--mlp_only"),
-    ("Llava/run_mop_llava.sh", "17", ""),
+@pytest.mark.parametrize("driver,iterations,mlp_only", [
+    ("Llama2/run_mop_llama2.sh", "18", False),
+    ("Llama3/run_mop_llama3.sh", "18", True),
+    ("Llava/run_mop_llava.sh", "17", False),
 ])
-def test_seed_drivers_run_the_papers_three_seed_paths(driver, iterations, prune_args):
-    s = driver_settings(driver)
-    assert s["RUN_NAMES"] == ["run_seed_1", "run_seed_2", "run_seed_3"] and s["RUN_SEEDS"] == ["1", "2", "3"]
-    assert dict(zip(s["RUN_SEEDS"], s["RUN_SEQUENCES"])) == SEED_PATHS
-    assert s["NUM_ITERATIONS"] == "${NUM_ITERATIONS:-" + iterations + "}"
-    assert s["PRUNE_ARGS"] == "${PRUNE_ARGS:-" + prune_args + "}"
+def test_seed_drivers_run_the_papers_three_seed_paths(driver, iterations, mlp_only, tmp_path):
+    runs = planned_prune_runs(driver, tmp_path)
+    assert runs == {f"run_seed_{seed}": {"seed": seed, "sequence": path, "iterations": iterations, "mlp_only": mlp_only}
+                    for seed, path in SEED_PATHS.items()}
 
 
-@pytest.mark.parametrize("driver,prune_args", [
-    ("Llama2/run_extremes_llama2.sh", ""),
-    ("Llama3/run_extremes_llama3.sh", "--mlp_only"),
+@pytest.mark.parametrize("driver,mlp_only", [
+    ("Llama2/run_extremes_llama2.sh", False),
+    ("Llama3/run_extremes_llama3.sh", True),
 ])
-def test_extreme_drivers_run_depth_only_and_width_only(driver, prune_args):
-    s = driver_settings(driver)
-    assert dict(zip(s["RUN_NAMES"], s["RUN_SEQUENCES"])) == EXTREMES
-    assert s["NUM_ITERATIONS"] == "${NUM_ITERATIONS:-18}" and s["PRUNE_ARGS"] == "${PRUNE_ARGS:-" + prune_args + "}"
+def test_extreme_drivers_run_depth_only_and_width_only(driver, mlp_only, tmp_path):
+    runs = planned_prune_runs(driver, tmp_path)
+    assert {run: r["sequence"] for run, r in runs.items()} == EXTREMES
+    assert all(r["iterations"] == "18" and r["mlp_only"] == mlp_only for r in runs.values())

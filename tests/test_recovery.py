@@ -188,8 +188,8 @@ def test_merged_model_equals_base_plus_adapter(base_model, tokenizer, tmp_path):
         merged = merge_adapter(peft_model)
         merged_logits = merged(input_ids=ids).logits
         base_logits = base_model(input_ids=ids).logits
-    assert type(merged).__name__ == "LlamaForCausalLM"
-    assert not any("lora" in k for k in merged.state_dict())
+    # A plain model again: the base model's parameter names and shapes, no LoRA layer left inside.
+    assert same_layout(merged, base_model)
     assert (with_adapter - base_logits).abs().max() > 1e-3  # the adapter did change the model
     torch.testing.assert_close(merged_logits, with_adapter, atol=1e-4, rtol=1e-4)
     assert report.stats["global_steps"] == 3 and report.stats["train_examples"] == 24
@@ -292,7 +292,20 @@ def test_recover_model_accepts_regex_targets(base_model, tokenizer, tmp_path):
     assert names == {"base_model.model.model.layers.1.self_attn.q_proj", "base_model.model.model.layers.1.self_attn.v_proj"}
     merged = recover_model(copy.deepcopy(base_model), tokenizer, RECORDS[:8], tiny_settings(max_steps=1),
                            tmp_path / "w2", target_modules=["o_proj"], progress=False)
-    assert type(merged).__name__ == "LlamaForCausalLM"
+    assert same_layout(merged, base_model)
+    base = base_model.state_dict()
+    changed = {k for k, v in merged.state_dict().items() if not torch.equal(v, base[k])}
+    assert changed and all(k.endswith("self_attn.o_proj.weight") for k in changed), changed  # only the targets moved
+
+
+def same_layout(model, reference) -> bool:
+    """Same parameter names and shapes as `reference`, and no peft LoRA module anywhere: what a
+    merged model must be to save and load like the checkpoint it came from."""
+    from peft.tuners.lora import LoraLayer
+
+    ours, theirs = model.state_dict(), reference.state_dict()
+    return ({k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+            and not any(isinstance(m, LoraLayer) for m in model.modules()))
 
 
 # ----------------------------------------------------------------------------- checkpoint folders / CLI
