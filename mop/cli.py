@@ -13,6 +13,7 @@ from typing import Callable
 
 from .args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
+from .distill import OBJECTIVES
 from .io import UsageError, exit_on_usage_error
 from .layout import default_tuned_dir
 from .path_selection import CANDIDATE_MODES, PATHS
@@ -192,6 +193,12 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--objective", choices=OBJECTIVES, default=d["objective"],
+                   help="sft: cross-entropy of the responses (the paper's); kd: KL divergence to the dense model's "
+                        "next-token distributions on every token; kd+sft: both")
+    p.add_argument("--kd_temperature", type=finite_float, default=d["kd_temperature"])
+    p.add_argument("--teacher", default=None,
+                   help="kd: the dense model to distil from (default: the one named in the checkpoint's mop_prune.json)")
     return p
 
 
@@ -205,6 +212,6 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
     @exit_on_usage_error
     def main():
         return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks)
+                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher)
 
     return main()

@@ -47,12 +47,13 @@ from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
 from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
+from .distill import check_objective, distillation_trainer_class, teacher_of
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .memory import fit_recovery_settings
-from .models import check_weights, load_config, load_model
+from .models import check_weights, load_config, load_model, resolve_model_name
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
@@ -80,6 +81,8 @@ class RecoverySettings:
     save_total_limit: int = 2
     logging_steps: int = 10
     seed: int = 1
+    objective: str = "sft"  # sft (the paper's) | kd | kd+sft: distillation from the dense model (mop/distill.py)
+    kd_temperature: float = 1.0
 
     def check(self) -> None:
         """Reject values the Trainer would only fail on later (or silently accept). Real numbers are
@@ -104,6 +107,7 @@ class RecoverySettings:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
         check_seed(self.seed)
+        check_objective(self.objective, self.kd_temperature)
 
 
 def finite_positive(flag: str, value: float, note: str = "") -> None:
@@ -315,8 +319,10 @@ def loss_summary(log_history: list[dict]) -> dict:
 
 def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
                   target_modules: Sequence[str] | str | None = None, resume: bool = False,
-                  callbacks: Sequence = (), progress: bool = True) -> TrainReport:
+                  callbacks: Sequence = (), progress: bool = True, teacher=None) -> TrainReport:
     """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
+
+    `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory).
 
     Trainer checkpoints go to `work_dir` every `save_steps`; with `resume` the run continues
     from the newest one there (optimizer, scheduler, RNG and data position included).
@@ -333,9 +339,15 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     bf16 = use_bf16(settings.precision)
     args = training_arguments(settings, work_dir, bf16, progress)
     peft_model = wrap_with_lora(model, settings, target_modules)
-    trainer = Trainer(
+    trainer_class, objective_kwargs = Trainer, {}
+    if settings.objective != "sft":
+        if teacher is None:
+            raise UsageError(f"--objective {settings.objective} needs the dense model as teacher")
+        trainer_class = distillation_trainer_class()
+        objective_kwargs = {"teacher": teacher, "objective": settings.objective, "temperature": settings.kd_temperature}
+    trainer = trainer_class(
         model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
-        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks],
+        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks], **objective_kwargs,
     )
     checkpoint = last_complete_checkpoint(work_dir) if resume else None
     if resume and args.process_index == 0:
@@ -488,7 +500,22 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
 # Settings a resumed run must share with the interrupted one (others, e.g. save_steps, may change).
 RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epochs", "batch_size",
                "grad_accum", "max_length", "max_steps", "warmup_steps", "lr_scheduler", "group_by_length",
-               "seed")
+               "seed", "objective", "kd_temperature")
+
+
+def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None, hooks) -> str | None:
+    """The teacher checkpoint folder of a distillation objective (None for sft), checked to be a
+    model whose vocabulary is the student's, before anything is loaded."""
+    if settings.objective == "sft":
+        return None
+    if hooks.multimodal:
+        raise UsageError(f"--objective {settings.objective} is not available for LLaVA checkpoints yet; use sft")
+    path = resolve_model_name(teacher_of(pruned_dir, teacher))
+    teacher_vocab = getattr(load_config(path), "vocab_size", None)
+    student_vocab = getattr(load_config(str(pruned_dir)), "vocab_size", None)
+    if teacher_vocab != student_vocab:
+        raise UsageError(f"teacher {path} has a vocabulary of {teacher_vocab} tokens, the student {student_vocab}")
+    return path
 
 
 def check_folders(pruned_dir: Path, tuned_dir: Path, resume: bool) -> bool:
@@ -513,8 +540,9 @@ def check_resumable(work: Path, job: dict) -> None:
     if not stored_path.exists():
         return
     stored = read_metadata(stored_path, ("settings", "pruned_model_dir", "data", "num_samples"))
+    defaults = {f.name: f.default for f in dataclasses.fields(RecoverySettings)}  # runs older than a setting
     for key in RESUME_KEYS:
-        if stored["settings"].get(key) != job["settings"][key]:
+        if stored["settings"].get(key, defaults[key]) != job["settings"][key]:
             raise UsageError(f"cannot resume {work}: it was started with {key}={stored['settings'].get(key)!r}, "
                              f"not {job['settings'][key]!r}")
     for key in ("pruned_model_dir", "data", "num_samples"):
@@ -574,7 +602,8 @@ class RecoveryHooks:
 
 def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
                         num_samples: int | None = None, resume: bool = False, progress: bool = True,
-                        callbacks: Sequence = (), hooks: RecoveryHooks | None = None) -> dict | None:
+                        callbacks: Sequence = (), hooks: RecoveryHooks | None = None,
+                        teacher: str | None = None) -> dict | None:
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
     The output appears under its final name only when complete; Trainer checkpoints live in
@@ -582,7 +611,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     checked before the model is loaded; the main process holds a lock on the output
     (`.<name>.lock` beside it) while it works, so a second run on the same output stops with a
     one-line error. Returns the contents of mop_finetune.json on the main process, None on the
-    others.
+    others. `teacher` (distillation objectives): the dense model, by default the one named in the
+    checkpoint's mop_prune.json.
     """
     from accelerate import PartialState  # heavy: imported on use
 
@@ -599,11 +629,13 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     check_weights(pruned_dir)
     source = resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
+    teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
     settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
-           "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan}
+           "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
+           "teacher": teacher_path}
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
@@ -633,11 +665,13 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     tokenizer = getattr(processing, "tokenizer", processing)
     targets = get_adapter(model).lora_targets()
     before = hooks.before_training(model)
+    teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0] if job["teacher"] else None
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
-                           callbacks=callbacks, progress=progress)
+                           callbacks=callbacks, progress=progress, teacher=teacher)
+    del teacher
     meta = None
     if state.is_main_process:
         merged = merged_model(report, pruned_dir, settings, hooks.load_dtype(config, bf16), targets)
