@@ -207,7 +207,7 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
     """Entry point of the finetune.py scripts: they differ in defaults, and LLaVA in its `hooks`."""
     args = finetune_parser(defaults, description).parse_args(argv)
     settings = settings_from_args(RecoverySettings, args)
-    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs)
+    tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs, args.objective)
 
     @exit_on_usage_error
     def main():

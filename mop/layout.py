@@ -33,7 +33,14 @@ WORK_SETTINGS = "mop_finetune_settings.json"  # in a recovery work folder: what 
 # Inside a scoring folder
 EVAL_META = "mop_eval.json"
 RAW_RESULTS = "lm_eval_results.json"
-EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep)?_eval$")
+EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep(?:_(kd|kd_sft))?)?_eval$")
+# A recovered folder's name says its objective when it is not the paper's (finetune.py --objective).
+OBJECTIVE_SUFFIX = {"sft": "", "kd": "_kd", "kd+sft": "_kd_sft"}
+
+
+def objective_of_suffix(suffix: str | None) -> str:
+    """The objective an EVAL_DIR match's third group names (None: sft)."""
+    return {v.lstrip("_"): k for k, v in OBJECTIVE_SUFFIX.items()}[suffix or ""]
 
 
 # The JSON types of each metadata file's keys, checked whenever the file is read back
@@ -79,9 +86,10 @@ def completed_iterations(save_dir: Path) -> int:
     return k
 
 
-def default_tuned_dir(pruned_dir: str, num_epochs: float) -> str:
-    """`<pruned>_ft_<e>ep`, the results layout's name for a recovered checkpoint."""
-    return f"{str(pruned_dir).rstrip('/')}_ft_{num_epochs:g}ep"
+def default_tuned_dir(pruned_dir: str, num_epochs: float, objective: str = "sft") -> str:
+    """`<pruned>_ft_<e>ep` (`_kd`, `_kd_sft` appended for those objectives), the results layout's
+    name for a recovered checkpoint."""
+    return f"{str(pruned_dir).rstrip('/')}_ft_{num_epochs:g}ep{OBJECTIVE_SUFFIX.get(objective, '')}"
 
 
 def work_dir_for(final_dir: Path) -> Path:

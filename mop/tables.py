@@ -53,7 +53,7 @@ from pathlib import Path
 from .args import OneLineParser
 from .evaluate import PAPER_TASKS
 from .io import UsageError, atomic_file, exit_on_usage_error, read_json, read_json_object
-from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON
+from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
 from .lmms import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")
@@ -161,13 +161,14 @@ def collect(root: Path) -> list[Scored]:
                 continue
             iteration = int(match.group(1))
             epochs = int(match.group(2)) if match.group(2) else None
+            objective = objective_of_suffix(match.group(3))
             info = meta.get(iteration)
             if info is None:
                 print(f"warning: {eval_dir} skipped: no mop_prune.json or pruning_summary row for iteration {iteration}")
                 continue
             data = read_scores(eval_dir / EVAL_META)
-            found.append(Scored(
-                run=run_dir.name, iteration=iteration, stage="pruned" if epochs is None else "recovered",
+            found.append(Scored(  # another objective than sft is its own series: run+kd
+                run=run_dir.name + ("" if objective == "sft" else f"+{objective}"), iteration=iteration, stage="pruned" if epochs is None else "recovered",
                 epochs=epochs, params=info.get("params"), compression=float(info["compression"]),
                 tasks=data["tasks"], eval_dir=eval_dir, limit=data.get("limit"),
             ))
@@ -191,7 +192,8 @@ def stage_checkpoints(found: list[Scored], stage: str, epochs: int | None) -> li
 
 # The drivers' run folders: run_seed_<s>, run_depth_only, run_width_only, each with a suffix
 # naming the depth rule when it is not the paper's (DEPTH_RULE in scripts/pipeline.sh).
-RUN_NAME = re.compile(r"run_(?:seed_(?P<seed>\d+)|(?P<extreme>depth_only|width_only))(?:_(?P<rule>block_influence))?")
+RUN_NAME = re.compile(r"run_(?:seed_(?P<seed>\d+)|(?P<extreme>depth_only|width_only))(?:_(?P<rule>block_influence))?"
+                      r"(?:\+(?P<objective>kd|kd\+sft))?")
 EXTREME_LABELS = {"depth_only": "Depth-only", "width_only": "Width-only"}
 
 
@@ -201,7 +203,7 @@ def run_order(run: str) -> tuple:
     match = RUN_NAME.fullmatch(run)
     if match is None:
         return (3, "", 0, run)
-    rule = match["rule"] or ""
+    rule = (match["rule"] or "", match["objective"] or "")
     if match["seed"]:
         return (0, rule, int(match["seed"]), "")
     return (1 if match["extreme"] == "depth_only" else 2, rule, 0, "")
@@ -213,16 +215,20 @@ def run_label(run: str) -> str:
     match = RUN_NAME.fullmatch(run)
     if match is None:
         return run.removeprefix("run_")
+    notes = [n for n in (match["rule"], match["objective"]) if n]
     if match["seed"]:
-        return f"MoP (seed {match['seed']}" + (f", {match['rule']})" if match["rule"] else ")")
-    return EXTREME_LABELS[match["extreme"]] + (f" ({match['rule']})" if match["rule"] else "")
+        return f"MoP (seed {match['seed']}" + "".join(f", {n}" for n in notes) + ")"
+    return EXTREME_LABELS[match["extreme"]] + (f" ({', '.join(notes)})" if notes else "")
 
 
 def seed_group(run: str) -> str | None:
-    """For a seed run, the depth rule it was pruned with ("" for the paper's); None otherwise.
-    Seeds are averaged within a group."""
+    """For a seed run, its depth rule and recovery objective other than the paper's ("" for the
+    paper's recipe, else e.g. "block_influence, kd"); None otherwise. Seeds are averaged within a
+    group."""
     match = RUN_NAME.fullmatch(run)
-    return (match["rule"] or "") if match is not None and match["seed"] else None
+    if match is None or not match["seed"]:
+        return None
+    return ", ".join(n for n in (match["rule"], match["objective"]) if n)
 
 
 def nearest(checkpoints: list[Scored], target: float, tolerance: float) -> Scored | None:

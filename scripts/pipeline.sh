@@ -91,6 +91,7 @@ mop_check_settings() {
     mop_check_choice EVAL_UNRECOVERED "${EVAL_UNRECOVERED:-0}" 0 1
     mop_check_choice DRY_RUN "${DRY_RUN:-0}" 0 1
     mop_check_depth_rules
+    mop_check_objectives
     mop_check_python
 }
 
@@ -107,6 +108,36 @@ mop_check_depth_rules() {
         seen+="$rule "
     done
     [[ -n "${DEPTH_RULE// /}" ]] || { echo "error: DEPTH_RULE is empty; choose from: ${MOP_DEPTH_RULES[*]}" >&2; exit 2; }
+}
+
+MOP_OBJECTIVES=(sft kd kd+sft)  # finetune.py --objective; the first is the paper's
+
+mop_check_objectives() {
+    # FT_OBJECTIVE: space-separated entries OBJECTIVE (every run) or RULE:OBJECTIVE (the runs of
+    # that depth rule only), e.g. "sft block_influence:kd".
+    local entry rule objective
+    for entry in ${FT_OBJECTIVE:-sft}; do
+        rule=${entry%%:*} objective=${entry#*:}
+        [[ "$entry" == *:* ]] || rule=${MOP_DEPTH_RULES[0]}
+        if [[ " ${MOP_OBJECTIVES[*]} " != *" $objective "* || " ${MOP_DEPTH_RULES[*]} " != *" $rule "* ]]; then
+            echo "error: FT_OBJECTIVE entries must be OBJECTIVE or RULE:OBJECTIVE with objectives ${MOP_OBJECTIVES[*]} and rules ${MOP_DEPTH_RULES[*]} (got '${FT_OBJECTIVE}')" >&2
+            exit 2
+        fi
+    done
+}
+
+mop_objectives_of() {
+    # Usage: mop_objectives_of RUN_NAME -- the recovery objectives FT_OBJECTIVE gives this run, one a line.
+    local entry rule
+    rule=$(mop_depth_rule_of "$1")
+    for entry in ${FT_OBJECTIVE:-sft}; do
+        if [[ "$entry" != *:* ]]; then echo "$entry"; elif [[ "${entry%%:*}" == "$rule" ]]; then echo "${entry#*:}"; fi
+    done | awk '!seen[$0]++'
+}
+
+mop_objective_suffix() {
+    # The recovered folder's suffix for an objective (mop/layout.py OBJECTIVE_SUFFIX): none for sft.
+    case $1 in sft) echo "" ;; kd) echo "_kd" ;; kd+sft) echo "_kd_sft" ;; esac
 }
 
 mop_run_name() {
@@ -264,20 +295,25 @@ mop_prune_run() {
 
 mop_recover_and_score() {
     # Usage: mop_recover_and_score RUN_NAME ITERATION
-    # Scores the pruned checkpoint first when EVAL_UNRECOVERED=1, then recovers and scores it.
-    local run=$1 i=$2
+    # Scores the pruned checkpoint first when EVAL_UNRECOVERED=1, then recovers and scores it once
+    # per objective FT_OBJECTIVE gives the run (sft keeps the paper's names; kd appends _kd).
+    local run=$1 i=$2 objective sfx
     local dir="$RESULTS_DIR/$run"
-    local pruned="$dir/prune_iteration_${i}" tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
+    local pruned="$dir/prune_iteration_${i}" tuned
     # Scoring needs the pruned checkpoint, recovery its path's pruning, the recovered score its
     # recovery; the pruned scores and the recoveries of one path are alike (Slurm job arrays).
     if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
         mop_eval --after "${run}_prune" --array "${run}_it%a_eval" "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
     fi
-    # shellcheck disable=SC2046
-    mop_stage --after "${run}_prune" --array "${run}_it%a_finetune" "${run}_it${i}_finetune" "$tuned" \
-        $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
-        --resume ${FT_ARGS:-}
-    mop_eval --after "${run}_it${i}_finetune" "${run}_it${i}_ft_eval" "$tuned" "${tuned}_eval"
+    for objective in $(mop_objectives_of "$run"); do
+        sfx=$(mop_objective_suffix "$objective")
+        tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep${sfx}"
+        # shellcheck disable=SC2046
+        mop_stage --after "${run}_prune" --array "${run}_it%a${sfx}_finetune" "${run}_it${i}${sfx}_finetune" "$tuned" \
+            $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
+            --objective "$objective" --resume ${FT_ARGS:-}
+        mop_eval --after "${run}_it${i}${sfx}_finetune" "${run}_it${i}${sfx}_ft_eval" "$tuned" "${tuned}_eval"
+    done
 }
 
 mop_tables() {
@@ -294,6 +330,7 @@ mop_common_settings() {
     ACCELERATE_CONFIG=${ACCELERATE_CONFIG:-}   # e.g. configs/fsdp.yaml: recovery through accelerate with it
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery
     DEPTH_RULE=${DEPTH_RULE:-third_to_last}    # L steps: third_to_last (paper) | block_influence; both: each path twice
+    FT_OBJECTIVE=${FT_OBJECTIVE:-sft}          # recovery: sft (paper) | kd | kd+sft; RULE:OBJECTIVE for one rule's runs
     mop_check_choice EMBEDDED "${EMBEDDED:-0}" 0 1
     if [[ "${EMBEDDED:-0}" == 1 ]]; then       # CPU run on the embedded model, data and tasks
         if [[ -z "${EMBEDDED_MODEL:-}" ]]; then

@@ -63,6 +63,31 @@ def test_runs_are_every_path_under_every_depth_rule_and_names_carry_the_rule(tmp
                      "run_depth_only_block_influence 1 L", "third_to_last", "block_influence", "block_influence"]
 
 
+def test_objectives_per_run_and_their_folder_suffixes(tmp_path):
+    script = ('FT_OBJECTIVE="sft block_influence:kd block_influence:kd+sft"; '
+              'for r in run_seed_1 run_seed_1_block_influence; do echo "$r: $(mop_objectives_of $r | paste -sd, -)"; done; '
+              'for o in sft kd kd+sft; do echo "[$(mop_objective_suffix $o)]"; done')
+    lines = run_bash(script, tmp_path).stdout.strip().splitlines()
+    assert lines == ["run_seed_1: sft", "run_seed_1_block_influence: sft,kd,kd+sft", "[]", "[_kd]", "[_kd_sft]"]
+    from mop.layout import OBJECTIVE_SUFFIX, default_tuned_dir
+
+    assert [default_tuned_dir("/r/prune_iteration_8", 1, o) for o in ("sft", "kd", "kd+sft")] == [
+        f"/r/prune_iteration_8_ft_1ep{OBJECTIVE_SUFFIX[o]}" for o in ("sft", "kd", "kd+sft")]
+
+
+@pytest.mark.parametrize("value", ["distil", "block_influence:sft:kd", "shortgpt:kd", "sft,kd"])
+def test_a_bad_objective_stops_the_driver_before_anything_is_made(value, tmp_path):
+    import os
+    import sys
+
+    results = tmp_path / "results"
+    env = {**os.environ, "FT_OBJECTIVE": value, "RESULTS_DIR": str(results), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(REPO / "Llama3" / "run_mop_llama3_minimal.sh")], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: FT_OBJECTIVE"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not results.exists()
+
+
 @pytest.mark.parametrize("value", ["shortgpt", "block_influence block_influence", "third_to_last,block_influence", " "])
 def test_a_bad_depth_rule_stops_the_driver_before_anything_is_made(value, tmp_path):
     results = tmp_path / "results"

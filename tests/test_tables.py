@@ -262,3 +262,25 @@ def test_perplexity_column_and_depth_rule_groups(tmp_path):
     assert header.split(" | ")[-2:] == ["Avg", "mop_heldout_ppl ppl |"]
     dense_line = next(line for line in result["markdown"].splitlines() if "| Dense |" in line)
     assert dense_line.split(" | ")[-1] == f"{tables.fmt_perplexity(ppl['dense'])} |"
+
+
+def test_recovery_objectives_are_their_own_rows(tmp_path):
+    """A `_kd` recovery of a run is a series of its own ("+kd"), next to the run's sft recovery."""
+    rng = random.Random(3)
+    root = tmp_path / "results_objectives"
+    write_eval(root / "dense_eval", fake_scores(rng))
+    truth = {}
+    for run in ("run_seed_1", "run_seed_1_block_influence"):
+        (root / run / "prune_iteration_8").mkdir(parents=True)
+        (root / run / "prune_iteration_8" / "mop_prune.json").write_text(
+            json.dumps({"iteration": 8, "params": 800_000, "compression": 0.2}))
+        for suffix in ("", "_kd"):
+            truth[(run, suffix)] = fake_scores(rng)
+            write_eval(root / run / f"prune_iteration_8_ft_1ep{suffix}_eval", truth[(run, suffix)])
+    tasks, rows = tables.build_tables(root, stage="recovered", targets=[0.2])["tables"]["recovered"]
+    labels = [r.method for r in rows]
+    assert labels == ["Dense", "MoP (seed 1)", "MoP (seed 1, kd)", "MoP (seed 1, block_influence)",
+                      "MoP (seed 1, block_influence, kd)"]
+    kd_row = rows[labels.index("MoP (seed 1, block_influence, kd)")]
+    assert kd_row.values["arc_easy"] == tables.metric_value(
+        "arc_easy", truth[("run_seed_1_block_influence", "_kd")]["arc_easy"], "acc_norm")
