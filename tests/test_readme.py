@@ -1,0 +1,145 @@
+"""README.md against the code (issue 22): every flag it names exists in an entry point's parser,
+the defaults it states are the parsers' defaults, and the files it names are the ones the code
+writes. The parsers are taken from the entry points themselves (their `parse_args` is
+intercepted), so nothing here copies a flag list or a default by hand."""
+
+import argparse
+import importlib
+import re
+import runpy
+import sys
+from unittest import mock
+
+import pytest
+
+from conftest import REPO
+
+from mop import layout, tables
+
+README = (REPO / "README.md").read_text()
+
+# Entry points a README command can name: the per-model scripts (run as __main__) and the modules.
+SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/finetune.py", "Llava/prune.py",
+           "Llava/finetune.py", "benchmarks/gpu_check.py", "benchmarks/check_candidates.py", "tools/check_gguf.py"]
+MODULES = ["mop.evaluate", "mop.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava"]
+# Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
+FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", "--mem", "--cpus-per-task",  # sbatch
+                 "--config_file", "--num_processes",  # accelerate launch
+                 "--no-deps", "--no-binary",  # pip
+                 "--output_path", "--model_args", "--reasoning_tags", "--log_samples",  # lm_eval / lmms-eval
+                 "--outtype",  # convert_hf_to_gguf.py
+                 "--help"}
+
+
+class Captured(Exception):
+    """Raised in place of parsing: carries the entry point's parser out."""
+
+    def __init__(self, parser):
+        super().__init__()
+        self.parser = parser
+
+
+def parser_of(entry: str) -> argparse.ArgumentParser:
+    """The parser an entry point builds, caught at its parse_args call."""
+    def capture(self, *args, **kwargs):
+        raise Captured(self)
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", capture), \
+            mock.patch.object(argparse.ArgumentParser, "parse_known_args", capture), \
+            mock.patch.object(sys, "argv", [entry]):
+        try:
+            if entry.endswith(".py"):
+                runpy.run_path(str(REPO / entry), run_name="__main__")
+            else:
+                importlib.import_module(entry).main([])
+        except Captured as caught:
+            return caught.parser
+    raise AssertionError(f"{entry} never parsed its arguments")
+
+
+def option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of a parser and of its sub-commands."""
+    found = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= option_strings(sub)
+    return found
+
+
+@pytest.fixture(scope="module")
+def parsers():
+    return {entry: parser_of(entry) for entry in SCRIPTS + MODULES}
+
+
+def defaults(parser: argparse.ArgumentParser) -> dict:
+    return {a.dest: a.default for a in parser._actions if a.dest != "help"}
+
+
+def test_every_flag_the_readme_names_exists(parsers):
+    known = set().union(*(option_strings(p) for p in parsers.values()))
+    named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9_-]*)", README))
+    assert named - known - FOREIGN_FLAGS == set()
+    assert "--learning_rate" in named and "--depth_rule" in named  # the pattern does find flags
+
+
+def readme_row(label: str) -> str:
+    """The text of the README's settings-table row `| | <label> | ... |`."""
+    match = re.search(rf"^\|[^|\n]*\|\s*{re.escape(label)}\s*\|([^|\n]*)\|", README, re.M)
+    assert match, f"no README row {label!r}"
+    return match.group(1)
+
+
+def test_stated_recovery_defaults_are_the_scripts_defaults(parsers):
+    lora = re.search(r"r=(\d+), alpha=(\d+), dropout ([\d.]+)", readme_row("LoRA"))
+    optimiser = re.search(r"lr ([\de.-]+), effective batch (\d+).*max length (\d+), (\d+) epochs", readme_row("optimiser"))
+    budget = re.search(r"(\d+) GB on CUDA", readme_row("memory budget"))
+    assert lora and optimiser and budget
+    for script in ("Llama2/finetune.py", "Llama3/finetune.py"):
+        d = defaults(parsers[script])
+        assert (d["lora_r"], d["lora_alpha"], d["lora_dropout"]) == (int(lora[1]), int(lora[2]), float(lora[3]))
+        assert d["learning_rate"] == float(optimiser[1]) and d["batch_size"] * d["grad_accum"] == int(optimiser[2])
+        assert (d["max_length"], d["num_epochs"]) == (int(optimiser[3]), float(optimiser[4]))
+    llava = re.search(r"LLaVA: r=(\d+), alpha=(\d+)", readme_row("LoRA"))
+    d = defaults(parsers["Llava/finetune.py"])
+    assert llava and (d["lora_r"], d["lora_alpha"]) == (int(llava[1]), int(llava[2]))
+    assert defaults(parsers["mop.memory"])["max_memory_gb"] == float(budget[1])
+
+
+def test_stated_pruning_defaults_are_the_scripts_defaults(parsers):
+    depth = re.search(r"^(\w+)", readme_row("depth rule").strip())[1]
+    budget = re.search(r"^(\w+)", readme_row("budget rule").strip())[1]
+    align = re.search(r"^(\d+)", readme_row("MLP width alignment").strip())[1]
+    prompts = re.search(r"(\d+) prompts of", readme_row("calibration"))[1]
+    for script in ("Llama2/prune.py", "Llama3/prune.py", "Llava/prune.py"):
+        d = defaults(parsers[script])
+        assert (d["depth_rule"], d["budget_rule"], d["align"]) == (depth, budget, int(align)), script
+        assert d["num_calibration_prompts"] == int(prompts), script
+    assert defaults(parsers["Llama3/prune.py"])["mlp_only"] and not defaults(parsers["Llama2/prune.py"])["mlp_only"]
+    assert "Llama-3: MLP only" in readme_row("width mode")
+
+
+def test_files_the_readme_names_are_the_ones_the_code_writes():
+    written = {value for name, value in vars(layout).items() if name.isupper() and isinstance(value, str)}
+    written |= set(tables.OUTPUT_NAMES)
+    named = set(re.findall(r"\b[a-z][a-z0-9_]*\.(?:json|csv|md|tex|png|safetensors)\b", README))
+    metadata = {n for n in named if n.startswith(("mop_", "run_", "results_", "pruning_", "path_", "loss_", "lm_eval_"))}
+    assert metadata and metadata - written == set()
+    assert "accuracy_vs_compression.png" not in README
+
+
+def test_stated_stage_count_of_the_gpus_check_is_what_the_driver_declares(tmp_path):
+    """'... 4 iterations and iterations 2 and 4 recovered ..., N stages' (the executor comparison)."""
+    import os
+    import subprocess
+
+    stated = re.search(r"with 4 iterations and\s+iterations 2 and 4 recovered.*?, (\d+) stages", README, re.S)
+    assert stated
+    env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, "EMBEDDED": "1", "EMBEDDED_ITERATIONS": "4",
+           "EMBEDDED_FT_ITERATIONS": "2 4", "DRY_RUN": "1", "RESULTS_DIR": str(tmp_path / "r"), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(["bash", str(REPO / "Llama2" / "run_extremes_llama2.sh")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(re.findall(r"^\s+\S+\s+(?:to run|complete)\s", proc.stdout, re.M)) == int(stated[1])
+
