@@ -49,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoints", default=DEFAULT_CHECKPOINTS)
     p.add_argument("--objectives", default="sft,kd")
     p.add_argument("--out_dir", default="/tmp/mop_bench_objectives")
+    p.add_argument("--learning_rate", type=float, default=DEMO_RECOVERY.learning_rate)
+    p.add_argument("--kd_temperature", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
 
@@ -58,12 +60,14 @@ def losses(checkpoint, texts: dict[str, list[str]]) -> dict[str, float]:
     return {name: mean_token_loss(model, tokenizer, t) for name, t in texts.items()}
 
 
-def recovered(checkpoint: Path, objective: str, out_dir: Path) -> tuple[Path, float]:
+def recovered(checkpoint: Path, objective: str, out_dir: Path, args) -> tuple[Path, float]:
     """The checkpoint recovered with `objective` (reused when already there), and its seconds."""
-    tuned = out_dir / f"{checkpoint.parent.name}_{checkpoint.name}_{objective.replace('+', '_')}"
+    variant = f"lr{args.learning_rate:g}_T{args.kd_temperature:g}"
+    tuned = out_dir / f"{checkpoint.parent.name}_{checkpoint.name}_{objective.replace('+', '_')}_{variant}"
     began = time.perf_counter()
     if not tuned.exists():
-        settings = dataclasses.replace(DEMO_RECOVERY, objective=objective)
+        settings = dataclasses.replace(DEMO_RECOVERY, objective=objective, learning_rate=args.learning_rate,
+                                       kd_temperature=args.kd_temperature)
         finetune_checkpoint(checkpoint, tuned, settings, num_samples=DEMO_SAMPLES, progress=False)
     return tuned, time.perf_counter() - began
 
@@ -81,12 +85,12 @@ def main(argv=None) -> dict:
         source = json.loads((checkpoint / "mop_prune.json").read_text())["source_model"]
         row = {"dense": losses(source, texts), "pruned": losses(checkpoint, texts)}
         for objective in args.objectives.split(","):
-            tuned, seconds = recovered(checkpoint, objective, out_dir)
+            tuned, seconds = recovered(checkpoint, objective, out_dir, args)
             row[objective] = losses(tuned, texts)
             row[f"{objective} seconds"] = round(seconds, 1)
         results[str(checkpoint)] = row
         print_row(checkpoint, row, args.objectives.split(","), texts)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    (out_dir / f"results_lr{args.learning_rate:g}_T{args.kd_temperature:g}.json").write_text(json.dumps(results, indent=1))
     return results
 
 
