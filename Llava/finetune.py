@@ -28,7 +28,7 @@ NUM_SAMPLES = None  # None: every record
 LORA_R = 8  # published LLaVA setting
 LORA_ALPHA = 16  # published LLaVA setting
 LEARNING_RATE = 3e-4
-BATCH_SIZE = 4  # per GPU; effective batch = BATCH_SIZE x GRAD_ACCUM x GPUs = 16
+BATCH_SIZE = 4  # per GPU; effective batch = BATCH_SIZE x GRAD_ACCUM x GPUs (16 on one GPU)
 GRAD_ACCUM = 4
 MAX_LENGTH = 512
 SEED = 1

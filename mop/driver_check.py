@@ -38,14 +38,30 @@ def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
     return [t for t in rest if t not in full.all_tasks]
 
 
-def check_driver(tasks_text: str | None, python_name: str) -> None:
-    """Raise a UsageError for the first problem: missing dependencies, then unknown tasks."""
+def check_slurm(dry_run: bool) -> None:
+    """EXECUTOR=slurm: the SLURM_* settings parse (mop.stages reads them the same way) and sbatch
+    is there, found before the driver creates its folders rather than when it submits."""
+    import os
+    import shutil
+
+    from .io import UsageError
+    from .stages import SlurmSettings
+
+    SlurmSettings.from_env(os.environ, 1, ".")
+    if not dry_run and shutil.which("sbatch") is None:
+        raise UsageError("EXECUTOR=slurm needs sbatch on PATH (DRY_RUN=1 prints the jobs without it)")
+
+
+def check_driver(tasks_text: str | None, python_name: str, executor: str = "local", dry_run: bool = False) -> None:
+    """Raise a UsageError for the first problem: missing dependencies, Slurm settings, unknown tasks."""
     from .io import UsageError
 
     missing = missing_modules()
     if missing:
         raise UsageError(f"PYTHON={python_name} lacks {', '.join(missing)}; set PYTHON to the interpreter of an "
                          "environment made with `make install` (or create .venv)")
+    if executor == "slurm":
+        check_slurm(dry_run)
     if tasks_text is None:
         return
     from .evaluate import PAPER_TASKS, parse_tasks
@@ -64,9 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", help="the driver's TASKS (comma list); omitted: dependencies only")
     p.add_argument("--python_name", default=sys.executable, help="how the driver names this interpreter")
+    p.add_argument("--executor", default="local", help="the driver's EXECUTOR (slurm: its settings are checked)")
+    p.add_argument("--dry_run", action="store_true", help="DRY_RUN=1: no sbatch needed")
     args = p.parse_args(argv)
     try:
-        check_driver(args.tasks, args.python_name)
+        check_driver(args.tasks, args.python_name, args.executor, args.dry_run)
     except Exception as err:  # a UsageError, or a broken installation: one line either way
         message = str(err) if type(err).__name__ == "UsageError" else f"PYTHON={args.python_name}: {type(err).__name__}: {err}"
         print("error: " + " ".join(message.split()), file=sys.stderr)

@@ -68,13 +68,17 @@ mop_check_gpus() {
 }
 
 mop_check_python() {
-    # PYTHON runs and has the project's dependencies, and lm_eval knows every task in TASKS
-    # (mop/driver_check.py): found now, not when the first stage starts.
+    # PYTHON runs and has the project's dependencies, EXECUTOR=slurm's settings parse and sbatch is
+    # there, and lm_eval knows every task in TASKS (mop/driver_check.py): found now, not when the
+    # first stage starts.
     if ! command -v "$PYTHON" >/dev/null 2>&1; then
         echo "error: PYTHON=$PYTHON is not an interpreter that can be run; set PYTHON to one with the project installed" >&2
         exit 2
     fi
-    "$PYTHON" -m mop.driver_check --python_name "$PYTHON" ${TASKS+--tasks "$TASKS"} || exit 2
+    local dry=()
+    [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
+    "$PYTHON" -m mop.driver_check --python_name "$PYTHON" --executor "${EXECUTOR:-local}" ${dry[@]+"${dry[@]}"} \
+        ${TASKS+--tasks "$TASKS"} || exit 2
 }
 
 mop_check_settings() {

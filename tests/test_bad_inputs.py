@@ -276,13 +276,16 @@ BAD_DRIVER_SETTINGS = [
     ({"NUM_GPUS": "1.5"}, "NUM_GPUS must be a positive integer"),
     ({"DEPTH_RULE": "shortgpt"}, "DEPTH_RULE must list distinct rules of: third_to_last block_influence"),
     ({"PYTHON": "/nonexistent/python"}, "PYTHON=/nonexistent/python is not an interpreter"),
+    ({"EXECUTOR": "slurm", "PATH": "/usr/bin:/bin"}, "EXECUTOR=slurm needs sbatch on PATH"),
+    ({"EXECUTOR": "slurm", "DRY_RUN": "1", "SLURM_GPUS_PER_JOB": "two"}, "SLURM_GPUS_PER_JOB must be a whole number"),
+    ({"EXECUTOR": "slurm", "DRY_RUN": "1", "SLURM_EXTRA": "mem=64G"}, "SLURM_EXTRA holds sbatch options"),
 ]
 
 
 @pytest.mark.parametrize("env,fragment", BAD_DRIVER_SETTINGS, ids=[" ".join(f"{k}={v}" for k, v in e.items())
                                                                     for e, _ in BAD_DRIVER_SETTINGS])
 def test_bad_driver_setting_stops_before_anything_is_made(env, fragment, tmp_path):
-    proc = run_driver(tmp_path, {"DRY_RUN": "0", **env})  # a real run: nothing may start either
+    proc = run_driver(tmp_path, {"DRY_RUN": "0", **env})  # a real run (unless the case says): nothing may start
     assert_one_line_exit_2(proc.returncode, proc.stderr, fragment)
     assert tree(tmp_path / "work") == {}
 
