@@ -104,9 +104,9 @@ def test_dense_vs_pruned_report(tmp_path, checkpoint_factory, monkeypatch):
     clock = FakeClock([8.0, 2.0, 8.0, 0.5, 8.0, 1.0, 8.0, 0.375])
     monkeypatch.setattr(latency, "time", SimpleNamespace(perf_counter=clock.perf_counter))
     out = tmp_path / "lat" / "latency.json"
-    report = latency.main(["--model", str(pruned), "--baseline", str(dense), "--out", str(out), *FAST])
+    latency.main(["--model", str(pruned), "--baseline", str(dense), "--out", str(out), *FAST])
     assert clock.durations == []
-    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    report = json.loads(out.read_text())  # the file, checked against the fake clock's times below
     assert report["protocol"]["new_tokens"] == 5 and report["protocol"]["input_tokens"] == 4
     assert report["baseline"] == str(dense)
     base, small = report["models"]
