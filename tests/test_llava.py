@@ -248,9 +248,26 @@ def test_pruned_llava_keeps_vision_and_reloads_with_plain_transformers(pruned_ru
         assert model.config.text_config.num_attention_heads == rows[i]["query_heads"]
         assert model.config.text_config.intermediate_size == rows[i]["intermediate_size"]
         assert type(processor).__name__ == "LlavaProcessor"
-    tokens, _ = answer_image_question(model, processor, open_image(questions[0]["image"]), questions[0]["question"],
-                                      max_new_tokens=4, min_new_tokens=4)
-    assert len(tokens) == 4
+    image, question = open_image(questions[0]["image"]), questions[0]["question"]
+    tokens, _ = answer_image_question(model, processor, image, question, max_new_tokens=4, min_new_tokens=4)
+    assert tokens == greedy_by_hand(model, processor, image, question, 4)
+
+
+@torch.no_grad()
+def greedy_by_hand(model, processor, image, question: str, steps: int) -> list[int]:
+    """Greedy decoding replayed without generate(): each step runs the whole sequence again and
+    takes the argmax of the last position, end-of-sequence excluded (what min_new_tokens asks)."""
+    from mop.llava import image_question_prompt
+
+    enc = processor(text=[image_question_prompt(processor, question)], images=[image], return_tensors="pt")
+    ids, pixels = enc["input_ids"], enc["pixel_values"].to(model.dtype)
+    new = []
+    for _ in range(steps):
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels).logits[0, -1].clone()
+        logits[processor.tokenizer.eos_token_id] = float("-inf")
+        new.append(int(logits.argmax()))
+        ids = torch.cat([ids, torch.tensor([[new[-1]]])], dim=1)
+    return new
 
 
 def test_interrupted_llava_run_resumes_to_the_same_weights(pruned_run, llava_dir, tmp_path):
