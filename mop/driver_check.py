@@ -52,6 +52,73 @@ def check_slurm(dry_run: bool) -> None:
         raise UsageError("EXECUTOR=slurm needs sbatch on PATH (DRY_RUN=1 prints the jobs without it)")
 
 
+class _Captured(Exception):
+    """Raised in place of a script's parse_args: carries its parser out before anything runs."""
+
+    def __init__(self, parser):
+        super().__init__()
+        self.parser = parser
+
+
+def script_parser(entry: str):
+    """The argparse parser a script (a .py path) or module (mop.tables) builds, caught at its
+    parse_args call so that nothing after it runs; None if it parses no flags that way."""
+    import importlib
+    import runpy
+    from unittest import mock
+
+    def capture(self, *args, **kwargs):
+        raise _Captured(self)
+
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", capture), mock.patch.object(sys, "argv", [entry]):
+        try:
+            if entry.endswith(".py"):
+                runpy.run_path(entry, run_name="__main__")
+            else:
+                importlib.import_module(entry).main([])
+        except _Captured as caught:
+            return caught.parser
+    return None
+
+
+def parse_flag_setting(name: str, entry: str, text: str, leading: tuple[str, ...] = ()):
+    """A driver's free-form flags (PRUNE_ARGS, FT_ARGS, TABLE_ARGS) parsed by the script they are
+    passed to, as bash will pass them (split at spaces): an unknown flag or a bad value is an
+    error naming the variable now, not when that stage starts. None when there is nothing to parse."""
+    from .io import UsageError
+
+    if not text.strip():
+        return None
+    parser = script_parser(entry)
+    if parser is None:
+        return None
+
+    def error(message):
+        raise UsageError(f"{name}: {message}")
+
+    parser.error = error
+    return argparse.ArgumentParser.parse_args(parser, [*leading, *text.split()])
+
+
+def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str, table_args: str) -> None:
+    """PRUNE_ARGS / FT_ARGS through the model folder's prune.py / finetune.py parsers (FT_ARGS also
+    through the recovery settings' own checks), TABLE_ARGS through mop.tables."""
+    from .io import UsageError
+
+    if model_folder:
+        parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
+        parsed = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
+        if parsed is not None:
+            from .args import settings_from_args
+            from .recovery import RecoverySettings
+
+            try:
+                settings_from_args(RecoverySettings, parsed).check()
+            except UsageError as err:
+                raise UsageError(f"FT_ARGS: {err}") from None
+    parse_flag_setting("TABLE_ARGS", "mop.tables", table_args, leading=(".",))
+
+
 def check_driver(tasks_text: str | None, python_name: str, executor: str = "local", dry_run: bool = False) -> None:
     """Raise a UsageError for the first problem: missing dependencies, Slurm settings, unknown tasks."""
     from .io import UsageError
@@ -82,9 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--python_name", default=sys.executable, help="how the driver names this interpreter")
     p.add_argument("--executor", default="local", help="the driver's EXECUTOR (slurm: its settings are checked)")
     p.add_argument("--dry_run", action="store_true", help="DRY_RUN=1: no sbatch needed")
+    p.add_argument("--model_folder", help="the driver's model folder (its prune.py and finetune.py parse the flags below)")
+    p.add_argument("--prune_args", default="", help="the driver's PRUNE_ARGS")
+    p.add_argument("--ft_args", default="", help="the driver's FT_ARGS")
+    p.add_argument("--table_args", default="", help="the driver's TABLE_ARGS")
     args = p.parse_args(argv)
     try:
         check_driver(args.tasks, args.python_name, args.executor, args.dry_run)
+        check_flag_settings(args.model_folder, args.prune_args, args.ft_args, args.table_args)
     except Exception as err:  # a UsageError, or a broken installation: one line either way
         message = str(err) if type(err).__name__ == "UsageError" else f"PYTHON={args.python_name}: {type(err).__name__}: {err}"
         print("error: " + " ".join(message.split()), file=sys.stderr)

@@ -69,8 +69,8 @@ mop_check_gpus() {
 
 mop_check_python() {
     # PYTHON runs and has the project's dependencies, EXECUTOR=slurm's settings parse and sbatch is
-    # there, and lm_eval knows every task in TASKS (mop/driver_check.py): found now, not when the
-    # first stage starts.
+    # there, lm_eval knows every task in TASKS, and PRUNE_ARGS / FT_ARGS / TABLE_ARGS parse with the
+    # scripts they go to (mop/driver_check.py): found now, not when the first stage starts.
     if ! command -v "$PYTHON" >/dev/null 2>&1; then
         echo "error: PYTHON=$PYTHON is not an interpreter that can be run; set PYTHON to one with the project installed" >&2
         exit 2
@@ -78,7 +78,8 @@ mop_check_python() {
     local dry=()
     [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
     "$PYTHON" -m mop.driver_check --python_name "$PYTHON" --executor "${EXECUTOR:-local}" ${dry[@]+"${dry[@]}"} \
-        ${TASKS+--tasks "$TASKS"} || exit 2
+        ${TASKS+--tasks "$TASKS"} --model_folder "$MODEL_FOLDER" --prune_args="${PRUNE_ARGS:-}" \
+        --ft_args="${FT_ARGS:-}" --table_args="${TABLE_ARGS:-}" || exit 2
 }
 
 mop_check_settings() {

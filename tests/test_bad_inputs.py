@@ -290,6 +290,23 @@ def test_bad_driver_setting_stops_before_anything_is_made(env, fragment, tmp_pat
     assert tree(tmp_path / "work") == {}
 
 
+@pytest.mark.parametrize("env,fragment", [
+    ({"FT_ARGS": "--learning_rate nan"}, "FT_ARGS: argument --learning_rate: must be a finite number, not 'nan'"),
+    ({"PRUNE_ARGS": "--bogus"}, "PRUNE_ARGS: unrecognized arguments: --bogus"),
+    ({"TABLE_ARGS": "--metric f1"}, "TABLE_ARGS: argument --metric: invalid choice"),
+    pytest.param({"FT_ARGS": "--batch_size 0"}, "FT_ARGS: --batch_size must be at least 1", marks=pytest.mark.slow),
+    pytest.param({"PRUNE_ARGS": "--align x"}, "PRUNE_ARGS: argument --align: invalid int value", marks=pytest.mark.slow),
+    pytest.param({"EMBEDDED": "1", "EMBEDDED_FT_ARGS": "--max_steps"}, "FT_ARGS: argument --max_steps: expected one argument",
+                 marks=pytest.mark.slow),
+], ids=["FT_ARGS", "PRUNE_ARGS", "TABLE_ARGS", "FT_ARGS-range", "PRUNE_ARGS-type", "EMBEDDED_FT_ARGS"])
+def test_bad_flags_for_a_stage_stop_the_driver_before_anything_is_made(env, fragment, tmp_path):
+    """PRUNE_ARGS / FT_ARGS / TABLE_ARGS are parsed by the scripts they go to at setup, not when
+    the stage that takes them starts (hours later)."""
+    proc = run_driver(tmp_path, {"DRY_RUN": "0", **env})
+    assert_one_line_exit_2(proc.returncode, proc.stderr, fragment)
+    assert tree(tmp_path / "work") == {}
+
+
 def test_unknown_task_stops_the_driver_before_the_dense_stage(tmp_path):
     proc = run_driver(tmp_path, {"DRY_RUN": "0", "TASKS": "mop_mini,no_such_task"})
     assert_one_line_exit_2(proc.returncode, proc.stderr, "TASKS: unknown lm_eval task(s) no_such_task")
