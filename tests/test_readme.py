@@ -4,17 +4,15 @@ writes. The parsers are taken from the entry points themselves (their `parse_arg
 intercepted), so nothing here copies a flag list or a default by hand."""
 
 import argparse
-import importlib
 import re
-import runpy
 import sys
-from unittest import mock
 
 import pytest
 
 from conftest import REPO
 
 from mop import layout, tables
+from mop.driver_check import script_parser
 
 README = (REPO / "README.md").read_text()
 
@@ -31,30 +29,12 @@ FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", 
                  "--help"}
 
 
-class Captured(Exception):
-    """Raised in place of parsing: carries the entry point's parser out."""
-
-    def __init__(self, parser):
-        super().__init__()
-        self.parser = parser
-
-
 def parser_of(entry: str) -> argparse.ArgumentParser:
-    """The parser an entry point builds, caught at its parse_args call."""
-    def capture(self, *args, **kwargs):
-        raise Captured(self)
-
-    with mock.patch.object(argparse.ArgumentParser, "parse_args", capture), \
-            mock.patch.object(argparse.ArgumentParser, "parse_known_args", capture), \
-            mock.patch.object(sys, "argv", [entry]):
-        try:
-            if entry.endswith(".py"):
-                runpy.run_path(str(REPO / entry), run_name="__main__")
-            else:
-                importlib.import_module(entry).main([])
-        except Captured as caught:
-            return caught.parser
-    raise AssertionError(f"{entry} never parsed its arguments")
+    """The parser an entry point builds, caught at its parse_args call (as the drivers' setup check
+    catches it to parse PRUNE_ARGS / FT_ARGS / TABLE_ARGS)."""
+    parser = script_parser(str(REPO / entry) if entry.endswith(".py") else entry)
+    assert parser is not None, f"{entry} never parsed its arguments"
+    return parser
 
 
 def option_strings(parser: argparse.ArgumentParser) -> set[str]:
