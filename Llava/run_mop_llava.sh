@@ -9,7 +9,9 @@
 #   EMBEDDED=1 bash Llava/run_mop_llava.sh     # embedded tiny-llava on CPU, minutes
 #   CALIBRATION_IMAGES=mop/tasks_vision/data/shapes.jsonl EMBEDDED=1 bash Llava/run_mop_llava.sh
 #                                              # calibrate on image + question prompts instead
-# Every setting below can also be given in the environment. Stages already complete are
+# Every setting below written NAME=${NAME:-default} can also be given in the environment (the run
+# lists RUN_NAMES / RUN_SEEDS / RUN_SEQUENCES cannot; EMBEDDED=1 sets its own, see the block
+# below, and reads EMBEDDED_* variables instead). Stages already complete are
 # skipped; a failing stage stops the driver with the end of its log (all logs in $RESULTS_DIR/logs).
 # EXECUTOR=gpus GPUS=0,1,... or EXECUTOR=slurm run the stages concurrently (scripts/pipeline.sh).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
