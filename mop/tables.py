@@ -557,8 +557,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     @exit_on_usage_error
     def run():
-        if args.tolerance < 0 or math.isnan(args.tolerance):
-            raise UsageError("--tolerance must be non-negative")
+        if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+            raise UsageError(f"--tolerance must be a finite fraction of 0 or more, got {args.tolerance:g}")
+        if args.epochs is not None and args.epochs < 1:
+            raise UsageError(f"--epochs must be a whole number of at least 1, got {args.epochs}")
         result = build_tables(Path(args.results_dir), args.metric, args.stage, parse_targets(args.targets),
                               args.tolerance, args.epochs, Path(args.out_dir) if args.out_dir else None)
         print(result["markdown"])

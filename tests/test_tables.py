@@ -284,3 +284,18 @@ def test_recovery_objectives_are_their_own_rows(tmp_path):
     kd_row = rows[labels.index("MoP (seed 1, block_influence, kd)")]
     assert kd_row.values["arc_easy"] == tables.metric_value(
         "arc_easy", truth[("run_seed_1_block_influence", "_kd")]["arc_easy"], "acc_norm")
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--tolerance", "inf"], "--tolerance must be a finite"), (["--tolerance", "nan"], "--tolerance must be a finite"),
+    (["--tolerance", "-0.1"], "--tolerance must be a finite"), (["--epochs", "0"], "--epochs must be"),
+    (["--epochs", "-1"], "--epochs must be"), (["--targets", "nan"], "--targets"),
+])
+def test_bad_table_flags_are_one_line_and_write_nothing(flags, message, results, capsys):
+    root, _ = results
+    before = sorted(p.name for p in root.iterdir())
+    with pytest.raises(SystemExit) as exc:
+        tables.main([str(root), *flags])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in root.iterdir()) == before
