@@ -52,7 +52,7 @@ from pathlib import Path
 
 from .args import OneLineParser
 from .evaluate import PAPER_TASKS
-from .io import UsageError, atomic_file, exit_on_usage_error, read_json, read_json_object
+from .io import UsageError, atomic_file, exit_on_usage_error, read_json, read_metadata
 from .layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
 from .lmms import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
@@ -112,7 +112,7 @@ def checkpoint_meta(run_dir: Path) -> dict[int, dict]:
         for row in rows:
             meta[row["iteration"]] = {"params": row.get("params"), "compression": row.get("compression")}
     for path in sorted(run_dir.glob(f"prune_iteration_*/{PRUNE_META}")):
-        data = read_json_object(path)
+        data = read_metadata(path)
         if "iteration" in data and data.get("compression") is not None:
             meta[int(data["iteration"])] = {"params": data.get("params"), "compression": data["compression"]}
     return meta
@@ -126,7 +126,7 @@ def dense_params(root: Path) -> int | None:
             return meta[0]["params"]
         config = run_dir / RUN_CONFIG
         if config.exists():
-            schedule = read_json_object(config).get("schedule") or []
+            schedule = read_metadata(config).get("schedule") or []
             if schedule and schedule[0].get("params"):
                 return schedule[0]["params"]
     return None
@@ -134,7 +134,7 @@ def dense_params(root: Path) -> int | None:
 
 def read_scores(path: Path) -> dict:
     """A mop_eval.json with its per-task scores; a corrupt one is a one-line error naming it."""
-    data = read_json_object(path, ("tasks",)) if path.exists() else record_from_results(path.parent)
+    data = read_metadata(path, ("tasks",)) if path.exists() else record_from_results(path.parent)
     tasks = data["tasks"]
     if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
         raise UsageError(f"{path}: 'tasks' is not a mapping of task -> scores (corrupt?)")
