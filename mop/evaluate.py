@@ -115,6 +115,22 @@ def summarize(raw: dict, model_dir: str, command: str, num_fewshot: int, extra: 
     }
 
 
+def merge_result_dicts(parts: list[dict], later_wins: bool) -> dict:
+    """Several lm_eval / lmms-eval result dictionaries as one: the per-task tables (mapping entries
+    other than `config`) merged key by key, a later part's task replacing an earlier one's;
+    `samples` dropped; any other entry from the first part, or with `later_wins` from the last."""
+    merged: dict = {}
+    for raw in parts:
+        for key, value in raw.items():
+            if key == "samples":
+                continue
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "config":
+                merged[key] = {**merged[key], **value}
+            elif later_wins or key not in merged:
+                merged[key] = value
+    return merged
+
+
 def write_outputs(out_dir: Path, raw: dict, summary: dict) -> None:
     with atomic_directory(out_dir) as tmp:
         write_json(tmp / RAW_RESULTS, {k: v for k, v in raw.items() if k != "samples"})

@@ -24,8 +24,8 @@ import torch
 
 from .adapter import get_adapter
 from .args import OneLineParser
-from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, parse_limit, resolve_eval_dtype,
-                       score_checkpoint)
+from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
+                       resolve_eval_dtype, score_checkpoint)
 from .io import UsageError, exit_on_usage_error, read_json, read_json_list, software_versions, write_json
 from .layout import CALIBRATION_RECORD
 from .models import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
@@ -266,15 +266,7 @@ def task_needs_images(manager, name: str) -> bool:
 def merge_lm_eval_results(parts: list[dict]) -> dict:
     """Two lm_eval result dictionaries (text pass, image pass) as one: per-task tables merged,
     run-level entries from the first pass, each pass's config kept under `mop_passes`."""
-    merged: dict = {}
-    for raw in parts:
-        for key, value in raw.items():
-            if key == "samples":
-                continue
-            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "config":
-                merged[key] = {**merged[key], **value}
-            else:
-                merged.setdefault(key, value)
+    merged = merge_result_dicts(parts, later_wins=False)
     merged["mop_passes"] = [raw.get("config") for raw in parts]
     return merged
 

@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .args import OneLineParser
-from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, parse_tasks, print_summary,
-                       summarize)
+from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
+                       print_summary, summarize)
 from .io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
 from .models import check_weights, load_config, resolve_model_dir
@@ -178,17 +178,7 @@ def result_files(folder: Path) -> list[Path]:
 def merged_results(paths: list[Path]) -> dict:
     """Several results files (e.g. one lmms-eval run per benchmark into one --output_path) as one:
     per-task tables merged, a later file's task replacing an earlier one's."""
-    merged: dict = {}
-    for path in paths:
-        raw = json.loads(path.read_text())
-        for key, value in raw.items():
-            if key == "samples":
-                continue
-            if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "config":
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-    return merged
+    return merge_result_dicts([json.loads(path.read_text()) for path in paths], later_wins=True)
 
 
 def holds_results(meta_path: Path) -> bool:
