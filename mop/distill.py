@@ -19,6 +19,7 @@ Trainer divides by the accumulation steps, so an optimizer step averages its mic
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -31,8 +32,6 @@ OBJECTIVES = ("sft", "kd", "kd+sft")
 
 
 def check_objective(objective: str, temperature: float) -> None:
-    import math
-
     if objective not in OBJECTIVES:
         raise UsageError(f"unknown --objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
     if not (math.isfinite(temperature) and temperature > 0):
@@ -73,7 +72,7 @@ def teacher_of(pruned_dir: Path, teacher: str | None) -> str:
 def distillation_trainer_class():
     """A Trainer whose loss is `kd` or `kd+sft` against a frozen teacher (built on use: transformers
     is heavy to import)."""
-    from transformers import Trainer
+    from transformers import Trainer  # heavy: imported on use
 
     class DistillationTrainer(Trainer):
         def __init__(self, *args, teacher=None, objective: str = "kd", temperature: float = 1.0, **kwargs):

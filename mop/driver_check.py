@@ -5,15 +5,25 @@
 Why: a driver's first stage takes minutes to hours, so an interpreter without the project's
 dependencies, or a task name lm_eval does not know, must stop it at once with one line -- not
 as a traceback from the first stage, or after the dense model was scored. Only the standard
-library is imported at the top, so that a bare interpreter reaches the dependency check.
+library and the mop modules that need nothing else (io, args, stages) are imported at the top, so
+that a bare interpreter reaches the dependency check; modules that import torch are imported on use.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import os
+import runpy
+import shutil
 import sys
 from pathlib import Path
+from unittest import mock
+
+from .args import settings_from_args
+from .io import UsageError
+from .stages import SlurmSettings
 
 # What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.
 REQUIRED_MODULES = ("torch", "transformers", "peft", "accelerate", "datasets", "lm_eval", "safetensors")
@@ -28,7 +38,7 @@ def missing_modules(names=REQUIRED_MODULES) -> list[str]:
 def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
     """Tasks neither local (mop/tasks, mop/tasks_vision), nor in `known_without_index`, nor in
     lm_eval's full index; the full index (seconds to build) is read only when needed."""
-    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks import TaskManager  # heavy, and only checked to be installed by now
 
     local = TaskManager(include_path=[str(d) for d in LOCAL_TASK_DIRS if d.is_dir()], include_defaults=False)
     rest = [t for t in tasks if t not in local.all_tasks and t not in known_without_index]
@@ -41,12 +51,6 @@ def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
 def check_slurm(dry_run: bool) -> None:
     """EXECUTOR=slurm: the SLURM_* settings parse (mop.stages reads them the same way) and sbatch
     is there, found before the driver creates its folders rather than when it submits."""
-    import os
-    import shutil
-
-    from .io import UsageError
-    from .stages import SlurmSettings
-
     SlurmSettings.from_env(os.environ, 1, ".")
     if not dry_run and shutil.which("sbatch") is None:
         raise UsageError("EXECUTOR=slurm needs sbatch on PATH (DRY_RUN=1 prints the jobs without it)")
@@ -63,10 +67,6 @@ class _Captured(Exception):
 def script_parser(entry: str):
     """The argparse parser a script (a .py path) or module (mop.tables) builds, caught at its
     parse_args call so that nothing after it runs; None if it parses no flags that way."""
-    import importlib
-    import runpy
-    from unittest import mock
-
     def capture(self, *args, **kwargs):
         raise _Captured(self)
 
@@ -85,8 +85,6 @@ def parse_flag_setting(name: str, entry: str, text: str, leading: tuple[str, ...
     """A driver's free-form flags (PRUNE_ARGS, FT_ARGS, TABLE_ARGS) parsed by the script they are
     passed to, as bash will pass them (split at spaces): an unknown flag or a bad value is an
     error naming the variable now, not when that stage starts. None when there is nothing to parse."""
-    from .io import UsageError
-
     if not text.strip():
         return None
     parser = script_parser(entry)
@@ -103,14 +101,11 @@ def parse_flag_setting(name: str, entry: str, text: str, leading: tuple[str, ...
 def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str, table_args: str) -> None:
     """PRUNE_ARGS / FT_ARGS through the model folder's prune.py / finetune.py parsers (FT_ARGS also
     through the recovery settings' own checks), TABLE_ARGS through mop.tables."""
-    from .io import UsageError
-
     if model_folder:
         parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
         parsed = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
         if parsed is not None:
-            from .args import settings_from_args
-            from .recovery import RecoverySettings
+            from .recovery import RecoverySettings  # imports torch: only once the dependencies are checked
 
             try:
                 settings_from_args(RecoverySettings, parsed).check()
@@ -121,8 +116,6 @@ def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str,
 
 def check_driver(tasks_text: str | None, python_name: str, executor: str = "local", dry_run: bool = False) -> None:
     """Raise a UsageError for the first problem: missing dependencies, Slurm settings, unknown tasks."""
-    from .io import UsageError
-
     missing = missing_modules()
     if missing:
         raise UsageError(f"PYTHON={python_name} lacks {', '.join(missing)}; set PYTHON to the interpreter of an "
@@ -131,7 +124,7 @@ def check_driver(tasks_text: str | None, python_name: str, executor: str = "loca
         check_slurm(dry_run)
     if tasks_text is None:
         return
-    from .evaluate import PAPER_TASKS, parse_tasks
+    from .evaluate import PAPER_TASKS, parse_tasks  # imports torch: only once the dependencies are checked
 
     try:
         tasks = parse_tasks(tasks_text)

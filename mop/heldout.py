@@ -20,8 +20,10 @@ from pathlib import Path
 
 import torch
 
+from .adapter import get_adapter
 from .data import calibration_prompt, load_alpaca_records
 from .importance import batch_prompts
+from .path_selection import final_hidden_states, next_token_logprobs, split_outputs
 
 HELDOUT_FILE = Path(__file__).resolve().parent / "tasks" / "data" / "mop_heldout.jsonl"
 SHIPPED_INSTRUCTIONS = Path(__file__).resolve().parent / "assets" / "instructions.json"
@@ -39,17 +41,15 @@ def tail_texts(count: int = 8, path: Path = SHIPPED_INSTRUCTIONS) -> list[str]:
 @torch.inference_mode()
 def mean_token_loss(model, tokenizer, texts: list[str], batch_size: int = 8, max_length: int = 512) -> float:
     """Mean next-token cross-entropy (nats) over every position whose next token is real, pooled
-    over the texts (right-padded batches; padding predicts and is predicted by nothing)."""
-    device = next(model.parameters()).device
+    over the texts (right-padded batches; padding predicts and is predicted by nothing). The
+    positions and the chunked vocabulary head are the metric paths' own (mop/path_selection.py)."""
+    batches = batch_prompts(tokenizer, texts, batch_size, max_length)
     total, count = 0.0, 0
-    for batch in batch_prompts(tokenizer, texts, batch_size, max_length):
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits  # (B, T, V)
-        predicts = (mask[:, :-1] & mask[:, 1:]).bool()  # (B, T-1)
-        logprobs = logits[:, :-1][predicts].float().log_softmax(-1)  # (P, V)
-        targets = ids[:, 1:][predicts]  # (P,)
-        total -= logprobs.gather(-1, targets[:, None]).double().sum().item()
-        count += targets.numel()
+    for batch, hidden in zip(batches, final_hidden_states(get_adapter(model), batches)):
+        _, pred_hidden, targets = split_outputs(hidden, batch)  # (P, H), (P,)
+        for start, logprobs in next_token_logprobs(model, pred_hidden):
+            total -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
+            count += logprobs.shape[0]
     return total / count
 
 

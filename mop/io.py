@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .layout import METADATA_TYPES
+
 LOCK_NAME = ".mop.lock"  # the lock file inside a locked folder (see `locked_folder`)
 
 
@@ -323,8 +325,6 @@ def read_metadata(path: str | os.PathLike, needs: tuple[str, ...] = (), kind: st
     a JSON object holding the keys `needs`, each key of a known type (mop.layout.METADATA_TYPES
     for `kind`, by default the file's name) of that type. Any difference is one UsageError naming
     the file and the key."""
-    from .layout import METADATA_TYPES
-
     path = Path(path)
     data = read_json_object(path, needs)
     for key, types in METADATA_TYPES.get(kind or path.name, {}).items():

@@ -346,9 +346,7 @@ def run_lmms(python: Path, model_path: str, tasks: list[str], settings: dict, wo
 def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command: str, extra: dict) -> dict:
     """mop_eval.json: mop.evaluate's record of both passes, the lmms-eval tasks' entries being
     their headline metrics (lmms-eval reports no `acc`), every lmms-eval metric kept as well."""
-    from .llava import merge_lm_eval_results
-
-    raw = merge_lm_eval_results([r for r in (text_raw, lmms_raw) if r])
+    raw = merge_result_dicts([r for r in (text_raw, lmms_raw) if r], later_wins=False)
     summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
     parsed = parse_results(lmms_raw)
     summary["tasks"] = {**summary["tasks"], **parsed["tasks"]}
@@ -372,7 +370,7 @@ def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str
                     python: Path, version: str) -> dict | None:
     """Score a LLaVA checkpoint: lm_eval tasks in process (mop.llava), lmms-eval tasks in its
     environment; one OUT_DIR, checked, locked and written like mop.evaluate's."""
-    from .llava import LlavaEval
+    from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     backend = LlavaEval()
     out_dir = Path(args.out_dir)
@@ -419,7 +417,7 @@ def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str
 def evaluate(args: argparse.Namespace, command: str) -> dict | None:
     """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.llava evaluate`."""
     from .evaluate import score_checkpoint
-    from .llava import LlavaEval
+    from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     scorer = scorer_setting()
     text = args.tasks or (LMMS_PAPER_ALIAS if scorer == "lmms" else TEXT_DEFAULT_TASKS)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from .cli import OneLineParser
+from .args import OneLineParser
 from .io import UsageError, exit_on_usage_error
 
 EXECUTORS = ("local", "gpus", "slurm")
