@@ -19,7 +19,7 @@ from .layout import default_tuned_dir
 from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
-from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
+from .recovery import TEACHER_MODES, RecoveryHooks, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from .streaming import OFFLOAD_MODES
 
@@ -199,6 +199,14 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--kd_temperature", type=finite_float, default=d["kd_temperature"])
     p.add_argument("--teacher", default=None,
                    help="kd: the dense model to distil from (default: the one named in the checkpoint's mop_prune.json)")
+    p.add_argument("--teacher_mode", choices=TEACHER_MODES, default=d["teacher_mode"],
+                   help="kd: online (the teacher runs beside the student), cache (its top-k targets are stored once "
+                        "and read back, python -m mop.teacher_cache), auto (online when both fit the memory plan)")
+    p.add_argument("--teacher_cache_dir", default=None,
+                   help="kd from a cache: its folder (default: teacher_cache/ beside the checkpoint's run folder)")
+    p.add_argument("--kd_top_k", type=int, default=d["kd_top_k"], help="tokens per position a teacher cache keeps")
+    p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=d["packing"],
+                   help="examples end to end in rows without padding (--no-packing: one padded row per example)")
     return p
 
 
@@ -212,6 +220,7 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
     @exit_on_usage_error
     def main():
         return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher)
+                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher,
+                                   teacher_cache_dir=args.teacher_cache_dir)
 
     return main()

@@ -47,15 +47,17 @@ from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
 from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .distill import check_objective, distillation_trainer_class, teacher_of
+from .batches import IGNORE_INDEX, RecoveryCollator
+from .distill import check_objective, recovery_trainer_class, teacher_of
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
-from .memory import fit_recovery_settings
+from .memory import GB, fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name
 
-IGNORE_INDEX = -100  # label value the causal-LM loss skips
+
+TEACHER_MODES = ("auto", "online", "cache")
 
 
 @dataclass
@@ -83,6 +85,9 @@ class RecoverySettings:
     seed: int = 1
     objective: str = "sft"  # sft (the paper's) | kd | kd+sft: distillation from the dense model (mop/distill.py)
     kd_temperature: float = 1.0
+    packing: bool = True  # examples end to end in rows, no padding (mop/batches.py); False: padded rows
+    teacher_mode: str = "auto"  # kd: online (teacher beside the student) | cache (mop/teacher_cache.py) | auto
+    kd_top_k: int = 64  # tokens per position a teacher cache keeps
 
     def check(self) -> None:
         """Reject values the Trainer would only fail on later (or silently accept). Real numbers are
@@ -108,6 +113,10 @@ class RecoverySettings:
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
         check_seed(self.seed)
         check_objective(self.objective, self.kd_temperature)
+        if self.teacher_mode not in TEACHER_MODES:
+            raise UsageError(f"--teacher_mode must be one of {', '.join(TEACHER_MODES)}, got {self.teacher_mode!r}")
+        if self.kd_top_k < 1:
+            raise UsageError(f"--kd_top_k must be at least 1, got {self.kd_top_k}")
 
 
 def finite_positive(flag: str, value: float, note: str = "") -> None:
@@ -183,23 +192,16 @@ def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: i
             labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
             if all(label == IGNORE_INDEX for label in labels):
                 continue
-            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+            examples.append({"input_ids": ids, "labels": labels, "index": len(examples)})
     return examples
 
 
-def padding_collator(tokenizer):
-    """Pads input_ids with the pad token and labels with -100.
-
-    Right padding, because Llama derives positions from the sequence index, not the mask. Works on
-    a copy so the tokenizer saved with the model keeps its own settings.
-    """
-    from transformers import DataCollatorForSeq2Seq
-
-    tokenizer = copy.deepcopy(tokenizer)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None) -> RecoveryCollator:
+    """Packed or padded batches (mop/batches.py); filler takes the pad token (EOS where the
+    tokenizer has none: it is never attended to nor predicted)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return RecoveryCollator(pad, packing=settings.packing, row_tokens=settings.max_length * settings.batch_size,
+                            teacher_cache=teacher_cache)
 
 
 # ----------------------------------------------------------------------------- training
@@ -319,17 +321,17 @@ def loss_summary(log_history: list[dict]) -> dict:
 
 def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
                   target_modules: Sequence[str] | str | None = None, resume: bool = False,
-                  callbacks: Sequence = (), progress: bool = True, teacher=None) -> TrainReport:
+                  callbacks: Sequence = (), progress: bool = True, teacher=None, teacher_cache=None) -> TrainReport:
     """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
 
-    `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory).
+    `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory) or
+    from `teacher_cache` (a mop.teacher_cache.TeacherCache over these records).
 
     Trainer checkpoints go to `work_dir` every `save_steps`; with `resume` the run continues
     from the newest one there (optimizer, scheduler, RNG and data position included).
     `target_modules` overrides the default projections: a list of module-name suffixes, or a
     regex matched against full module names (e.g. to reach only LLaVA's language model).
     """
-    from transformers import Trainer
 
     settings.check()
     work_dir = Path(work_dir)
@@ -339,15 +341,13 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     bf16 = use_bf16(settings.precision)
     args = training_arguments(settings, work_dir, bf16, progress)
     peft_model = wrap_with_lora(model, settings, target_modules)
-    trainer_class, objective_kwargs = Trainer, {}
-    if settings.objective != "sft":
-        if teacher is None:
-            raise UsageError(f"--objective {settings.objective} needs the dense model as teacher")
-        trainer_class = distillation_trainer_class()
-        objective_kwargs = {"teacher": teacher, "objective": settings.objective, "temperature": settings.kd_temperature}
-    trainer = trainer_class(
-        model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
-        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks], **objective_kwargs,
+    if settings.objective != "sft" and teacher is None and teacher_cache is None:
+        raise UsageError(f"--objective {settings.objective} needs the dense model as teacher")
+    collator = recovery_collator(tokenizer, settings, teacher_cache)
+    trainer = recovery_trainer_class()(
+        model=peft_model, args=args, train_dataset=examples, data_collator=collator,
+        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks],
+        objective=settings.objective, temperature=settings.kd_temperature, teacher=teacher,
     )
     checkpoint = last_complete_checkpoint(work_dir) if resume else None
     if resume and args.process_index == 0:
@@ -500,7 +500,7 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
 # Settings a resumed run must share with the interrupted one (others, e.g. save_steps, may change).
 RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epochs", "batch_size",
                "grad_accum", "max_length", "max_steps", "warmup_steps", "lr_scheduler", "group_by_length",
-               "seed", "objective", "kd_temperature")
+               "seed", "objective", "kd_temperature", "packing", "kd_top_k")
 
 
 def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None, hooks) -> str | None:
@@ -516,6 +516,44 @@ def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str |
     if teacher_vocab != student_vocab:
         raise UsageError(f"teacher {path} has a vocabulary of {teacher_vocab} tokens, the student {student_vocab}")
     return path
+
+
+def teacher_mode(settings: RecoverySettings, memory_plan: dict | None, teacher_path: str | None,
+                 dtype: torch.dtype) -> str | None:
+    """How a distillation run gets its teacher: `online` when the dense model fits beside the
+    student's planned peak (always without a plan, e.g. on CPU), else `cache`. None for sft."""
+    if teacher_path is None:
+        return None
+    if settings.teacher_mode != "auto":
+        return settings.teacher_mode
+    if memory_plan is None:
+        return "online"
+    teacher_gb = model_parameter_count(load_config(teacher_path)) * torch.finfo(dtype).bits / 8 / GB
+    mode = "online" if memory_plan["estimate"]["total_gb"] + teacher_gb <= memory_plan["usable_gb"] else "cache"
+    print(f"teacher: {mode} (student's estimated peak {memory_plan['estimate']['total_gb']:.1f} GB + teacher "
+          f"{teacher_gb:.1f} GB, {memory_plan['usable_gb']:.1f} GB usable)", flush=True)
+    return mode
+
+
+def teacher_cache_for(job: dict, tokenizer, records, settings: RecoverySettings, bf16: bool, state, progress: bool):
+    """The teacher cache of this run's data, built first (by the main process, the teacher on the
+    GPU if there is one) when the folder does not hold it yet."""
+    from .teacher_cache import TeacherCache, build_cache, cache_key, pad_id_of  # heavy: imported on use
+
+    examples = encode_records(tokenizer, records, settings.max_length)
+    dtype = "float16" if bf16 else "float32"
+    key = cache_key(job["teacher"], tokenizer, examples, settings.max_length, settings.kd_top_k,
+                    settings.kd_temperature, dtype)
+    folder = Path(job["teacher_cache_dir"])
+    if state.is_main_process:
+        device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        with locked_result(folder, f"the teacher cache {folder}", wait=True):
+            if not (folder / "complete.json").exists():
+                teacher = load_model(job["teacher"], torch.bfloat16 if bf16 else torch.float32, device)[0]
+                build_cache(folder, key, teacher, pad_id_of(tokenizer), examples, progress=progress)
+                del teacher
+    state.wait_for_everyone()
+    return TeacherCache.open(folder, key)
 
 
 def check_folders(pruned_dir: Path, tuned_dir: Path, resume: bool) -> bool:
@@ -603,7 +641,7 @@ class RecoveryHooks:
 def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
                         num_samples: int | None = None, resume: bool = False, progress: bool = True,
                         callbacks: Sequence = (), hooks: RecoveryHooks | None = None,
-                        teacher: str | None = None) -> dict | None:
+                        teacher: str | None = None, teacher_cache_dir: str | None = None) -> dict | None:
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
     The output appears under its final name only when complete; Trainer checkpoints live in
@@ -612,7 +650,9 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     (`.<name>.lock` beside it) while it works, so a second run on the same output stops with a
     one-line error. Returns the contents of mop_finetune.json on the main process, None on the
     others. `teacher` (distillation objectives): the dense model, by default the one named in the
-    checkpoint's mop_prune.json.
+    checkpoint's mop_prune.json; with a teacher cache (`teacher_mode`, decided by the memory plan
+    under `auto`) its targets are read from, or first written to, `teacher_cache_dir` (default:
+    `teacher_cache/` beside the pruned checkpoint's run folder, shared by the runs of a grid).
     """
     from accelerate import PartialState  # heavy: imported on use
 
@@ -633,9 +673,12 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
     settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
+    mode = teacher_mode(settings, memory_plan, teacher_path, hooks.load_dtype(config, bf16))
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
-           "teacher": teacher_path}
+           "teacher": teacher_path, "teacher_mode": mode,
+           "teacher_cache_dir": str(teacher_cache_dir or pruned_dir.parent.parent / "teacher_cache") if mode == "cache"
+           else None}
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
@@ -665,12 +708,16 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     tokenizer = getattr(processing, "tokenizer", processing)
     targets = get_adapter(model).lora_targets()
     before = hooks.before_training(model)
-    teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0] if job["teacher"] else None
+    teacher, cache = None, None
+    if job["teacher_mode"] == "online":
+        teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0]
+    elif job["teacher_mode"] == "cache":
+        cache = teacher_cache_for(job, tokenizer, records, settings, bf16, state, progress)
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
-                           callbacks=callbacks, progress=progress, teacher=teacher)
+                           callbacks=callbacks, progress=progress, teacher=teacher, teacher_cache=cache)
     del teacher
     meta = None
     if state.is_main_process:

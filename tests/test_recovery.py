@@ -24,7 +24,7 @@ from mop.cli import finetune_main
 from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.recovery import (
     CHECKPOINT_FILES, IGNORE_INDEX, RecoverySettings, discard_incomplete_checkpoints, encode_records,
-    last_complete_checkpoint, merge_adapter, padding_collator, recover_model, tokenizer_adds_bos, train_adapter,
+    last_complete_checkpoint, merge_adapter, recovery_collator, recover_model, tokenizer_adds_bos, train_adapter,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def test_truncation_and_dropped_records(tokenizer):
     long = {"instruction": "Talk.", "input": "", "output": "word " * 200}
     prompt_len = len(tokenizer(alpaca_prompt(long), add_special_tokens=False).input_ids)
     ex = encode_records(tokenizer, [long], max_length=prompt_len + 5)[0]
-    assert len(ex["input_ids"]) == len(ex["labels"]) == len(ex["attention_mask"]) == prompt_len + 5
+    assert len(ex["input_ids"]) == len(ex["labels"]) == prompt_len + 5 and ex["index"] == 0
     assert ex["input_ids"][-1] != tokenizer.eos_token_id  # cut before the EOS
     assert sum(t != IGNORE_INDEX for t in ex["labels"]) == 5
     # A prompt that fills max_length leaves no response token: the record is dropped.
@@ -163,7 +163,7 @@ def test_truncation_and_dropped_records(tokenizer):
 def test_collator_pads_labels_with_ignore_index(tokenizer):
     examples = encode_records(tokenizer, RECORDS[:2] + [RECORDS[6]], max_length=128)
     side = tokenizer.padding_side
-    batch = padding_collator(tokenizer)(examples)
+    batch = recovery_collator(tokenizer, RecoverySettings(packing=False))(examples)
     longest = max(len(e["input_ids"]) for e in examples)
     assert batch["input_ids"].shape == batch["labels"].shape == (3, longest)
     for row, ex in enumerate(examples):
