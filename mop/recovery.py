@@ -48,13 +48,14 @@ from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
 from .batches import IGNORE_INDEX, RecoveryCollator
-from .distill import check_objective, recovery_trainer_class, teacher_of
+from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .memory import GB, fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name
+from .packed_attention import packed_attention
 
 
 TEACHER_MODES = ("auto", "online", "cache")
@@ -354,7 +355,12 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {work_dir}; starting afresh")
     tokens_before = _tokens_at(checkpoint)  # read now: checkpoint rotation may delete it while training
     began = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    with contextlib.ExitStack() as stack:
+        if settings.packing:  # each example's attention alone (mop/packed_attention.py), student and teacher
+            for network in (unwrapped(peft_model), teacher):
+                if network is not None:
+                    stack.enter_context(packed_attention(network))
+        output = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - began
     state = trainer.state
     stats = {

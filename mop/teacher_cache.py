@@ -35,6 +35,7 @@ from .disk import check_free_space
 from .distill import OutputHead, final_hidden
 from .divergence import top_k_targets
 from .io import UsageError, atomic_file, exit_on_usage_error, read_json, write_json
+from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = "key.json", "complete.json"
 SHARD_EXAMPLES = 1024
@@ -136,12 +137,13 @@ def build_cache(cache_dir: Path, key: dict, teacher, pad_token_id: int, examples
     cache_dir.mkdir(parents=True, exist_ok=True)
     write_json(cache_dir / KEY_FILE, key)
     head, dtype = OutputHead(teacher), DTYPES[key["dtype"]]
-    for n in tqdm(missing, desc="teacher cache", unit="shard", disable=not progress):
-        part = examples[n * SHARD_EXAMPLES:(n + 1) * SHARD_EXAMPLES]
-        tensors = shard_targets(teacher, head, part, pad_token_id, key["top_k"], key["temperature"], dtype,
-                                batch_examples)
-        with atomic_file(shard_path(cache_dir, n)) as tmp:
-            save_file(tensors, str(tmp))
+    with packed_attention(teacher):
+        for n in tqdm(missing, desc="teacher cache", unit="shard", disable=not progress):
+            part = examples[n * SHARD_EXAMPLES:(n + 1) * SHARD_EXAMPLES]
+            tensors = shard_targets(teacher, head, part, pad_token_id, key["top_k"], key["temperature"], dtype,
+                                    batch_examples)
+            with atomic_file(shard_path(cache_dir, n)) as tmp:
+                save_file(tensors, str(tmp))
     write_json(cache_dir / COMPLETE_FILE, {"examples": len(examples), "positions": sum(positions),
                                            "shards": len(shards), "bytes": sum(f.stat().st_size for f in
                                                                                cache_dir.glob("shard-*"))})

@@ -310,13 +310,16 @@ mop_recover_and_score() {
     if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
         mop_eval --after "${run}_prune" --array "${run}_it%a_eval" "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
     fi
+    local teacher_cache=()
     for objective in $(mop_objectives_of "$run"); do
         sfx=$(mop_objective_suffix "$objective")
         tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep${sfx}"
+        # Distillation: one teacher cache for the whole grid (used when the memory plan picks it).
+        [[ "$objective" == sft ]] || teacher_cache=(--teacher_cache_dir "$RESULTS_DIR/teacher_cache")
         # shellcheck disable=SC2046
         mop_stage --after "${run}_prune" --array "${run}_it%a${sfx}_finetune" "${run}_it${i}${sfx}_finetune" "$tuned" \
             $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
-            --objective "$objective" --resume ${FT_ARGS:-}
+            --objective "$objective" ${teacher_cache[@]+"${teacher_cache[@]}"} --resume ${FT_ARGS:-}
         mop_eval --after "${run}_it${i}${sfx}_finetune" "${run}_it${i}${sfx}_ft_eval" "$tuned" "${tuned}_eval"
     done
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import tiny_model
 import mop.distill as distill
 from mop.batches import IGNORE_INDEX, RecoveryCollator, first_fit_rows, prediction_positions
 from mop.distill import OutputHead, final_hidden, kd_sum, response_ce_sum
+from mop.packed_attention import NAME, packed_attention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAD = 3
@@ -63,14 +65,19 @@ def per_example_logits(model, feats):
 
 
 @pytest.mark.parametrize("row_tokens", [None, 16])
-def test_packed_rows_attend_within_their_example_only(row_tokens):
-    """Each example's logits inside a packed row equal those of the example alone. Fails if the
-    KV cache is on (transformers then ignores the packing) or positions do not restart."""
+@pytest.mark.parametrize("per_example", [False, True], ids=["masked sdpa", "packed sdpa"])
+def test_packed_rows_attend_within_their_example_only(row_tokens, per_example):
+    """Each example's logits inside a packed row equal those of the example alone, under
+    transformers' block mask and under mop.packed_attention. Fails if the KV cache is on
+    (transformers then ignores the packing) or positions do not restart."""
     model, feats = tiny_model(kv_heads=2, layers=2), examples()
     batch = packed(feats, row_tokens)
-    with distill.head_bypassed(model) as captured:
-        with torch.no_grad():
-            model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
+    with packed_attention(model) if per_example else contextlib.nullcontext():
+        assert model.config._attn_implementation == (NAME if per_example else "sdpa")
+        with distill.head_bypassed(model) as captured:
+            with torch.no_grad():
+                model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
+    assert model.config._attn_implementation == "sdpa"
     hidden = captured[0]
     logits = model.lm_head(hidden)
     alone = per_example_logits(model, feats)
@@ -119,8 +126,10 @@ def test_packed_and_padded_batches_give_the_same_loss_and_gradients(objective):
     loss_pad, grads_pad = loss_and_grads(model, padded(feats), objective, teacher)
     loss_pack, grads_pack = loss_and_grads(model, packed(feats, 16), objective, teacher)
     loss_one, grads_one = loss_and_grads(model, packed(feats), objective, teacher)
+    with packed_attention(model.get_base_model()), packed_attention(teacher):
+        loss_sdpa, grads_sdpa = loss_and_grads(model, packed(feats), objective, teacher)
     assert loss_pad > 1e-2  # a real loss (random tiny models: KL ~0.02, CE ~4)
-    for loss, grads in ((loss_pack, grads_pack), (loss_one, grads_one)):
+    for loss, grads in ((loss_pack, grads_pack), (loss_one, grads_one), (loss_sdpa, grads_sdpa)):
         assert loss == pytest.approx(loss_pad, abs=1e-5)
         assert grads.keys() == grads_pad.keys() and len(grads) == 12
         for name in grads:
@@ -181,3 +190,10 @@ def test_the_head_sees_no_position_while_bypassed():
         handle.remove()
     assert len(seen) == 1 and seen[0][1] == 0
     assert not model.lm_head._forward_pre_hooks  # the bypass is removed afterwards
+
+
+def test_models_with_sliding_windows_keep_the_masked_attention():
+    model = tiny_model(kv_heads=2, layers=1)
+    model.config.sliding_window = 4
+    with packed_attention(model) as used:
+        assert not used and model.config._attn_implementation == "sdpa"
