@@ -186,8 +186,8 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
                    default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
     p.add_argument("--max_memory_gb", type=finite_float, default=d["max_memory_gb"],
                    help="memory budget (GB): picks gradient checkpointing and the largest micro-batch (<= --batch_size) "
-                        "whose estimated peak fits, keeping the effective batch; default 24 on CUDA, none on CPU; "
-                        "0: no plan")
+                        "whose estimated peak fits, keeping the effective batch; default: the CUDA device's total "
+                        "memory (24: the paper's card), none on CPU; 0: no plan")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
     p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
     p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
