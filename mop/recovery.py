@@ -53,7 +53,7 @@ from .io import (UsageError, atomic_directory, check_writable_target, json_type_
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .memory import fit_recovery_settings
-from .models import check_weights, load_config, load_model, resolve_model_name
+from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
@@ -462,13 +462,24 @@ def load_adapter_state(peft_model, state_dict: dict):
     return peft_model
 
 
+def base_weight_dtype(peft_model) -> torch.dtype:
+    """The dtype the frozen base was loaded in (the LoRA weights are fp32 whatever it is)."""
+    return peft_model.get_input_embeddings().weight.dtype
+
+
 def merged_model(report: TrainReport, pruned_dir: Path, settings: RecoverySettings, dtype: torch.dtype, targets):
-    """The recovered model with its adapter merged: from the in-memory PEFT model, or under FSDP
-    rebuilt from the pruned checkpoint and the gathered adapter weights (main process only)."""
-    if report.full_state_dict is None:
+    """The recovered model with its adapter merged in `dtype` (main process only): the in-memory
+    PEFT model when its base is already in `dtype`; else rebuilt from the pruned checkpoint loaded
+    in `dtype` and the trained adapter weights -- under FSDP (the gathered ones), and for a float16
+    checkpoint trained on a bf16 or fp32 copy, whose merge in the copy's dtype would round every
+    weight a second time."""
+    state = report.full_state_dict
+    if state is None and base_weight_dtype(report.peft_model) == dtype:
         return merge_adapter(report.peft_model)
+    if state is None:
+        state = {k: v for k, v in report.peft_model.state_dict().items() if "lora_" in k}
     model, _ = load_model(str(pruned_dir), dtype, "cpu")
-    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), report.full_state_dict))
+    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), state))
 
 
 def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
@@ -587,6 +598,14 @@ class RecoveryHooks:
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return torch.bfloat16 if bf16 else torch.float32
 
+    def merge_dtype(self, config, bf16: bool) -> torch.dtype:
+        """The dtype the adapter is merged and saved in: a float16 checkpoint (Llama-2's hub weights)
+        stays float16, so weights LoRA did not wrap are saved bit-identical and the wrapped ones are
+        rounded once; any other checkpoint keeps the training dtype."""
+        if saved_dtype(config) == torch.float16:
+            return torch.float16
+        return self.load_dtype(config, bf16)
+
     def before_training(self, model) -> object:
         """State to compare against after merging (nothing for a causal LM)."""
         return None
@@ -674,7 +693,7 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     del teacher
     meta = None
     if state.is_main_process:
-        merged = merged_model(report, pruned_dir, settings, hooks.load_dtype(config, bf16), targets)
+        merged = merged_model(report, pruned_dir, settings, hooks.merge_dtype(config, bf16), targets)
         merged, extra = hooks.after_merge(merged, config, before)
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": targets, **extra,
                 **report.stats, "command": " ".join(sys.argv), "versions": software_versions()}

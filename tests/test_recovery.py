@@ -340,6 +340,53 @@ def test_end_to_end_checkpoint(checkpoint, data_file, tmp_path):
                                             "--resume"])["global_steps"] == 3
 
 
+class KeepAdapter(TrainerCallback):
+    """The trained LoRA weights at the end of training (the work folder holding them is deleted)."""
+
+    lora: dict = {}
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.lora = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def test_float16_checkpoint_is_merged_and_saved_in_float16(base_model, tokenizer, data_file, tmp_path):
+    """A float16 checkpoint (Llama-2's hub dtype) comes back in float16, equal to merging the trained
+    adapter into its float16 weights by hand: W16 + B A x alpha/r, rounded once (what peft's
+    merge_and_unload does in float16); the weights LoRA does not wrap stay bit-identical. A merge
+    in the training copy's dtype (fp32 here, bf16 on a GPU) would save that dtype or re-round."""
+    from peft import get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    from mop.recovery import finetune_checkpoint, lora_config
+
+    pruned = tmp_path / "prune_iteration_1"
+    copy.deepcopy(base_model).half().save_pretrained(pruned)
+    tokenizer.save_pretrained(pruned)
+    write_json(pruned / PRUNE_META, {"iteration": 1, "settings": {"model_name": "smollm2-135m"}})
+    assert AutoConfig.from_pretrained(pruned).dtype == torch.float16
+    settings, keep = tiny_settings(max_steps=3), KeepAdapter()
+    out = tmp_path / "tuned"
+    meta = finetune_checkpoint(pruned, out, settings, data=str(data_file), callbacks=[keep], progress=False)
+    saved, before = load_file(out / "model.safetensors"), load_file(pruned / "model.safetensors")
+    assert meta["dtype"] == "torch.float16" and AutoConfig.from_pretrained(out).dtype == torch.float16
+    assert saved.keys() == before.keys() and {t.dtype for t in saved.values()} == {torch.float16}
+
+    by_hand = get_peft_model(LlamaForCausalLM.from_pretrained(pruned, dtype=torch.float16), lora_config(settings))
+    missing, unexpected = by_hand.load_state_dict(keep.lora, strict=False)
+    assert not unexpected and not [k for k in missing if "lora_" in k]
+    by_hand = by_hand.merge_and_unload().state_dict()
+    wrapped = [k for k in saved if k.endswith("_proj.weight")]
+    assert len(wrapped) == 2 * 7
+    for key, tensor in saved.items():
+        assert torch.equal(tensor, by_hand[key]), key
+        assert torch.equal(tensor, before[key]) == (key not in wrapped), key  # training changed every wrapped one
+    prefix = "base_model.model.model.layers.1.mlp.down_proj"
+    delta = keep.lora[f"{prefix}.lora_B.default.weight"] @ keep.lora[f"{prefix}.lora_A.default.weight"]
+    expected = (before["model.layers.1.mlp.down_proj.weight"].float() + delta * settings.lora_alpha / settings.lora_r)
+    assert torch.equal(saved["model.layers.1.mlp.down_proj.weight"], expected.half())
+
+
 def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
     """An explicit --max_memory_gb is honoured on CPU: the plan changes the micro-batch, keeps the
     effective batch, is printed, and is stored in mop_finetune.json."""
