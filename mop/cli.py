@@ -178,8 +178,9 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
     p.add_argument("--lora_dropout", type=finite_float, default=d["lora_dropout"])
     p.add_argument("--learning_rate", type=finite_float, default=d["learning_rate"])
-    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
-    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="micro-batch of each process")
+    p.add_argument("--grad_accum", type=int, default=d["grad_accum"],
+                   help="accumulation steps, split across processes: effective batch = batch_size x grad_accum")
     p.add_argument("--max_length", type=int, default=d["max_length"])
     p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
     p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,

@@ -19,7 +19,8 @@ Layers, for reuse:
   `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
-process writes the merged checkpoint. Under FSDP (`accelerate launch --config_file
+process writes the merged checkpoint. `grad_accum` is split across the processes, so the
+effective batch stays batch_size x grad_accum (16) on any number of GPUs. Under FSDP (`accelerate launch --config_file
 configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
 gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
 merges and saves it exactly as a single-GPU run does.
@@ -67,8 +68,8 @@ class RecoverySettings:
     lora_dropout: float = 0.05
     learning_rate: float = 3e-4
     num_epochs: float = 2.0
-    batch_size: int = 4  # per process; effective batch = batch_size x grad_accum x processes
-    grad_accum: int = 4
+    batch_size: int = 4  # micro-batch of each process
+    grad_accum: int = 4  # of the whole run, split across processes: effective batch = batch_size x grad_accum
     max_length: int = 512
     max_steps: int = -1  # > 0 overrides num_epochs (optimizer steps)
     warmup_steps: int = 0
@@ -228,13 +229,32 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     )
 
 
+def process_count() -> int:
+    """Processes of this run: those of torchrun / accelerate launch (their process group is set
+    up on first call, as the Trainer would), 1 without a launcher."""
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def accumulation_per_process(grad_accum: int, num_processes: int) -> int:
+    """Accumulation steps each process runs: every process adds a micro-batch per step, so
+    splitting --grad_accum across them keeps the effective batch at batch_size x grad_accum for
+    any NUM_GPUS (the paper's 16), where running it whole on each would multiply it. A split that
+    does not divide would change the effective batch: refused."""
+    if grad_accum % num_processes:
+        raise UsageError(f"--grad_accum {grad_accum} does not split across {num_processes} processes (NUM_GPUS): "
+                         f"give a --grad_accum that is a multiple of {num_processes}, or another process count")
+    return grad_accum // num_processes
+
+
 def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, progress: bool):
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
+        gradient_accumulation_steps=accumulation_per_process(settings.grad_accum, process_count()),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.num_epochs,
         max_steps=settings.max_steps if settings.max_steps > 0 else -1,
@@ -368,6 +388,10 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "train_runtime_trainer": output.metrics.get("train_runtime"),
         "resumed_from": checkpoint,
         "world_size": args.world_size,
+        # What the Trainer ran: micro-batch x accumulation per process x processes = the effective batch.
+        "grad_accum_per_process": trainer.args.gradient_accumulation_steps,
+        "effective_batch": trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+        * trainer.args.world_size,
         "bf16": bf16,
         "device": str(args.device),
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
@@ -569,14 +593,22 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype) -> tuple[RecoverySettings, dict | None]:
+def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype,
+                num_processes: int = 1) -> tuple[RecoverySettings, dict | None]:
     """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
-    batch is kept) and the plan as stored in mop_finetune.json (None: no budget)."""
-    fitted, plan = fit_recovery_settings(settings, config, dtype, LORA_PROJECTIONS)
+    batch is kept) and the plan as stored in mop_finetune.json (None: no budget).
+
+    Each process holds one micro-batch, so the plan is made for one process's share of the
+    effective batch (batch_size x grad_accum / processes); the settings returned keep grad_accum
+    as the whole run's (the plan's accumulation x processes), as `training_arguments` splits it.
+    """
+    share = dataclasses.replace(settings, grad_accum=accumulation_per_process(settings.grad_accum, num_processes))
+    fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS)
     if plan is None:
         return settings, None
-    print(plan.describe(), flush=True)
-    return fitted, plan.as_dict()
+    print(plan.describe() + (f" (per process, {num_processes} processes)" if num_processes > 1 else ""), flush=True)
+    return (dataclasses.replace(fitted, grad_accum=fitted.grad_accum * num_processes),
+            {**plan.as_dict(), "num_processes": num_processes})
 
 
 class RecoveryHooks:
@@ -637,6 +669,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
 
     hooks = hooks or RecoveryHooks()
     settings.check()
+    num_processes = process_count()
+    accumulation_per_process(settings.grad_accum, num_processes)  # a split that does not divide: refused now
     pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
     if num_samples is not None and num_samples < 1:
         raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
@@ -651,7 +685,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
-    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
+    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
            "teacher": teacher_path}

@@ -19,7 +19,7 @@ import torch
 from transformers import TrainerCallback
 
 from mop.data import alpaca_prompt
-from mop.io import write_json
+from mop.io import UsageError, write_json
 from mop.cli import finetune_main
 from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.recovery import (
@@ -475,6 +475,58 @@ def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
         code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "o"), *flags],
                             capsys)
         assert code == 2 and len(err.splitlines()) == 1
+
+
+def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_is_refused(
+        checkpoint, monkeypatch, capsys):
+    """NUM_GPUS=N runs --grad_accum / N accumulation steps per process, with the memory plan's
+    micro-batch too (the plan is made for one process's share); NUM_GPUS=3 with --grad_accum 4
+    would change the effective batch: a one-line error before anything is loaded."""
+    import mop.recovery as recovery
+    from mop.models import load_config
+
+    config = load_config(str(checkpoint))
+    settings = tiny_settings(batch_size=4, grad_accum=4, max_memory_gb=0.7)  # fits micro-batch 2, not 4
+    for processes in (1, 2, 4):
+        fitted, plan = recovery.plan_memory(settings, config, torch.float32, processes)
+        per_process = recovery.accumulation_per_process(fitted.grad_accum, processes)
+        assert (fitted.batch_size, per_process) == (plan["micro_batch"], plan["grad_accum"]) == (2, 8 // processes)
+        assert fitted.batch_size * per_process * processes == 16 == fitted.batch_size * fitted.grad_accum
+    with pytest.raises(UsageError, match="--grad_accum 4 does not split across 3 processes"):
+        recovery.plan_memory(settings, config, torch.float32, 3)
+    monkeypatch.setattr(recovery, "process_count", lambda: 3)
+    code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", "/nonexistent/o",
+                         "--grad_accum", "4"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "--grad_accum 4 does not split across 3 processes" in err
+
+
+def test_two_ddp_processes_keep_the_effective_batch(checkpoint, tokenizer, tmp_path):
+    """NUM_GPUS=2 on 2 CPU processes (torchrun, gloo), with a memory plan that lowers the micro-batch:
+    one epoch over 48 examples at effective batch 4 x 4 = 16 is 3 optimizer steps (not 2, as with
+    the whole accumulation on each process), every example seen once."""
+    import json
+
+    data = tmp_path / "data.json"
+    records = [{"instruction": f"Count to {i}.", "input": "", "output": " ".join(map(str, range(i + 1)))}
+               for i in range(48)]
+    write_json(data, records)
+    out = tmp_path / "tuned"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(REPO / "Llama3" / "finetune.py"), "--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out),
+        "--data", str(data), "--num_epochs", "1", "--batch_size", "4", "--grad_accum", "4", "--max_length", "64",
+        "--lora_r", "4", "--precision", "fp32", "--max_memory_gb", "0.7", "--logging_steps", "1",
+    ], capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    meta = json.loads((out / "mop_finetune.json").read_text())
+    examples = encode_records(tokenizer, records, 64)
+    assert meta["world_size"] == 2 and meta["memory_plan"]["num_processes"] == 2
+    micro, per_process = meta["memory_plan"]["micro_batch"], meta["grad_accum_per_process"]
+    assert micro == meta["settings"]["batch_size"] < 4 and per_process == meta["memory_plan"]["grad_accum"]
+    assert micro * per_process * 2 == meta["effective_batch"] == 16
+    assert meta["global_steps"] == len(examples) // 16 == 3 and meta["epochs"] == 1
+    assert meta["train_tokens"] == sum(len(e["input_ids"]) for e in examples)
 
 
 @pytest.mark.slow  # two torchrun processes, about a minute: `make test-all`
