@@ -20,10 +20,10 @@ Layers, for reuse:
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
 process writes the merged checkpoint. `grad_accum` is split across the processes, so the
-effective batch stays batch_size x grad_accum (16) on any number of GPUs. Under FSDP (`accelerate launch --config_file
-configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
-gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
-merges and saves it exactly as a single-GPU run does.
+effective batch stays batch_size x grad_accum (16) on any number of GPUs. Under FSDP
+(`accelerate launch --config_file configs/fsdp.yaml`, GPU only) the processes hold shards of the
+model: the trained weights are gathered in full on the main process, which rebuilds the LoRA
+model from the pruned checkpoint, merges and saves it exactly as a single-GPU run does.
 """
 
 from __future__ import annotations
@@ -248,6 +248,12 @@ def accumulation_per_process(grad_accum: int, num_processes: int) -> int:
     return grad_accum // num_processes
 
 
+def effective_batch(args) -> int:
+    """Examples per optimizer step over all processes, as the Trainer's arguments run them
+    (recorded, so that a run shows what it did rather than what was asked)."""
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
 def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, progress: bool):
     from transformers import TrainingArguments
 
@@ -388,10 +394,8 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "train_runtime_trainer": output.metrics.get("train_runtime"),
         "resumed_from": checkpoint,
         "world_size": args.world_size,
-        # What the Trainer ran: micro-batch x accumulation per process x processes = the effective batch.
         "grad_accum_per_process": trainer.args.gradient_accumulation_steps,
-        "effective_batch": trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
-        * trainer.args.world_size,
+        "effective_batch": effective_batch(trainer.args),
         "bf16": bf16,
         "device": str(args.device),
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),

@@ -405,6 +405,7 @@ def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
     assert plan["micro_batch"] < 4 and plan["micro_batch"] * plan["grad_accum"] == 8  # effective batch kept
     assert stored["settings"]["batch_size"] == plan["micro_batch"] and stored["settings"]["grad_accum"] == plan["grad_accum"]
     assert stored["settings"]["gradient_checkpointing"] == plan["gradient_checkpointing"]
+    assert stored["grad_accum_per_process"] == plan["grad_accum"] and stored["effective_batch"] == 8  # as the Trainer ran
     assert stored["global_steps"] == 2
     assert "memory plan for 0.7 GB" in capsys.readouterr().out
     # Without a budget on CPU there is no plan and the settings stay as given.
