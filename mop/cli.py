@@ -178,16 +178,17 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
     p.add_argument("--lora_dropout", type=finite_float, default=d["lora_dropout"])
     p.add_argument("--learning_rate", type=finite_float, default=d["learning_rate"])
-    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
-    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="micro-batch of each process")
+    p.add_argument("--grad_accum", type=int, default=d["grad_accum"],
+                   help="accumulation steps, split across processes: effective batch = batch_size x grad_accum")
     p.add_argument("--max_length", type=int, default=d["max_length"])
     p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
     p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
                    default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
     p.add_argument("--max_memory_gb", type=finite_float, default=d["max_memory_gb"],
                    help="memory budget (GB): picks gradient checkpointing and the largest micro-batch (<= --batch_size) "
-                        "whose estimated peak fits, keeping the effective batch; default 24 on CUDA, none on CPU; "
-                        "0: no plan")
+                        "whose estimated peak fits, keeping the effective batch; default: the CUDA device's total "
+                        "memory (24: the paper's card), none on CPU; 0: no plan")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
     p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
     p.add_argument("--logging_steps", type=int, default=d["logging_steps"])

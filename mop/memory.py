@@ -61,7 +61,7 @@ from .models import build_meta_model
 GB = 2**30
 HEADROOM = 0.10  # share of the budget a plan leaves free: allocator fragmentation, estimate error
 RUNTIME_RESERVE_GB = 0.5  # outside the estimate: the CUDA context on a GPU, the interpreter and libraries on CPU
-CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090)
+CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090): this planner's default, and what the drivers pass
 LOGIT_BUFFERS = 12  # bytes per vocabulary entry per token at the peak (three fp32 (T, V) buffers)
 # Published recovery settings (mop.recovery.RecoverySettings holds the same; a test checks it).
 PUBLISHED = dict(lora_r=32, lora_dropout=0.05, max_length=512, batch_size=4, grad_accum=4)
@@ -307,10 +307,19 @@ def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup
 # ----------------------------------------------------------------------------- recovery settings
 
 
+def device_memory_gb() -> float:
+    """Total memory of this process's CUDA device in GB (GiB, as the estimate counts), rounded
+    down to 0.01: the budget when none is given, so an 80 GB card plans for 80 GB instead of
+    training at the micro-batch a 24 GB card needs."""
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    return math.floor(100 * total / GB) / 100
+
+
 def resolve_budget(max_memory_gb: float | None, cuda: bool) -> float | None:
-    """None: 24 GB on CUDA, no plan on CPU; 0: no plan; a positive number: that budget."""
+    """None: the CUDA device's total memory, no plan on CPU; 0: no plan; a positive number: that
+    budget (24: the paper's card, whatever the device holds)."""
     if max_memory_gb is None:
-        return CUDA_DEFAULT_BUDGET_GB if cuda else None
+        return device_memory_gb() if cuda else None
     if not (math.isfinite(max_memory_gb) and max_memory_gb >= 0):
         raise UsageError(f"--max_memory_gb must be a positive number of GB (or 0 for no plan), got {max_memory_gb:g}")
     return max_memory_gb or None

@@ -19,10 +19,11 @@ Layers, for reuse:
   `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
-process writes the merged checkpoint. Under FSDP (`accelerate launch --config_file
-configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
-gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
-merges and saves it exactly as a single-GPU run does.
+process writes the merged checkpoint. `grad_accum` is split across the processes, so the
+effective batch stays batch_size x grad_accum (16) on any number of GPUs. Under FSDP
+(`accelerate launch --config_file configs/fsdp.yaml`, GPU only) the processes hold shards of the
+model: the trained weights are gathered in full on the main process, which rebuilds the LoRA
+model from the pruned checkpoint, merges and saves it exactly as a single-GPU run does.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from .io import (UsageError, atomic_directory, check_writable_target, json_type_
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
 from .memory import GB, fit_recovery_settings, model_parameter_count
-from .models import check_weights, load_config, load_model, resolve_model_name
+from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
 
 
@@ -70,15 +71,15 @@ class RecoverySettings:
     lora_dropout: float = 0.05
     learning_rate: float = 3e-4
     num_epochs: float = 2.0
-    batch_size: int = 4  # per process; effective batch = batch_size x grad_accum x processes
-    grad_accum: int = 4
+    batch_size: int = 4  # micro-batch of each process
+    grad_accum: int = 4  # of the whole run, split across processes: effective batch = batch_size x grad_accum
     max_length: int = 512
     max_steps: int = -1  # > 0 overrides num_epochs (optimizer steps)
     warmup_steps: int = 0
     lr_scheduler: str = "linear"  # the Trainer's default schedule
     group_by_length: bool = True  # padded batches of similar length (False: random order)
     gradient_checkpointing: bool = False
-    max_memory_gb: float | None = None  # None: 24 on CUDA, no plan on CPU; 0: no plan (see mop/memory.py)
+    max_memory_gb: float | None = None  # None: the CUDA device's memory, no plan on CPU; 0: no plan (mop/memory.py)
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
     save_steps: int = 200  # Trainer checkpoint period, for --resume
     save_total_limit: int = 2
@@ -231,13 +232,38 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     )
 
 
+def process_count() -> int:
+    """Processes of this run: those of torchrun / accelerate launch (their process group is set
+    up on first call, as the Trainer would), 1 without a launcher."""
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def accumulation_per_process(grad_accum: int, num_processes: int) -> int:
+    """Accumulation steps each process runs: every process adds a micro-batch per step, so
+    splitting --grad_accum across them keeps the effective batch at batch_size x grad_accum for
+    any NUM_GPUS (the paper's 16), where running it whole on each would multiply it. A split that
+    does not divide would change the effective batch: refused."""
+    if grad_accum % num_processes:
+        raise UsageError(f"--grad_accum {grad_accum} does not split across {num_processes} processes (NUM_GPUS): "
+                         f"give a --grad_accum that is a multiple of {num_processes}, or another process count")
+    return grad_accum // num_processes
+
+
+def effective_batch(args) -> int:
+    """Examples per optimizer step over all processes, as the Trainer's arguments run them
+    (recorded, so that a run shows what it did rather than what was asked)."""
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
 def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, progress: bool):
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
+        gradient_accumulation_steps=accumulation_per_process(settings.grad_accum, process_count()),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.num_epochs,
         max_steps=settings.max_steps if settings.max_steps > 0 else -1,
@@ -374,6 +400,8 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "train_runtime_trainer": output.metrics.get("train_runtime"),
         "resumed_from": checkpoint,
         "world_size": args.world_size,
+        "grad_accum_per_process": trainer.args.gradient_accumulation_steps,
+        "effective_batch": effective_batch(trainer.args),
         "bf16": bf16,
         "device": str(args.device),
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
@@ -468,13 +496,24 @@ def load_adapter_state(peft_model, state_dict: dict):
     return peft_model
 
 
+def base_weight_dtype(peft_model) -> torch.dtype:
+    """The dtype the frozen base was loaded in (the LoRA weights are fp32 whatever it is)."""
+    return peft_model.get_input_embeddings().weight.dtype
+
+
 def merged_model(report: TrainReport, pruned_dir: Path, settings: RecoverySettings, dtype: torch.dtype, targets):
-    """The recovered model with its adapter merged: from the in-memory PEFT model, or under FSDP
-    rebuilt from the pruned checkpoint and the gathered adapter weights (main process only)."""
-    if report.full_state_dict is None:
+    """The recovered model with its adapter merged in `dtype` (main process only): the in-memory
+    PEFT model when its base is already in `dtype`; else rebuilt from the pruned checkpoint loaded
+    in `dtype` and the trained adapter weights -- under FSDP (the gathered ones), and for a float16
+    checkpoint trained on a bf16 or fp32 copy, whose merge in the copy's dtype would round every
+    weight a second time."""
+    state = report.full_state_dict
+    if state is None and base_weight_dtype(report.peft_model) == dtype:
         return merge_adapter(report.peft_model)
+    if state is None:
+        state = {k: v for k, v in report.peft_model.state_dict().items() if "lora_" in k}
     model, _ = load_model(str(pruned_dir), dtype, "cpu")
-    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), report.full_state_dict))
+    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), state))
 
 
 def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
@@ -602,14 +641,22 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype) -> tuple[RecoverySettings, dict | None]:
+def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype,
+                num_processes: int = 1) -> tuple[RecoverySettings, dict | None]:
     """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
-    batch is kept) and the plan as stored in mop_finetune.json (None: no budget)."""
-    fitted, plan = fit_recovery_settings(settings, config, dtype, LORA_PROJECTIONS)
+    batch is kept) and the plan as stored in mop_finetune.json (None: no budget).
+
+    Each process holds one micro-batch, so the plan is made for one process's share of the
+    effective batch (batch_size x grad_accum / processes); the settings returned keep grad_accum
+    as the whole run's (the plan's accumulation x processes), as `training_arguments` splits it.
+    """
+    share = dataclasses.replace(settings, grad_accum=accumulation_per_process(settings.grad_accum, num_processes))
+    fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS)
     if plan is None:
         return settings, None
-    print(plan.describe(), flush=True)
-    return fitted, plan.as_dict()
+    print(plan.describe() + (f" (per process, {num_processes} processes)" if num_processes > 1 else ""), flush=True)
+    return (dataclasses.replace(fitted, grad_accum=fitted.grad_accum * num_processes),
+            {**plan.as_dict(), "num_processes": num_processes})
 
 
 class RecoveryHooks:
@@ -630,6 +677,14 @@ class RecoveryHooks:
 
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return torch.bfloat16 if bf16 else torch.float32
+
+    def merge_dtype(self, config, bf16: bool) -> torch.dtype:
+        """The dtype the adapter is merged and saved in: a float16 checkpoint (Llama-2's hub weights)
+        stays float16, so weights LoRA did not wrap are saved bit-identical and the wrapped ones are
+        rounded once; any other checkpoint keeps the training dtype."""
+        if saved_dtype(config) == torch.float16:
+            return torch.float16
+        return self.load_dtype(config, bf16)
 
     def before_training(self, model) -> object:
         """State to compare against after merging (nothing for a causal LM)."""
@@ -664,6 +719,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
 
     hooks = hooks or RecoveryHooks()
     settings.check()
+    num_processes = process_count()
+    accumulation_per_process(settings.grad_accum, num_processes)  # a split that does not divide: refused now
     pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
     if num_samples is not None and num_samples < 1:
         raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
@@ -678,7 +735,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
-    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
+    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes)
     mode = teacher_mode(settings, memory_plan, teacher_path, hooks.load_dtype(config, bf16))
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
@@ -727,7 +784,7 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     del teacher
     meta = None
     if state.is_main_process:
-        merged = merged_model(report, pruned_dir, settings, hooks.load_dtype(config, bf16), targets)
+        merged = merged_model(report, pruned_dir, settings, hooks.merge_dtype(config, bf16), targets)
         merged, extra = hooks.after_merge(merged, config, before)
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": targets, **extra,
                 **report.stats, "command": " ".join(sys.argv), "versions": software_versions()}

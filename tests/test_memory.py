@@ -1,6 +1,7 @@
 """mop.memory: the peak estimate against hand-computed numbers, and plans that respect the budget."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +15,15 @@ from mop.adapter import LORA_PROJECTIONS
 from mop.recovery import RecoverySettings
 
 PAPER_CONFIGS = ("meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B")
+RTX_4090_BYTES = 24_564 * 2**20  # what torch reports as total_memory: 23.99 GiB
+A100_80GB_BYTES = 81_920 * 2**20  # 80 GiB
+
+
+def fake_cuda(monkeypatch, devices: dict[int, int], current: int = 0):
+    """CUDA devices (index -> total bytes) as torch reports them, on a machine that may have none."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(total_memory=devices[index]))
 
 
 def hand_config(**kw):
@@ -27,7 +37,7 @@ def hand_config(**kw):
 def test_planner_cli_predicts_what_recovery_with_default_settings_does(name, monkeypatch, capsys):
     """`python -m mop.memory --config X` (its defaults) plans exactly what finetune.py's default
     RecoverySettings get on a 24 GB CUDA card: same micro-batch, accumulation, checkpointing, peak."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fake_cuda(monkeypatch, {0: RTX_4090_BYTES})
     cli = memory.main(["--config", name])
     fitted, plan = memory.fit_recovery_settings(RecoverySettings(), config_for_dry_run(name), torch.bfloat16,
                                                  LORA_PROJECTIONS)  # as mop.recovery.plan_memory calls it
@@ -129,11 +139,29 @@ def test_fit_recovery_settings(monkeypatch):
     assert (fitted.batch_size, fitted.grad_accum, fitted.gradient_checkpointing) == (
         plan.micro_batch, plan.grad_accum, plan.gradient_checkpointing)
     assert fitted.batch_size * fitted.grad_accum == 16 and fitted.learning_rate == settings.learning_rate
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fake_cuda(monkeypatch, {0: RTX_4090_BYTES})
     _, plan = memory.fit_recovery_settings(settings, config, torch.bfloat16)
-    assert plan.budget_gb == 24  # the CUDA default
+    assert plan.budget_gb == 23.98  # the CUDA default: the device's memory, rounded down
     with pytest.raises(UsageError):
         memory.resolve_budget(-1.0, True)
+
+
+def test_default_budget_is_the_devices_memory_and_24_reproduces_the_papers_card(monkeypatch):
+    """Without --max_memory_gb an 80 GB card gets an 80 GB plan (LLaMA-2-7B: 4 x 4 without
+    checkpointing), not the 24 GB card's 1 x 16; --max_memory_gb 24 gives the paper's plan on any card."""
+    config = config_for_dry_run("meta-llama/Llama-2-7b-hf")
+    fake_cuda(monkeypatch, {0: RTX_4090_BYTES, 1: A100_80GB_BYTES}, current=1)  # this process trains on GPU 1
+    big, big_plan = memory.fit_recovery_settings(RecoverySettings(), config, torch.bfloat16, LORA_PROJECTIONS)
+    assert big_plan.budget_gb == 80.0
+    assert (big.batch_size, big.grad_accum, big.gradient_checkpointing) == (4, 4, False)
+    paper, paper_plan = memory.fit_recovery_settings(RecoverySettings(max_memory_gb=24), config, torch.bfloat16,
+                                                     LORA_PROJECTIONS)
+    assert paper_plan.budget_gb == 24 and (paper.batch_size, paper.grad_accum) == (1, 16)
+    fake_cuda(monkeypatch, {0: RTX_4090_BYTES, 1: A100_80GB_BYTES}, current=0)
+    card, card_plan = memory.fit_recovery_settings(RecoverySettings(), config, torch.bfloat16, LORA_PROJECTIONS)
+    assert card_plan.budget_gb == 23.98 and (card.batch_size, card.grad_accum, card.gradient_checkpointing) == (
+        paper.batch_size, paper.grad_accum, paper.gradient_checkpointing)
+    assert card_plan.estimate.total == paper_plan.estimate.total < big_plan.estimate.total
 
 
 def test_fp32_weights_double_the_weight_term():
