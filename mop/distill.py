@@ -72,6 +72,11 @@ def teacher_of(pruned_dir: Path, teacher: str | None) -> str:
 # ----------------------------------------------------------------------------- the head, by chunks
 
 
+def head_chunk_positions(vocab: int) -> int:
+    """Positions per chunk of the head: CHUNK_ELEMENTS logits, at least 64 positions."""
+    return max(64, CHUNK_ELEMENTS // vocab)
+
+
 def unwrapped(model):
     """The transformers model under DDP / PEFT wrappers (where the output head lives)."""
     model = getattr(model, "module", model)
@@ -96,7 +101,7 @@ class OutputHead:
         return (logits / temperature).log_softmax(-1)
 
     def chunk_size(self) -> int:
-        return max(64, CHUNK_ELEMENTS // self.module.weight.shape[0])
+        return head_chunk_positions(self.module.weight.shape[0])
 
 
 @contextlib.contextmanager

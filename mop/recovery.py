@@ -54,7 +54,7 @@ from .io import (UsageError, atomic_directory, check_writable_target, json_type_
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
-from .memory import GB, fit_recovery_settings, model_parameter_count
+from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
 
@@ -563,23 +563,6 @@ def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str |
     return path
 
 
-def teacher_mode(settings: RecoverySettings, memory_plan: dict | None, teacher_path: str | None,
-                 dtype: torch.dtype) -> str | None:
-    """How a distillation run gets its teacher: `online` when the dense model fits beside the
-    student's planned peak (always without a plan, e.g. on CPU), else `cache`. None for sft."""
-    if teacher_path is None:
-        return None
-    if settings.teacher_mode != "auto":
-        return settings.teacher_mode
-    if memory_plan is None:
-        return "online"
-    teacher_gb = model_parameter_count(load_config(teacher_path)) * torch.finfo(dtype).bits / 8 / GB
-    mode = "online" if memory_plan["estimate"]["total_gb"] + teacher_gb <= memory_plan["usable_gb"] else "cache"
-    print(f"teacher: {mode} (student's estimated peak {memory_plan['estimate']['total_gb']:.1f} GB + teacher "
-          f"{teacher_gb:.1f} GB, {memory_plan['usable_gb']:.1f} GB usable)", flush=True)
-    return mode
-
-
 def teacher_cache_for(job: dict, tokenizer, records, settings: RecoverySettings, bf16: bool, state, progress: bool):
     """The teacher cache of this run's data, built first (by the main process, the teacher on the
     GPU if there is one) when the folder does not hold it yet."""
@@ -641,22 +624,40 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype,
-                num_processes: int = 1) -> tuple[RecoverySettings, dict | None]:
+def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype, num_processes: int = 1,
+                teacher_path: str | None = None) -> tuple[RecoverySettings, dict | None, str | None]:
     """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
-    batch is kept) and the plan as stored in mop_finetune.json (None: no budget).
+    batch is kept), the plan as stored in mop_finetune.json (None: no budget) and how a
+    distillation run gets its teacher (None for sft).
 
     Each process holds one micro-batch, so the plan is made for one process's share of the
     effective batch (batch_size x grad_accum / processes); the settings returned keep grad_accum
     as the whole run's (the plan's accumulation x processes), as `training_arguments` splits it.
+    `--teacher_mode auto` takes the teacher online when the plan fits it beside the student (always
+    without a plan, e.g. on CPU), else from a teacher cache.
     """
     share = dataclasses.replace(settings, grad_accum=accumulation_per_process(settings.grad_accum, num_processes))
-    fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS)
+    mode = settings.teacher_mode if teacher_path else None
+    if mode in ("auto", "online"):
+        teacher_params = model_parameter_count(load_config(teacher_path))
+        try:
+            fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS, teacher_params=teacher_params)
+            mode = "online"
+        except UsageError:
+            if mode == "online":
+                raise
+            mode = "cache"
+    if mode in (None, "cache"):
+        fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS,
+                                             cached_top_k=settings.kd_top_k if mode == "cache" else 0)
+    if mode:
+        print(f"teacher: {mode}" + (" (student and teacher do not fit the memory plan together)"
+                                    if mode == "cache" and settings.teacher_mode == "auto" else ""), flush=True)
     if plan is None:
-        return settings, None
+        return settings, None, mode
     print(plan.describe() + (f" (per process, {num_processes} processes)" if num_processes > 1 else ""), flush=True)
     return (dataclasses.replace(fitted, grad_accum=fitted.grad_accum * num_processes),
-            {**plan.as_dict(), "num_processes": num_processes})
+            {**plan.as_dict(), "num_processes": num_processes}, mode)
 
 
 class RecoveryHooks:
@@ -735,8 +736,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
-    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes)
-    mode = teacher_mode(settings, memory_plan, teacher_path, hooks.load_dtype(config, bf16))
+    settings, memory_plan, mode = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes,
+                                              teacher_path)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
            "teacher": teacher_path, "teacher_mode": mode,

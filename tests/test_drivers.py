@@ -100,17 +100,20 @@ def test_a_bad_depth_rule_stops_the_driver_before_anything_is_made(value, tmp_pa
 
 
 def test_the_demo_prunes_the_seed_1_path_under_both_rules_and_recovers_iteration_8(tmp_path):
+    """Both rules recovered with the paper's sft; block_influence also with kd (distillation)."""
     import os
     import sys
 
     env = {**os.environ, "EMBEDDED": "1", "DRY_RUN": "1", "RESULTS_DIR": str(tmp_path / "r"), "PYTHON": sys.executable}
-    for name in ("DEPTH_RULE", "EMBEDDED_FT_ITERATIONS", "FT_ITERATIONS", "EMBEDDED_ITERATIONS"):
+    for name in ("DEPTH_RULE", "EMBEDDED_FT_ITERATIONS", "FT_ITERATIONS", "EMBEDDED_ITERATIONS", "FT_OBJECTIVE"):
         env.pop(name, None)
     proc = subprocess.run(["bash", str(REPO / "Llama3" / "run_mop_llama3_minimal.sh")], capture_output=True, text=True,
                           timeout=300, env=env)
     stages = re.findall(r"^\s+(\S+)\s+to run", proc.stdout, re.M)
-    assert stages == ["dense_eval"] + [f"{run}_{s}" for run in ("run_seed_1", "run_seed_1_block_influence")
-                                       for s in ("prune", "it8_eval", "it8_finetune", "it8_ft_eval")] + ["tables"], proc.stdout
+    sft = ("prune", "it8_eval", "it8_finetune", "it8_ft_eval")
+    assert stages == (["dense_eval"] + [f"run_seed_1_{s}" for s in sft]
+                      + [f"run_seed_1_block_influence_{s}" for s in sft + ("it8_kd_finetune", "it8_kd_ft_eval")]
+                      + ["tables"]), proc.stdout
 
 
 # ----------------------------------------------------------------------------- the drivers' published paths

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery", "lm_eval")
+STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
+          "teacher cache", "recovery, cache kd", "lm_eval")
 
 
 def test_gpu_check_tiny_cpu(tmp_path):
@@ -24,6 +25,8 @@ def test_gpu_check_tiny_cpu(tmp_path):
     latency_rows = [r for r in report["rows"] if r["stage"].startswith("latency")]
     assert len(latency_rows) == 4 and all(r["model"] == "tiny-llama2" and r["status"] == "ok" for r in latency_rows)
     assert {r["stage"].split()[-1] for r in latency_rows} == {"eager", "compiled"}
-    assert "micro-batch" in rows[("tiny-llama2", "recovery")]["detail"]  # the memory plan was applied
+    for stage in ("recovery, packed sft", "recovery, cache kd"):
+        assert "micro-batch" in rows[("tiny-llama2", stage)]["detail"]  # the memory plan was applied
+    assert "positions" in rows[("tiny-llama3", "teacher cache")]["detail"]
     table = result.stdout[result.stdout.index("MoP GPU check on cpu"):]
     assert "within" in table and " NO " not in table

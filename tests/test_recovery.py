@@ -489,7 +489,7 @@ def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_i
     config = load_config(str(checkpoint))
     settings = tiny_settings(batch_size=4, grad_accum=4, max_memory_gb=0.7)  # fits micro-batch 2, not 4
     for processes in (1, 2, 4):
-        fitted, plan = recovery.plan_memory(settings, config, torch.float32, processes)
+        fitted, plan, _ = recovery.plan_memory(settings, config, torch.float32, processes)
         per_process = recovery.accumulation_per_process(fitted.grad_accum, processes)
         assert (fitted.batch_size, per_process) == (plan["micro_batch"], plan["grad_accum"]) == (2, 8 // processes)
         assert fitted.batch_size * per_process * processes == 16 == fitted.batch_size * fitted.grad_accum
