@@ -107,3 +107,34 @@ def test_finetune_from_a_cache_with_the_whole_vocabulary_equals_online_kd(pruned
     stamp = (folder / "shard-00000.safetensors").stat().st_mtime_ns
     recover(pruned, tmp_path / "cached_again", data, "--objective", "kd", "--teacher_mode", "cache", "--kd_top_k", vocab)
     assert (folder / "shard-00000.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_auto_teacher_mode_follows_the_memory_plan(pruned_and_dense, monkeypatch):  # noqa: F811
+    """auto: online when the plan fits the teacher beside the student, else the cache; online
+    forced onto a budget it does not fit is a one-line error; no plan (CPU): online."""
+    import dataclasses
+
+    import mop.recovery as recovery
+    from mop.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
+    from mop.models import load_config
+
+    dense, pruned, _ = pruned_and_dense
+    config = load_config(str(pruned))
+    settings = recovery.RecoverySettings(objective="kd", batch_size=1, grad_accum=1, max_length=32, lora_r=4,
+                                         gradient_checkpointing=True)
+    teacher = model_parameter_count(load_config(str(dense)))
+    base = TrainingSetup(weight_dtype=torch.float32, lora_r=4, max_length=32, device_type="cpu")
+    alone = estimate_peak(config, 1, True, base).total
+    both = estimate_peak(config, 1, True, dataclasses.replace(base, teacher_params=teacher)).total
+    assert both - alone >= teacher * 4
+    between = ((alone + both) / 2 / GB + RUNTIME_RESERVE_GB) / (1 - HEADROOM)  # fits the student only
+    roomy = (2 * both / GB + RUNTIME_RESERVE_GB) / (1 - HEADROOM)
+    for budget, mode in ((between, "cache"), (roomy, "online")):
+        tight = dataclasses.replace(settings, max_memory_gb=budget)
+        _, plan, chosen = recovery.plan_memory(tight, config, torch.float32, 1, str(dense))
+        assert chosen == mode and plan is not None
+    with pytest.raises(UsageError, match="does not fit"):
+        recovery.plan_memory(dataclasses.replace(settings, max_memory_gb=between, teacher_mode="online"), config,
+                             torch.float32, 1, str(dense))
+    assert recovery.plan_memory(settings, config, torch.float32, 1, str(dense))[1:] == (None, "online")  # CPU
+    assert recovery.plan_memory(dataclasses.replace(settings, objective="sft"), config, torch.float32)[2] is None
