@@ -44,7 +44,7 @@ from typing import Sequence
 
 import torch
 
-from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
+from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal, text_config_of
 from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
@@ -550,14 +550,17 @@ RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epo
 
 def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None, hooks) -> str | None:
     """The teacher checkpoint folder of a distillation objective (None for sft), checked to be a
-    model whose vocabulary is the student's, before anything is loaded."""
+    model of the student's kind (a LLaVA distils from a LLaVA, text only like its recovery) and
+    vocabulary, before anything is loaded."""
     if settings.objective == "sft":
         return None
-    if hooks.multimodal:
-        raise UsageError(f"--objective {settings.objective} is not available for LLaVA checkpoints yet; use sft")
     path = resolve_model_name(teacher_of(pruned_dir, teacher))
-    teacher_vocab = getattr(load_config(path), "vocab_size", None)
-    student_vocab = getattr(load_config(str(pruned_dir)), "vocab_size", None)
+    teacher_config, student_config = load_config(path), load_config(str(pruned_dir))
+    if is_multimodal(teacher_config) != is_multimodal(student_config):
+        raise UsageError(f"teacher {path} is a {teacher_config.model_type} model, the student a "
+                         f"{student_config.model_type} one; distil from the dense model of the same kind")
+    teacher_vocab = getattr(text_config_of(teacher_config), "vocab_size", None)
+    student_vocab = getattr(text_config_of(student_config), "vocab_size", None)
     if teacher_vocab != student_vocab:
         raise UsageError(f"teacher {path} has a vocabulary of {teacher_vocab} tokens, the student {student_vocab}")
     return path

@@ -487,3 +487,44 @@ def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
         assert meta["tasks"]["mop_arc"][metric] == pytest.approx(expected[metric], abs=1e-9), metric
     assert summary["tasks"] == meta["tasks"]
     assert evaluate_llava(str(llava_dir), str(out), ["mop_arc"], command="again") is None  # complete: skipped
+
+
+def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp_path):
+    """--objective kd on a LLaVA: the teacher is the dense LLaVA (recorded in mop_prune.json) run on
+    text; the result equals distilling the extracted pruned language model from the extracted
+    dense one, and the vision half is untouched."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from mop.recovery import RecoverySettings, merge_adapter, train_adapter
+
+    save_dir, _ = pruned_run
+    pruned_dir = save_dir / "prune_iteration_3"
+    assert read_json(pruned_dir / "mop_prune.json")["source_model"] == str(llava_dir)
+    data = tmp_path / "records.json"
+    write_json(data, RECORDS)
+    settings = RecoverySettings(lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=1e-2, batch_size=4,
+                                grad_accum=2, max_length=64, max_steps=2, save_steps=100, logging_steps=1,
+                                precision="fp32", seed=3, objective="kd")
+    tuned_dir = tmp_path / "prune_iteration_3_ft_1ep_kd"
+    meta = finetune_llava_checkpoint(pruned_dir, tuned_dir, settings, data=str(data), progress=False)
+    assert meta["teacher"] == str(llava_dir) and meta["teacher_mode"] == "online" and meta["global_steps"] == 2
+    tuned, _ = load_llava(tuned_dir)
+    pruned, _ = load_llava(pruned_dir)
+    dense, _ = load_llava(llava_dir)
+    assert vision_fingerprint(tuned) == vision_fingerprint(pruned)
+
+    def language_model(llava):
+        causal_lm = LlamaForCausalLM(llava.config.text_config)
+        causal_lm.model.load_state_dict(llava.model.language_model.state_dict())
+        causal_lm.lm_head.load_state_dict(llava.lm_head.state_dict())
+        return causal_lm.eval()
+
+    tokenizer = AutoTokenizer.from_pretrained(pruned_dir)
+    report = train_adapter(language_model(pruned), tokenizer, RECORDS, settings, tmp_path / "work", progress=False,
+                           teacher=language_model(dense))
+    merged = merge_adapter(report.peft_model)
+    got = tuned.model.language_model.state_dict()
+    for key, value in merged.model.state_dict().items():
+        assert_close(got[key], value, rtol=0, atol=1e-6, msg=key)
+    assert not torch.equal(got["layers.0.self_attn.q_proj.weight"],
+                           pruned.model.language_model.state_dict()["layers.0.self_attn.q_proj.weight"])
