@@ -7,9 +7,11 @@ Both layouts carry the same fields, so one loss serves both (mop/distill.py):
 - `segments` (R, L): 1, 2, ... numbers the examples of a row, 0 marks filler. Position t carries a
   next-token prediction exactly when `segments[t] == segments[t + 1] != 0`;
 - `attention_mask` (R, L): 1 on real tokens; `packed`: a bool. The model is given the mask only
-  for padded rows. Packed rows go without: with `position_ids` and no mask, transformers builds a block-diagonal causal mask from the restarts of the positions, so no
-  token attends across an example boundary (this needs the KV cache off: with a cache present
-  transformers does not look for packed sequences).
+  for padded rows. Packed rows go without: with `position_ids` and no mask, transformers builds a
+  block-diagonal causal mask from the restarts of the positions, so no token attends across an
+  example boundary (this needs the KV cache off: with a cache present transformers does not look
+  for packed sequences). The recovery goes further and attends example by example
+  (mop/packed_attention.py).
 
 Packing removes the padding a padded batch computes on: the examples of a micro-batch are laid
 end to end, first fit, into rows of at most `row_tokens` tokens (a row never splits an example),
