@@ -33,6 +33,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -43,7 +44,7 @@ from typing import Sequence
 
 import torch
 
-from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal
+from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal
 from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
@@ -568,6 +569,14 @@ def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype) -> tuple
     return fitted, plan.as_dict()
 
 
+def set_fsdp_wrap_class(config, environ=os.environ) -> None:
+    """Under FSDP (accelerate launch --config_file configs/fsdp.yaml) every decoder layer is one
+    unit: the family names its layer class here, so one config file serves every family (a class
+    set in the environment or the config file wins)."""
+    if environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        environ.setdefault("FSDP_TRANSFORMER_CLS_TO_WRAP", family_of(config).decoder_layer_class)
+
+
 class RecoveryHooks:
     """What differs between model families when a checkpoint folder is recovered.
 
@@ -638,6 +647,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
            "teacher": teacher_path}
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
+    set_fsdp_wrap_class(config)
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())
