@@ -11,7 +11,7 @@ import os
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import FAMILIES, REPO, family_model
 from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokenizer  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
@@ -50,11 +50,10 @@ def test_fsdp_config_is_read_by_accelerate():
     assert "FSDP_TRANSFORMER_CLS_TO_WRAP" not in env
 
 
-@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_fsdp_wraps_the_family_decoder_layer(family):
     """The class the family names is the decoder layer transformers itself keeps whole, and the one
     the built model's layers are instances of."""
-    from conftest import family_model
     from mop.recovery import set_fsdp_wrap_class
 
     model = family_model(family)
