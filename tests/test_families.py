@@ -267,10 +267,19 @@ torch.save(out, sys.argv[1])
 """
 
 
+def hand_layer_count(family: str, config) -> int:
+    """One decoder layer of `config`, counted by hand for each family (see independent_count)."""
+    d = config.head_dim
+    return independent_count(family, config.hidden_size, config.intermediate_size, 1, config.num_attention_heads,
+                             config.num_key_value_heads, d, 0, True) - config.hidden_size
+
+
 def test_every_custom_checkpoint_reloads_in_a_fresh_process(custom_runs, tmp_path):
     """Stock from_pretrained in a new interpreter builds every checkpoint of every family and
-    gives the logits the live model had when it was saved; configs match the weights."""
-    from transformers import AutoModelForCausalLM
+    gives the logits the live model had when it was saved; configs match the weights; each G step
+    removed one layer of the checkpoint before it, counted by hand with the family's norms and
+    biases, to within half a neuron per layer (mop/plan.py)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     paths, expected = [], []
     for family, (root, live) in custom_runs.items():
@@ -280,7 +289,12 @@ def test_every_custom_checkpoint_reloads_in_a_fresh_process(custom_runs, tmp_pat
         assert summary[2]["intermediate_size"] < summary[1]["intermediate_size"]
         for i in range(1, 5):
             path = root / "run" / f"prune_iteration_{i}"
-            assert not config_mismatches(AutoModelForCausalLM.from_pretrained(path))
+            model = AutoModelForCausalLM.from_pretrained(path)
+            assert not config_mismatches(model) and count_parameters(model) == summary[i]["params"]
+            if summary[i]["decision"] == "G":
+                before = AutoConfig.from_pretrained(root / "run" / f"prune_iteration_{i - 1}")
+                removed = summary[i - 1]["params"] - summary[i]["params"]
+                assert abs(removed - hand_layer_count(family, before)) <= 3 * 64 * before.num_hidden_layers / 2
             paths.append(str(path))
             expected.append(live[i - 1])
     out = tmp_path / "logits.pt"
