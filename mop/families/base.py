@@ -41,13 +41,11 @@ class Family:
 
     model_type: str
     decoder_layer_class: str  # FSDP wraps one of these per unit (configs/fsdp.yaml leaves it to us)
-    lora: tuple[int, int] = PAPER_LORA  # (r, alpha) of recovery
-    lora_source: str = "the paper's Llama scripts (no published MoP setting for this family)"
+    lora: tuple[int, int] = PAPER_LORA  # (r, alpha) of recovery: published for llama, the paper's otherwise
     layer_norms: int = 2  # hidden-size norms per decoder layer
     qk_norms: bool = False  # per-head-dim q_norm / k_norm, shared by all heads of a layer
     bias_rule: str = "config_all"
     final_logit_softcap: bool = False  # logits = cap * tanh(logits / cap) when the config sets a cap
-    scaled_embeddings: bool = False  # embeddings multiplied by sqrt(hidden) inside embed_tokens (informative)
 
     def norm_params(self, hidden: int, head_dim: int) -> int:
         """Parameters of one layer's norms: never pruned, but part of one layer's budget."""

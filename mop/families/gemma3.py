@@ -18,5 +18,4 @@ FAMILY = Family(
     layer_norms=4,
     qk_norms=True,
     final_logit_softcap=True,
-    scaled_embeddings=True,
 )

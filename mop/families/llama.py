@@ -9,6 +9,5 @@ from .base import Family
 FAMILY = Family(
     model_type="llama",
     decoder_layer_class="LlamaDecoderLayer",
-    lora=(32, 10),
-    lora_source="the paper's Llama-2 / Llama-3 recovery scripts",
+    lora=(32, 10),  # the paper's Llama-2 / Llama-3 recovery scripts
 )
