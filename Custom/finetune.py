@@ -23,8 +23,8 @@ NUM_SAMPLES = None  # None: every record
 LORA_R = None  # None: the family's (mop/families/)
 LORA_ALPHA = None
 LEARNING_RATE = 3e-4
-BATCH_SIZE = 4  # per GPU; effective batch = BATCH_SIZE x GRAD_ACCUM x GPUs (16 on one GPU)
-GRAD_ACCUM = 4
+BATCH_SIZE = 4  # micro-batch per GPU
+GRAD_ACCUM = 4  # split across GPUs: effective batch = BATCH_SIZE x GRAD_ACCUM = 16 on any number of them
 MAX_LENGTH = 512
 SEED = 1
 

@@ -3,8 +3,10 @@
 Hyperparameters below are the published defaults (LoRA r=32, alpha=10, lr 3e-4, effective batch
 16, max length 512, 2 epochs of yahma/alpaca-cleaned, loss on the response only); each can be
 overridden with the flag of the same name. Batches are padded and grouped by length (4 x 4
-accumulation) instead of the published 1 x 16. On CUDA, --max_memory_gb (default 24) picks
-gradient checkpointing and the micro-batch that fit the budget, keeping the effective batch of 16.
+accumulation) instead of the published 1 x 16; on several GPUs the accumulation is split across
+them, keeping the effective batch of 16. On CUDA, --max_memory_gb (default: the GPU's memory;
+the drivers pass 24, the paper's card) picks gradient checkpointing and the micro-batch that fit
+the budget, keeping the effective batch. A float16 checkpoint is merged and saved in float16.
 --data auto reads the checkpoint's mop_prune.json: the shipped instruction set for the embedded
 model, yahma/alpaca-cleaned otherwise. Run with --help for all flags; torchrun / accelerate
 launch run it on several GPUs unchanged.
@@ -26,8 +28,8 @@ NUM_SAMPLES = None  # None: every record
 LORA_R = 32
 LORA_ALPHA = 10
 LEARNING_RATE = 3e-4
-BATCH_SIZE = 4  # per GPU; effective batch = BATCH_SIZE x GRAD_ACCUM x GPUs (16 on one GPU)
-GRAD_ACCUM = 4
+BATCH_SIZE = 4  # micro-batch per GPU
+GRAD_ACCUM = 4  # split across GPUs: effective batch = BATCH_SIZE x GRAD_ACCUM = 16 on any number of them
 MAX_LENGTH = 512
 SEED = 1
 

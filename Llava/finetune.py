@@ -8,8 +8,10 @@ frozen and never written: the run checks that they are bit-identical to the prun
 and records their digest in mop_finetune.json. Weights stay in the checkpoint's saved dtype
 (bf16 autocast on GPU; float32 on CPU, cast back before saving). Other settings as for
 Llama-2 (lr 3e-4, effective batch 16, max length 512, 2 epochs, loss on the response only);
-each can be overridden with the flag of the same name. On CUDA, --max_memory_gb (default 24)
-picks gradient checkpointing and the micro-batch that fit, keeping the effective batch. Run with --help for all flags; torchrun / accelerate launch run it on several GPUs unchanged.
+each can be overridden with the flag of the same name. On CUDA, --max_memory_gb (default: the
+GPU's memory; the drivers pass 24, the paper's card) picks gradient checkpointing and the
+micro-batch that fit, keeping the effective batch. Run with --help for all flags; torchrun /
+accelerate launch run it on several GPUs unchanged (the accumulation is split across them).
 
   python Llava/finetune.py --pruned_model_dir /tmp/run/prune_iteration_2 --num_epochs 1 --num_samples 64
 """
@@ -28,8 +30,8 @@ NUM_SAMPLES = None  # None: every record
 LORA_R = 8  # published LLaVA setting
 LORA_ALPHA = 16  # published LLaVA setting
 LEARNING_RATE = 3e-4
-BATCH_SIZE = 4  # per GPU; effective batch = BATCH_SIZE x GRAD_ACCUM x GPUs (16 on one GPU)
-GRAD_ACCUM = 4
+BATCH_SIZE = 4  # micro-batch per GPU
+GRAD_ACCUM = 4  # split across GPUs: effective batch = BATCH_SIZE x GRAD_ACCUM = 16 on any number of them
 MAX_LENGTH = 512
 SEED = 1
 

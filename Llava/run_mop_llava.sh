@@ -31,6 +31,7 @@ PRUNE_ARGS=${PRUNE_ARGS:-}  # Llava/prune.py prunes in float16, the hub checkpoi
 DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
 FT_ARGS=${FT_ARGS:-}
 NUM_GPUS=${NUM_GPUS:-1}  # > 1: fine-tuning through accelerate (scoring stays on one GPU)
+MAX_MEMORY_GB=${MAX_MEMORY_GB:-24}  # recovery's memory plan: 24 GB (paper's card) | GB | 0 (none) | device (the GPU's own)
 EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}  # 1: also score each checkpoint before recovery
 CHECK_CHECKPOINTS=${CHECK_CHECKPOINTS:-1}  # 1: reload + answer + vision check after each stage
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results_llava}

@@ -1,115 +1,167 @@
-"""Training throughput: our recovery batches against the published batch-1 setup.
+"""Recovery throughput and peak memory: padded batches (the code before packing) against packed ones,
+and the three ways to get a loss: sft, kd with the teacher online, kd from a teacher cache.
 
-Both runs train the same LoRA (published r=32, alpha=10, all seven projections) on the same
-records for one epoch with the same effective batch of 16, through the same code
-(mop.recovery.train_adapter); only the batching differs:
-  ours       batch 16 x 1 accumulation, padded, grouped by length
-  published  batch 1 x 16 accumulation, no padding, random order
-Throughput counts non-padding tokens per second of training. Prints, asserts nothing.
+Every configuration trains the same LoRA (published r=32, alpha=10, all seven projections) of the
+same pruned checkpoint on the same records for the same optimizer steps, at the demo's batch (8 x 2
+examples, <= 256 tokens), each in a process of its own (so each peak is its own: the maximum
+resident set size of that process, which includes the model and Python):
 
-  python benchmarks/bench_finetune.py                       # embedded SmolLM2-135M, 96 records
-  python benchmarks/bench_finetune.py --num_records 128 --threads 2
+  padded (before)  the stock Trainer + DataCollatorForSeq2Seq: padded rows, full-vocabulary fp32
+                   logits at every position (what mop.recovery ran before packing)
+  padded           mop.recovery with --no-packing: padded rows, head only where the loss is
+  packed           mop.recovery (the default): rows without padding, head only where the loss is
+  kd online        packed, --objective kd, the dense teacher beside the student
+  kd cache         packed, --objective kd from a teacher cache (built first, not timed)
+
+Throughput counts real (non-padding) tokens per second of training. Prints, asserts nothing.
+
+    python benchmarks/bench_finetune.py                           # ~6 min on 2 cores
+    python benchmarks/bench_finetune.py --steps 24 --checkpoint <pruned folder>
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-CONFIGS = {  # name -> (batch_size, grad_accum, group_by_length)
-    "ours": (16, 1, True),
-    "published": (1, 16, False),
-}
+CONFIGS = ("padded (before)", "padded", "packed", "kd online", "kd cache")
+DEFAULT_CHECKPOINT = "/tmp/mop_bench_depth_rules/seed_1_block_influence/prune_iteration_8"
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="smollm2-135m", help="embedded name, hub id or checkpoint folder")
-    p.add_argument("--data", default="auto", help="Alpaca JSON (auto: the shipped instruction set)")
-    p.add_argument("--num_records", type=int, default=96, help="a multiple of 16 keeps both runs equal in steps")
-    p.add_argument("--max_length", type=int, default=512)
-    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
-    return p.parse_args()
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
+                   help="a pruned checkpoint with mop_prune.json (benchmarks/bench_depth_rules.py makes the default)")
+    p.add_argument("--steps", type=int, default=8, help="optimizer steps per configuration")
+    p.add_argument("--num_records", type=int, default=400)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # run one configuration (child process)
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
 
 
-def padding_overhead(tokenizer, records, max_length: int, batch: int, grouped: bool, seed: int = 1) -> float:
-    """Padded tokens / real tokens for one epoch of the given batching (the Trainer's sampler).
+def demo_settings(steps: int):
+    from mop.recovery import RecoverySettings
 
-    Length grouping sorts within "megabatches" of up to 50 optimizer batches, so on a few dozen
-    records it cannot group much; on the full 51.8k Alpaca records it can.
-    """
-    from transformers.trainer_pt_utils import LengthGroupedSampler
-
-    from mop.recovery import encode_records
-
-    lengths = [len(e["input_ids"]) for e in encode_records(tokenizer, records, max_length)]
-    generator = torch.Generator().manual_seed(seed)
-    if grouped:
-        order = list(LengthGroupedSampler(batch, lengths=lengths, generator=generator))
-    else:
-        order = torch.randperm(len(lengths), generator=generator).tolist()
-    chunks = [order[i:i + batch] for i in range(0, len(order), batch)]
-    padded = sum(max(lengths[i] for i in chunk) * len(chunk) for chunk in chunks)
-    return padded / sum(lengths)
+    return RecoverySettings(max_steps=steps, batch_size=8, grad_accum=2, max_length=256, num_epochs=1,
+                            save_steps=10 ** 9, logging_steps=steps, precision="fp32")
 
 
-def run_one(name: str, model, tokenizer, records, max_length: int, work: Path) -> dict:
-    from mop.recovery import RecoverySettings, train_adapter
+def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
+    """The recovery as it ran before packing: stock Trainer, padded rows, the model's own loss."""
+    from transformers import DataCollatorForSeq2Seq, Trainer
 
-    batch, accum, grouped = CONFIGS[name]
-    settings = RecoverySettings(batch_size=batch, grad_accum=accum, group_by_length=grouped, num_epochs=1,
-                                max_length=max_length, save_steps=10**9, logging_steps=1)
-    report = train_adapter(copy.deepcopy(model), tokenizer, records, settings, work / name, progress=True)
-    return report.stats
+    from mop.recovery import encode_records, training_arguments, wrap_with_lora
+
+    examples = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
+                for e in encode_records(tokenizer, records, settings.max_length)]
+    pad_tokenizer = copy.deepcopy(tokenizer)
+    if pad_tokenizer.pad_token_id is None:
+        pad_tokenizer.pad_token = pad_tokenizer.eos_token
+    pad_tokenizer.padding_side = "right"
+    collator = DataCollatorForSeq2Seq(pad_tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
+    trainer = Trainer(model=wrap_with_lora(model, settings), args=training_arguments(settings, work, False, False),
+                      train_dataset=examples, data_collator=collator, processing_class=pad_tokenizer)
+    began = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - began
+    state = trainer.state
+    return {"train_tokens": state.num_input_tokens_seen, "train_seconds": seconds,
+            "final_train_loss": [e["loss"] for e in state.log_history if "loss" in e][-1]}
 
 
-def main():
-    args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
-    from mop.models import resolve_model_name
+def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dict:
+    """Train one configuration in this process; its statistics."""
     from mop.models import load_model
-    from mop.recovery import use_bf16
+    from mop.recovery import train_adapter
+    from mop.teacher_cache import TeacherCache
 
-    bf16 = use_bf16("auto")
-    model, tokenizer = load_model(resolve_model_name(args.model), torch.bfloat16 if bf16 else torch.float32, "cpu")
-    source = str(EMBEDDED_INSTRUCTIONS) if args.data == "auto" else args.data
-    records = load_alpaca_records(source, args.num_records)
-    print(f"model {args.model} | {len(records)} records of {source} | max_length {args.max_length} | "
-          f"threads {torch.get_num_threads()} | {'bf16' if bf16 else 'fp32'}")
-    for name, (batch, _, grouped) in CONFIGS.items():
-        print(f"{name}: padded/real tokens = {padding_overhead(tokenizer, records, args.max_length, batch, grouped):.3f}")
-    if args.num_records < 51_800:
-        full = load_alpaca_records(source)
-        print(f"for comparison, grouped 16-batches over all {len(full)} records of {source}: padded/real = "
-              f"{padding_overhead(tokenizer, full, args.max_length, 16, True):.3f} "
-              f"(random 16-batches: {padding_overhead(tokenizer, full, args.max_length, 16, False):.3f})")
+    model, tokenizer = load_model(str(checkpoint), torch.float32, "cpu")
+    settings = demo_settings(steps)
+    if name == "padded (before)":
+        return stock_trainer_run(model, tokenizer, records, settings, work)
+    settings = dataclasses.replace(settings, packing=name != "padded",
+                                   objective="kd" if name.startswith("kd") else "sft")
+    teacher = cache = None
+    if name == "kd online":
+        teacher = load_model(json.loads((checkpoint / "mop_prune.json").read_text())["source_model"],
+                             torch.float32, "cpu")[0]
+    if name == "kd cache":
+        cache = TeacherCache.open(work.parent / "cache", json.loads((work.parent / "cache" / "key.json").read_text()))
+    report = train_adapter(model, tokenizer, records, settings, work, progress=False, teacher=teacher,
+                           teacher_cache=cache)
+    return {k: report.stats[k] for k in ("train_tokens", "train_seconds", "final_train_loss")}
+
+
+def build_cache(checkpoint: Path, records, work: Path) -> None:
+    from mop.models import load_model, resolve_model_name
+    from mop.recovery import encode_records
+    from mop.teacher_cache import build_cache as build, cache_key, pad_id_of
+
+    source = resolve_model_name(json.loads((checkpoint / "mop_prune.json").read_text())["source_model"])
+    teacher, tokenizer = load_model(source, torch.float32, "cpu")
+    settings = demo_settings(1)
+    examples = encode_records(tokenizer, records, settings.max_length)
+    key = cache_key(source, tokenizer, examples, settings.max_length, settings.kd_top_k, 1.0, "float16")
+    build(work / "cache", key, teacher, pad_id_of(tokenizer), examples, progress=False)
+
+
+def child(args) -> None:
+    from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
+    from mop.path_selection import freeze_startup_objects
+
+    torch.set_num_threads(args.threads)
+    freeze_startup_objects()
+    records = load_alpaca_records(str(EMBEDDED_INSTRUCTIONS), args.num_records)
+    stats = run_one(args.one, Path(args.checkpoint), records, args.steps, Path(args.work) / args.one.replace(" ", "_"))
+    stats["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    print("RESULT " + json.dumps(stats))
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.one:
+        return child(args)
+    checkpoint = Path(args.checkpoint)
+    if not (checkpoint / "mop_prune.json").exists():
+        raise SystemExit(f"error: {checkpoint} not found; make it with benchmarks/bench_depth_rules.py")
     results = {}
     with tempfile.TemporaryDirectory(prefix="mop_bench_ft_") as tmp:
-        # Warm-up: first-call costs (allocator, kernels, lazy imports) must not land on one side.
-        warm = load_alpaca_records(source, 16)
-        run_one("ours", model, tokenizer, warm, args.max_length, Path(tmp) / "warmup")
+        from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
+
+        began = time.perf_counter()
+        build_cache(checkpoint, load_alpaca_records(str(EMBEDDED_INSTRUCTIONS), args.num_records), Path(tmp))
+        print(f"teacher cache built in {time.perf_counter() - began:.0f} s", flush=True)
         for name in CONFIGS:
-            results[name] = run_one(name, model, tokenizer, records, args.max_length, Path(tmp))
-    print(f"\n{'config':<10} {'batch x accum':>13} {'grouped':>7} {'steps':>5} {'tokens':>8} {'seconds':>8} "
-          f"{'tokens/s':>9} {'final loss':>10}")
-    for name, (batch, accum, grouped) in CONFIGS.items():
-        r = results[name]
-        print(f"{name:<10} {f'{batch} x {accum}':>13} {str(grouped):>7} {r['global_steps']:>5} {r['train_tokens']:>8} "
-              f"{r['train_seconds']:>8.1f} {r['tokens_per_second']:>9.1f} {r['final_train_loss']:>10.4f}")
-    ratio = results["ours"]["tokens_per_second"] / results["published"]["tokens_per_second"]
-    print(f"\nthroughput ours / published: {ratio:.2f}x")
+            cmd = [sys.executable, __file__, "--one", name, "--work", tmp, "--checkpoint", str(checkpoint),
+                   "--steps", str(args.steps), "--num_records", str(args.num_records), "--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results[name] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+            r = results[name]
+            print(f"{name:<16} {r['train_tokens']:>7} tokens {r['train_seconds']:>7.1f} s "
+                  f"{r['train_tokens'] / r['train_seconds']:>7.1f} tokens/s  peak RSS {r['peak_rss_gb']:.2f} GB  "
+                  f"final loss {r['final_train_loss']:.4f}", flush=True)
+    speed = {n: r["train_tokens"] / r["train_seconds"] for n, r in results.items()}
+    print(f"\npacked / padded (before): {speed['packed'] / speed['padded (before)']:.2f}x; "
+          f"padded / padded (before): {speed['padded'] / speed['padded (before)']:.2f}x; "
+          f"kd cache / kd online: {speed['kd cache'] / speed['kd online']:.2f}x")
+    return results
 
 
 if __name__ == "__main__":

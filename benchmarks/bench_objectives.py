@@ -49,7 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoints", default=DEFAULT_CHECKPOINTS)
     p.add_argument("--objectives", default="sft,kd")
     p.add_argument("--out_dir", default="/tmp/mop_bench_objectives")
-    p.add_argument("--learning_rate", type=float, default=DEMO_RECOVERY.learning_rate)
+    p.add_argument("--learning_rates", default=f"{DEMO_RECOVERY.learning_rate:g}",
+                   help="comma list: the grid is checkpoint x learning rate x objective")
     p.add_argument("--kd_temperature", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
@@ -60,13 +61,13 @@ def losses(checkpoint, texts: dict[str, list[str]]) -> dict[str, float]:
     return {name: mean_token_loss(model, tokenizer, t) for name, t in texts.items()}
 
 
-def recovered(checkpoint: Path, objective: str, out_dir: Path, args) -> tuple[Path, float]:
+def recovered(checkpoint: Path, objective: str, out_dir: Path, args, learning_rate: float) -> tuple[Path, float]:
     """The checkpoint recovered with `objective` (reused when already there), and its seconds."""
-    variant = f"lr{args.learning_rate:g}_T{args.kd_temperature:g}"
+    variant = f"lr{learning_rate:g}_T{args.kd_temperature:g}"
     tuned = out_dir / f"{checkpoint.parent.name}_{checkpoint.name}_{objective.replace('+', '_')}_{variant}"
     began = time.perf_counter()
     if not tuned.exists():
-        settings = dataclasses.replace(DEMO_RECOVERY, objective=objective, learning_rate=args.learning_rate,
+        settings = dataclasses.replace(DEMO_RECOVERY, objective=objective, learning_rate=learning_rate,
                                        kd_temperature=args.kd_temperature)
         finetune_checkpoint(checkpoint, tuned, settings, num_samples=DEMO_SAMPLES, progress=False)
     return tuned, time.perf_counter() - began
@@ -83,19 +84,22 @@ def main(argv=None) -> dict:
         if not (checkpoint / "config.json").exists():
             raise SystemExit(f"error: {checkpoint} not found; make it with benchmarks/bench_depth_rules.py (see --help)")
         source = json.loads((checkpoint / "mop_prune.json").read_text())["source_model"]
-        row = {"dense": losses(source, texts), "pruned": losses(checkpoint, texts)}
-        for objective in args.objectives.split(","):
-            tuned, seconds = recovered(checkpoint, objective, out_dir, args)
-            row[objective] = losses(tuned, texts)
-            row[f"{objective} seconds"] = round(seconds, 1)
-        results[str(checkpoint)] = row
-        print_row(checkpoint, row, args.objectives.split(","), texts)
-    (out_dir / f"results_lr{args.learning_rate:g}_T{args.kd_temperature:g}.json").write_text(json.dumps(results, indent=1))
+        base = {"dense": losses(source, texts), "pruned": losses(checkpoint, texts)}
+        for learning_rate in map(float, args.learning_rates.split(",")):
+            row = dict(base)
+            for objective in args.objectives.split(","):
+                tuned, seconds = recovered(checkpoint, objective, out_dir, args, learning_rate)
+                row[objective] = losses(tuned, texts)
+                row[f"{objective} seconds"] = round(seconds, 1)
+            results[f"{checkpoint} lr {learning_rate:g}"] = row
+            print_row(f"{checkpoint.parent.name}/{checkpoint.name}, lr {learning_rate:g}", row,
+                      args.objectives.split(","), texts)
+            (out_dir / f"results_T{args.kd_temperature:g}.json").write_text(json.dumps(results, indent=1))
     return results
 
 
-def print_row(checkpoint: Path, row: dict, objectives: list[str], texts: dict) -> None:
-    print(f"\n{checkpoint.parent.name}/{checkpoint.name}: mean next-token cross-entropy (gap closed, recovery seconds)")
+def print_row(label: str, row: dict, objectives: list[str], texts: dict) -> None:
+    print(f"\n{label}: mean next-token cross-entropy (gap closed, recovery seconds)")
     for name in texts:
         dense, pruned = row["dense"][name], row["pruned"][name]
         cells = [f"dense {dense:.2f}", f"pruned {pruned:.2f}"]

@@ -18,10 +18,14 @@ each stage is run through the project's own functions, timed, and its peak memor
                         instruction set) and one depth step (mop.pruner)
   L step, block_influence  one depth step under --depth_rule block_influence: the calibration pass
                         scores every layer (1 - cos of its input and output), the lowest goes
-  recovery, 10 steps    mop.recovery.train_adapter with the drivers' defaults (LoRA r=32, alpha 10,
-                        batch 4 x 4, max length 512) fitted to the cap by mop.memory's plan; every
-                        example is 512 - k tokens (k = 0, 1, ...) so the first, longest batch is the
-                        worst case and every batch is padded
+  recovery, packed sft  10 steps of mop.recovery.train_adapter with the drivers' defaults (LoRA r=32,
+                        alpha 10, batch 4 x 4, max length 512, packed rows) fitted to the cap by
+                        mop.memory's plan; every example is 512 - k tokens (k = 0, 1, ...) so the
+                        first, longest batch is the worst case
+  teacher cache         the teacher pass of distillation over those examples, stored once (top-64
+                        log-probs + tail per position, mop.teacher_cache; the current model stands in
+                        for the dense teacher)
+  recovery, cache kd    10 steps of --objective kd reading that cache (no teacher on the GPU)
   lm_eval, 20 items     20 items of the local task mop_arc through stock lm_eval (HFLM on the model)
   (Qwen3-8B, the largest shape of the further families, mop/families: build, G step, L step and
   recovery only -- q/k norms, 36 layers of 4096 and a 151,936-token vocabulary within the cap)
@@ -80,8 +84,9 @@ from mop.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
+from mop.recovery import RecoverySettings, encode_records, merge_adapter, train_adapter  # noqa: E402
 from mop.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
+from mop.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 EVAL_TASK = "mop_arc"
@@ -90,8 +95,9 @@ PAPER_MODELS = {  # name -> (shipped config, MLP-only width steps as published)
     "llama3-8b": ("meta-llama/Meta-Llama-3-8B", True),
 }
 FAMILY_MODELS = {"qwen3-8b": "Qwen/Qwen3-8B"}  # name -> shipped config; width mode: the family's default
-ALL_STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery", "lm_eval")
-FAMILY_STAGES = ("build", "G step", "L step", "recovery")  # what a further family must show to fit 24 GB
+ALL_STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
+              "teacher cache", "recovery, cache kd", "lm_eval")
+FAMILY_STAGES = ("build", "G step", "L step", "recovery, packed sft")  # what a further family must show to fit 24 GB
 
 
 @dataclass(frozen=True)
@@ -271,15 +277,25 @@ def ppl_decision(state: dict, spec: ModelSpec, scale: Scale, device: str, dtype,
     return f"chose {choice.decision} by {choice.chosen_by} (ppl L {ppl.get('L')}, G {ppl.get('G')})"
 
 
-def recovery_steps(state: dict, spec: ModelSpec, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
-    """The drivers' defaults, fitted to the cap; examples of 512, 511, 510, ... tokens."""
+def recovery_setup(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, objective: str = "sft"):
+    """(settings, plan, records): the drivers' defaults (packed batches) fitted to the cap; examples
+    of 512, 511, 510, ... tokens."""
     settings = RecoverySettings(max_steps=scale.recovery_steps, max_length=scale.max_length, save_steps=10**6,
-                                logging_steps=1, max_memory_gb=cap_gb)
+                                logging_steps=1, max_memory_gb=cap_gb, objective=objective)
     settings, plan = fit_recovery_settings(settings, state["model"].config, dtype, DEFAULT_TARGETS)
     count = scale.recovery_steps * settings.batch_size * settings.grad_accum
     lengths = [scale.max_length - k % (scale.max_length // 4) for k in range(count)]
-    records = exact_length_records(tokenizer, lengths)
+    return settings, plan, exact_length_records(tokenizer, lengths)
+
+
+def recovery_steps(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
+    """Packed sft recovery steps; the merged model replaces the current one."""
+    settings, plan, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer)
     report = train_adapter(state["model"], tokenizer, records, settings, work, progress=False)
+    return merged_report(state, report, plan)
+
+
+def merged_report(state: dict, report, plan) -> str:
     state["model"] = merge_adapter(report.peft_model)
     state["adapter"] = get_adapter(state["model"])
     s = report.stats
@@ -287,6 +303,28 @@ def recovery_steps(state: dict, spec: ModelSpec, scale: Scale, cap_gb: float, dt
     return (f"{steps} at micro-batch {plan.micro_batch} x {plan.grad_accum}, checkpointing "
             f"{'on' if plan.gradient_checkpointing else 'off'}, plan estimate {plan.estimate.total_gb:.2f} GB; "
             f"{s['tokens_per_second']} tokens/s, loss {s['final_train_loss']:.3f}")
+
+
+def teacher_cache(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
+    """The teacher pass of distillation, once: the current model stands in for the dense teacher and
+    its top-64 targets over the recovery records are stored (mop.teacher_cache)."""
+    settings, _, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer, "kd")
+    examples = encode_records(tokenizer, records, settings.max_length)
+    key = {"teacher": "random weights", "tokenizer": tokenizer_fingerprint(tokenizer), "data": str(len(examples)),
+           "max_length": settings.max_length, "top_k": settings.kd_top_k, "temperature": 1.0, "dtype": "float16"}
+    folder = build_cache(Path(work), key, state["model"], pad_id_of(tokenizer), examples,
+                         batch_examples=settings.batch_size, progress=False)
+    state["cache"] = TeacherCache.open(folder, key)
+    info = json.loads((folder / "complete.json").read_text())
+    return f"{info['examples']} examples, {info['positions']:,} positions, {info['bytes'] / 2 ** 20:.1f} MiB"
+
+
+def cache_kd_steps(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
+    """`--objective kd` recovery steps reading the teacher cache: no teacher on the GPU."""
+    settings, plan, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer, "kd")
+    report = train_adapter(state["model"], tokenizer, records, settings, work, progress=False,
+                           teacher_cache=state.pop("cache"))
+    return merged_report(state, report, plan)
 
 
 def lm_eval_items(state: dict, scale: Scale, tokenizer) -> str:
@@ -357,7 +395,11 @@ def check_model(spec: ModelSpec, args, scale: Scale, meter: MemoryMeter, tokeniz
             "G step": lambda: str(width_step(state["adapter"], state["score_fn"], mode, "exact", WidthCarry()).as_dict()),
             "L step": lambda: str(depth_step(state["adapter"])),
             "L step, block_influence": lambda: block_influence_step(state["adapter"], batches),
-            "recovery": lambda: recovery_steps(state, spec, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "ft")),
+            "recovery, packed sft": lambda: recovery_steps(state, scale, args.cap_gb, dtype, tokenizer,
+                                                           str(Path(work) / "ft")),
+            "teacher cache": lambda: teacher_cache(state, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "cache")),
+            "recovery, cache kd": lambda: cache_kd_steps(state, scale, args.cap_gb, dtype, tokenizer,
+                                                         str(Path(work) / "kd")),
             "lm_eval": lambda: lm_eval_items(state, scale, tokenizer),
         }
         for stage in spec.stages[1:]:

@@ -22,7 +22,7 @@ from .models import load_config, resolve_model_name
 from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
-from .recovery import RecoveryHooks, RecoverySettings, finetune_checkpoint
+from .recovery import TEACHER_MODES, RecoveryHooks, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from .streaming import OFFLOAD_MODES
 
@@ -202,16 +202,17 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--lora_alpha", type=int, default=d["lora_alpha"])
     p.add_argument("--lora_dropout", type=finite_float, default=d["lora_dropout"])
     p.add_argument("--learning_rate", type=finite_float, default=d["learning_rate"])
-    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="per process")
-    p.add_argument("--grad_accum", type=int, default=d["grad_accum"])
+    p.add_argument("--batch_size", type=int, default=d["batch_size"], help="micro-batch of each process")
+    p.add_argument("--grad_accum", type=int, default=d["grad_accum"],
+                   help="accumulation steps, split across processes: effective batch = batch_size x grad_accum")
     p.add_argument("--max_length", type=int, default=d["max_length"])
     p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d["group_by_length"])
     p.add_argument("--gradient_checkpointing", action=argparse.BooleanOptionalAction,
                    default=d["gradient_checkpointing"], help="less memory, ~30%% slower")
     p.add_argument("--max_memory_gb", type=finite_float, default=d["max_memory_gb"],
                    help="memory budget (GB): picks gradient checkpointing and the largest micro-batch (<= --batch_size) "
-                        "whose estimated peak fits, keeping the effective batch; default 24 on CUDA, none on CPU; "
-                        "0: no plan")
+                        "whose estimated peak fits, keeping the effective batch; default: the CUDA device's total "
+                        "memory (24: the paper's card), none on CPU; 0: no plan")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=d["precision"])
     p.add_argument("--save_steps", type=int, default=d["save_steps"], help="Trainer checkpoint period")
     p.add_argument("--logging_steps", type=int, default=d["logging_steps"])
@@ -223,6 +224,14 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     p.add_argument("--kd_temperature", type=finite_float, default=d["kd_temperature"])
     p.add_argument("--teacher", default=None,
                    help="kd: the dense model to distil from (default: the one named in the checkpoint's mop_prune.json)")
+    p.add_argument("--teacher_mode", choices=TEACHER_MODES, default=d["teacher_mode"],
+                   help="kd: online (the teacher runs beside the student), cache (its top-k targets are stored once "
+                        "and read back, python -m mop.teacher_cache), auto (online when both fit the memory plan)")
+    p.add_argument("--teacher_cache_dir", default=None,
+                   help="kd from a cache: its folder (default: teacher_cache/ beside the checkpoint's run folder)")
+    p.add_argument("--kd_top_k", type=int, default=d["kd_top_k"], help="tokens per position a teacher cache keeps")
+    p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=d["packing"],
+                   help="examples end to end in rows without padding (--no-packing: one padded row per example)")
     return p
 
 
@@ -236,6 +245,7 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
     def main():
         settings = settings_from_args(RecoverySettings, with_family_lora(args))
         return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher)
+                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher,
+                                   teacher_cache_dir=args.teacher_cache_dir)
 
     return main()

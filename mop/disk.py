@@ -72,11 +72,12 @@ def estimate_run_bytes(schedule: list[dict], num_iterations: int, start: int, ke
     return sum(size(i) for i in kept_to_come) + 2 * largest + recovered * largest
 
 
-def check_free_space(target: Path, needed: int, what: str) -> None:
+def check_free_space(target: Path, needed: int, what: str,
+                     hint: str = "free some space or keep fewer checkpoints (--keep_iterations)") -> None:
     free = free_bytes(target)
     if needed > free:
         raise UsageError(f"{what} needs about {needed / GB:.1f} GB but only {free / GB:.1f} GB are free at {target}; "
-                         "free some space or keep fewer checkpoints (--keep_iterations)")
+                         f"{hint}")
 
 
 def retire(folder: Path) -> None:

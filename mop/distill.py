@@ -1,34 +1,50 @@
-"""Recovery by distillation from the dense model (`finetune.py --objective kd | kd+sft`).
+"""The recovery losses (`finetune.py --objective sft | kd | kd+sft`), computed where they are needed.
 
 The paper recovers a pruned checkpoint with LoRA and the cross-entropy of the Alpaca responses
-(`--objective sft`, the default). Distillation instead trains the student (the pruned model with
-LoRA) to give the next-token distributions of its teacher (the dense model it was pruned from):
-every real token of an example, prompt and response, carries a full distribution as its target
-rather than one token, which is why it recovers more per token (NVIDIA's Minitron recovers
-pruned models this way).
+(`sft`, the default). Distillation instead trains the student (the pruned model with LoRA) to give
+the next-token distributions of its teacher (the dense model it was pruned from): every real
+token of an example, prompt and response, carries a full distribution as its target rather than
+one token, which is why it recovers more per token (NVIDIA's Minitron recovers pruned models
+this way).
 
-- `kd`: mean over every position whose next token is real of KL(p_teacher || p_student), both
-  softmax(logits / T) at `--kd_temperature` T, multiplied by T^2 (so the gradients keep their
-  scale when T changes; T = 1 is plain KL).
-- `kd+sft`: that plus the response cross-entropy of `sft`.
+- `sft`: next-token cross-entropy of the response tokens; an optimizer step averages over all
+  response tokens of its examples (as the Trainer does for a causal LM).
+- `kd`: KL(p_teacher || p_student) of the next-token distributions at `--kd_temperature` T (both
+  softmax(logits / T)), times T^2 (the gradients keep their scale when T changes; T = 1 is plain
+  KL), averaged over every position whose next token belongs to the same example. The teacher
+  runs online (its full distribution), or its stored top-k targets come from a teacher cache
+  (mop/teacher_cache.py; KL over the k tokens plus one bucket for the rest, `coarse_kl`).
+- `kd+sft`: the mean KL plus the mean response cross-entropy of each micro-batch.
 
-The teacher runs online, under no_grad, on the same batch (the student's memory plus the
-teacher's weights and one batch of its logits). Each micro-batch's loss is its own mean; the
-Trainer divides by the accumulation steps, so an optimizer step averages its micro-batches.
+Where the vocabulary head runs: the model's own head is fed nothing (a forward pre-hook takes its
+input, the final hidden states, and hands it an empty slice), and the head is applied here only to
+the positions that carry a loss, a chunk of positions at a time, each chunk under activation
+checkpointing. So no (positions, vocabulary) fp32 tensor larger than one chunk ever exists, in
+the forward or the backward pass: for Llama-3's 128k vocabulary the full-logit tensor of a 16 x
+512 batch would be 4.3 GB in fp32. The model itself still runs through its (DDP) wrapper, so
+gradient synchronisation is untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
+from .batches import next_tokens, prediction_positions, response_positions
+from .divergence import coarse_kl, full_kl
 from .io import UsageError, json_type_name, read_metadata
 from .layout import PRUNE_META
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
+# fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1024
+# positions for Llama-2's 32k vocabulary, 682 for SmolLM2's 49k, 256 for Llama-3's 128k.
+CHUNK_ELEMENTS = 2 ** 25
+MODEL_INPUTS = ("input_ids", "position_ids", "attention_mask")
 
 
 def check_objective(objective: str, temperature: float) -> None:
@@ -36,22 +52,6 @@ def check_objective(objective: str, temperature: float) -> None:
         raise UsageError(f"unknown --objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
     if not (math.isfinite(temperature) and temperature > 0):
         raise UsageError(f"--kd_temperature must be a finite number above 0, got {temperature:g}")
-
-
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, attention_mask: torch.Tensor,
-            temperature: float = 1.0) -> torch.Tensor:
-    """Mean KL(teacher || student) of the next-token distributions over the positions whose next
-    token is real, times T^2. Logits (B, T, V), mask (B, T) with 1 for real tokens (right padding)."""
-    predicts = (attention_mask[:, :-1] & attention_mask[:, 1:]).bool()  # (B, T-1)
-    student = (student_logits[:, :-1][predicts].float() / temperature).log_softmax(-1)  # (P, V)
-    teacher = (teacher_logits[:, :-1][predicts].float() / temperature).log_softmax(-1)  # (P, V)
-    kl = F.kl_div(student, teacher, log_target=True, reduction="none").sum(-1)  # (P,)
-    return kl.mean() * temperature ** 2
-
-
-def response_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The `sft` loss: mean next-token cross-entropy over the tokens whose label is not -100."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
 
 
 def teacher_of(pruned_dir: Path, teacher: str | None) -> str:
@@ -69,30 +69,162 @@ def teacher_of(pruned_dir: Path, teacher: str | None) -> str:
     return source
 
 
-def distillation_trainer_class():
-    """A Trainer whose loss is `kd` or `kd+sft` against a frozen teacher (built on use: transformers
-    is heavy to import)."""
+# ----------------------------------------------------------------------------- the head, by chunks
+
+
+def head_chunk_positions(vocab: int) -> int:
+    """Positions per chunk of the head: CHUNK_ELEMENTS logits, at least 64 positions."""
+    return max(64, CHUNK_ELEMENTS // vocab)
+
+
+def unwrapped(model):
+    """The transformers model under DDP / PEFT wrappers (where the output head lives)."""
+    model = getattr(model, "module", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+class OutputHead:
+    """The vocabulary projection of a causal LM as its forward applies it: head, then the final
+    logit softcap of the families that have one (Gemma)."""
+
+    def __init__(self, model):
+        model = unwrapped(model)
+        self.module = model.get_output_embeddings()
+        config = getattr(model.config, "text_config", model.config)
+        self.softcap = getattr(config, "final_logit_softcapping", None)
+
+    def log_probs(self, hidden: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """(P, H) -> (P, V) fp32 log-softmax of logits / temperature."""
+        logits = self.module(hidden).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return (logits / temperature).log_softmax(-1)
+
+    def chunk_size(self) -> int:
+        return head_chunk_positions(self.module.weight.shape[0])
+
+
+@contextlib.contextmanager
+def head_bypassed(model) -> Iterator[list]:
+    """While inside, every forward of `model` hands its head an empty slice of positions and
+    appends the head's input (the final hidden states, (R, L, H)) to the yielded list."""
+    captured: list[torch.Tensor] = []
+
+    def take(module, args):
+        captured.append(args[0])
+        return (args[0][..., :0, :],)
+
+    handle = OutputHead(model).module.register_forward_pre_hook(take)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def final_hidden(model, batch: dict) -> torch.Tensor:
+    """(R, L, H) input of the vocabulary head for a batch in mop/batches.py's layout; the model runs
+    through its wrapper (DDP hooks, autocast) with the KV cache off (packed rows need that)."""
+    inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+    if bool(batch.get("packed", False)):
+        inputs.pop("attention_mask", None)  # transformers then masks by the restarts of position_ids
+    with head_bypassed(model) as captured:
+        model(**inputs, use_cache=False)
+    return captured[-1]
+
+
+def chunked_sum(term: Callable[..., torch.Tensor], chunk: int, *rows: torch.Tensor) -> torch.Tensor:
+    """sum over chunks of term(*row_chunks) (each a scalar), each chunk checkpointed: its logits are
+    made again in the backward pass instead of being kept."""
+    total = rows[0].new_zeros((), dtype=torch.float32)
+    for start in range(0, rows[0].shape[0], chunk):
+        parts = [r[start:start + chunk] for r in rows]
+        if torch.is_grad_enabled() and rows[0].requires_grad:
+            total = total + checkpoint(term, *parts, use_reentrant=False)
+        else:
+            total = total + term(*parts)
+    return total
+
+
+# ----------------------------------------------------------------------------- the losses
+
+
+def response_ce_sum(head: OutputHead, hidden: torch.Tensor, batch: dict) -> tuple[torch.Tensor, int]:
+    """(sum of the response tokens' cross-entropy, their count)."""
+    where = response_positions(batch["labels"])
+    targets = next_tokens(batch["labels"])[where]  # (P,)
+
+    def term(h, t):
+        return -head.log_probs(h).gather(-1, t[:, None]).sum()
+
+    return chunked_sum(term, head.chunk_size(), hidden[where], targets), int(where.sum())
+
+
+def kd_sum(head: OutputHead, hidden: torch.Tensor, batch: dict, temperature: float,
+           teacher_head: OutputHead | None = None, teacher_hidden: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, int]:
+    """(sum over prediction positions of T^2 KL(teacher || student), their count), against the
+    online teacher's hidden states or the cached top-k targets in the batch."""
+    where = prediction_positions(batch["segments"])
+    if teacher_hidden is not None:
+        def term(h, th):
+            with torch.no_grad():
+                teacher = teacher_head.log_probs(th, temperature)
+            return full_kl(head.log_probs(h, temperature), teacher).sum()
+
+        rows = (hidden[where], teacher_hidden[where])
+    else:
+        def term(h, top, idx, rest):
+            return coarse_kl(head.log_probs(h, temperature), top, idx, rest).sum()
+
+        rows = (hidden[where], batch["teacher_top"][where].float(), batch["teacher_ids"][where].long(),
+                batch["teacher_rest"][where].float())
+    return chunked_sum(term, head.chunk_size(), *rows) * temperature ** 2, int(where.sum())
+
+
+def recovery_trainer_class():
+    """The Trainer of every objective (built on use: transformers is heavy to import)."""
     from transformers import Trainer  # heavy: imported on use
 
-    class DistillationTrainer(Trainer):
-        def __init__(self, *args, teacher=None, objective: str = "kd", temperature: float = 1.0, **kwargs):
+    class RecoveryTrainer(Trainer):
+        """`sft`, `kd` or `kd+sft` on batches of mop/batches.py, the head run by chunks.
+
+        `sft` keeps the Trainer's token weighting: it counts the response tokens of the whole
+        accumulation window (all processes) and passes the count in (`model_accepts_loss_kwargs`).
+        The distillation objectives return the micro-batch's mean and the Trainer divides by the
+        accumulation steps.
+        """
+
+        def __init__(self, *args, objective: str = "sft", temperature: float = 1.0, teacher=None, **kwargs):
             super().__init__(*args, **kwargs)
-            self.teacher = teacher.eval().requires_grad_(False)
             self.objective = objective
             self.temperature = temperature
-            self.model_accepts_loss_kwargs = False  # the Trainer then averages the micro-batch means
+            self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
+            self.model_accepts_loss_kwargs = objective == "sft"
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            ids, mask = inputs["input_ids"], inputs["attention_mask"]
-            outputs = model(input_ids=ids, attention_mask=mask, use_cache=False)
-            device = outputs.logits.device
+        def teacher_hidden(self, batch: dict, device) -> torch.Tensor | None:
+            if self.teacher is None:
+                return None
             if next(self.teacher.parameters()).device != device:
                 self.teacher.to(device)
             with torch.no_grad():
-                teacher_logits = self.teacher(input_ids=ids, attention_mask=mask, use_cache=False).logits
-            loss = kd_loss(outputs.logits, teacher_logits, mask, self.temperature)
-            if self.objective == "kd+sft":
-                loss = loss + response_cross_entropy(outputs.logits, inputs["labels"])
-            return (loss, outputs) if return_outputs else loss
+                return final_hidden(self.teacher, batch)
 
-    return DistillationTrainer
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            head = OutputHead(model)
+            hidden = final_hidden(model, inputs)
+            if self.objective == "sft":
+                total, count = response_ce_sum(head, hidden, inputs)
+                loss = total / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
+                if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                    loss = loss * self.accelerator.num_processes  # DDP averages the processes' gradients
+            else:
+                teacher_hidden = self.teacher_hidden(inputs, hidden.device)
+                teacher_head = OutputHead(self.teacher) if self.teacher is not None else None
+                total, count = kd_sum(head, hidden, inputs, self.temperature, teacher_head, teacher_hidden)
+                loss = total / max(count, 1)
+                if self.objective == "kd+sft":
+                    ce, ce_count = response_ce_sum(head, hidden, inputs)
+                    loss = loss + ce / max(ce_count, 1)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return RecoveryTrainer

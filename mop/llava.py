@@ -221,6 +221,11 @@ class LlavaRecovery(RecoveryHooks):
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return saved_dtype(config, torch.float32) if bf16 else torch.float32
 
+    def merge_dtype(self, config, bf16: bool) -> torch.dtype:
+        """Merged in the training dtype: the vision check compares against the model as loaded, and
+        `after_merge` then casts to the saved dtype (exactly, for the vision half)."""
+        return self.load_dtype(config, bf16)
+
     def before_training(self, model) -> dict[str, str]:
         return vision_fingerprint(model)
 

@@ -25,17 +25,24 @@ the start of the backward pass:
                                      input widths of the wrapped projections summed
                  a * r * targets     the LoRA A outputs
                  a * 4 q             SDPA's query, keys and values (K/V repeated to q heads when
-                                     the batch is padded, i.e. micro-batch > 1) and its output
+                                     padded rows go through a masked SDPA, micro-batch > 1) and
+                                     its output
                  4 heads             SDPA's log-sum-exp (fp32)
                  a * 3 i             the MLP's gate output, its SiLU and the up output
-                 a * max_length      with padding: SDPA's additive copy of the attention mask
+                 a * max_length      padded rows only: SDPA's additive copy of the attention mask
                where a = activation bytes (2 in bf16, 4 in fp32), h = hidden size, q = query
-               width (heads x head_dim), i = intermediate size; plus 4 h for the final norm.
+               width (heads x head_dim), i = intermediate size; plus 4 h for the final norm and
+               a h for the hidden states the loss gathers. Packed rows (the default) attend one
+               example at a time without a mask (mop/packed_attention.py).
                With gradient checkpointing each layer keeps only its input (a * h) and one layer
                is recomputed at a time (its activations as above, once).
-  logits       12 V bytes per token at the start of the backward pass: the fp32 log-softmax the
-               cross-entropy keeps, the gradient arriving at it and the gradient it returns
-               (V = vocabulary size). The larger of this and the recomputed layer is added.
+  logits       the vocabulary head runs on chunks of CHUNK_ELEMENTS fp32 logits (mop/distill.py),
+               recomputed in the backward pass: about 4 such buffers at once (6 with an online
+               teacher, whose log-probs sit beside the student's), whatever the token count. The
+               larger of this and the recomputed layer is added.
+  teacher      `--objective kd` with the teacher online: its weights (load dtype) and its final
+               hidden states (a h per token); from a teacher cache, the batch's stored top-k
+               targets (12 k bytes per token).
 
 The constants were checked against measured peaks on CPU (benchmarks/bench_memory.py: peak RSS of
 training steps on the embedded SmolLM2-135M and a ~250M random Llama-2-style model, several
@@ -56,14 +63,16 @@ import torch
 from .adapter import count_parameters, family_of, is_multimodal, supported_types, text_config_of
 from .args import OneLineParser, finite_float
 from .configs import config_for_dry_run
+from .distill import head_chunk_positions
 from .io import UsageError, exit_on_usage_error
 from .models import build_meta_model
 
 GB = 2**30
 HEADROOM = 0.10  # share of the budget a plan leaves free: allocator fragmentation, estimate error
 RUNTIME_RESERVE_GB = 0.5  # outside the estimate: the CUDA context on a GPU, the interpreter and libraries on CPU
-CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090)
-LOGIT_BUFFERS = 12  # bytes per vocabulary entry per token at the peak (three fp32 (T, V) buffers)
+CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090): this planner's default, and what the drivers pass
+LOGIT_BUFFERS = 4  # fp32 (chunk, vocabulary) buffers alive at once in the chunked head (sft, cached kd)
+TEACHER_LOGIT_BUFFERS = 2  # more of them with an online teacher
 # Published recovery settings (mop.recovery.RecoverySettings holds the same; a test checks it).
 PUBLISHED = dict(lora_r=32, lora_dropout=0.05, max_length=512, batch_size=4, grad_accum=4)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -174,6 +183,9 @@ class TrainingSetup:
     max_length: int = PUBLISHED["max_length"]
     targets: tuple = LORA_TARGETS
     device_type: str = "cuda"  # cuda | cpu: how dropout stores its mask
+    packing: bool = True  # packed rows (mop/batches.py): no padding, no attention mask
+    teacher_params: int = 0  # --objective kd, teacher online: its parameters (load dtype)
+    cached_top_k: int = 0  # --objective kd from a teacher cache: stored tokens per position
 
     @property
     def activation_bytes(self) -> int:
@@ -233,18 +245,21 @@ def estimate_peak(config, micro_batch: int, gradient_checkpointing: bool, setup:
     if num_params is None:
         num_params = model_parameter_count(config)
     tokens = micro_batch * setup.max_length
-    padded = micro_batch > 1
+    padded = micro_batch > 1 and not setup.packing
     a = setup.activation_bytes
     n_lora = lora_parameter_count(dims, setup.lora_r, setup.targets)
     lora = n_lora * (16 + (2 if a == 2 else 0))
     layer = layer_activation_bytes(dims, setup, padded)
     kept_per_layer = a * dims.hidden if gradient_checkpointing else layer
-    per_token = dims.num_layers * kept_per_layer + 4 * dims.hidden
-    transient = max(LOGIT_BUFFERS * dims.vocab, layer if gradient_checkpointing else 0)
+    teacher_hidden = a * dims.hidden if setup.teacher_params else 0
+    per_token = dims.num_layers * kept_per_layer + (4 + a) * dims.hidden + teacher_hidden + 12 * setup.cached_top_k
+    buffers = LOGIT_BUFFERS + (TEACHER_LOGIT_BUFFERS if setup.teacher_params else 0)
+    head = buffers * 4 * min(head_chunk_positions(dims.vocab), tokens) * dims.vocab
+    transient = max(head, tokens * layer if gradient_checkpointing else 0)
     return MemoryEstimate(
         micro_batch=micro_batch, gradient_checkpointing=gradient_checkpointing, tokens=tokens,
-        weights=num_params * torch.finfo(setup.weight_dtype).bits // 8, lora=lora,
-        activations=tokens * per_token, transient=tokens * transient,
+        weights=(num_params + setup.teacher_params) * torch.finfo(setup.weight_dtype).bits // 8, lora=lora,
+        activations=tokens * per_token, transient=transient,
     )
 
 
@@ -318,27 +333,39 @@ def plan_recovery(config, budget_gb: float, setup: TrainingSetup = TrainingSetup
 # ----------------------------------------------------------------------------- recovery settings
 
 
+def device_memory_gb() -> float:
+    """Total memory of this process's CUDA device in GB (GiB, as the estimate counts), rounded
+    down to 0.01: the budget when none is given, so an 80 GB card plans for 80 GB instead of
+    training at the micro-batch a 24 GB card needs."""
+    total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    return math.floor(100 * total / GB) / 100
+
+
 def resolve_budget(max_memory_gb: float | None, cuda: bool) -> float | None:
-    """None: 24 GB on CUDA, no plan on CPU; 0: no plan; a positive number: that budget."""
+    """None: the CUDA device's total memory, no plan on CPU; 0: no plan; a positive number: that
+    budget (24: the paper's card, whatever the device holds)."""
     if max_memory_gb is None:
-        return CUDA_DEFAULT_BUDGET_GB if cuda else None
+        return device_memory_gb() if cuda else None
     if not (math.isfinite(max_memory_gb) and max_memory_gb >= 0):
         raise UsageError(f"--max_memory_gb must be a positive number of GB (or 0 for no plan), got {max_memory_gb:g}")
     return max_memory_gb or None
 
 
-def fit_recovery_settings(settings, config, weight_dtype: torch.dtype, targets=LORA_TARGETS):
+def fit_recovery_settings(settings, config, weight_dtype: torch.dtype, targets=LORA_TARGETS, teacher_params: int = 0,
+                          cached_top_k: int = 0):
     """(settings with the plan applied, plan or None) for a mop.recovery.RecoverySettings.
 
     The effective batch (batch_size x grad_accum) is kept; --batch_size caps the micro-batch and
-    an explicit --gradient_checkpointing stays on.
+    an explicit --gradient_checkpointing stays on. `teacher_params`: an online teacher of that size
+    trains beside the student; `cached_top_k`: distillation reads a teacher cache of that k.
     """
     budget = resolve_budget(settings.max_memory_gb, torch.cuda.is_available())
     if budget is None:
         return settings, None
     setup = TrainingSetup(weight_dtype=weight_dtype, lora_r=settings.lora_r, lora_dropout=settings.lora_dropout,
                           max_length=settings.max_length, targets=tuple(targets),
-                          device_type="cuda" if torch.cuda.is_available() else "cpu")
+                          device_type="cuda" if torch.cuda.is_available() else "cpu", packing=settings.packing,
+                          teacher_params=teacher_params, cached_top_k=cached_top_k)
     plan = plan_recovery(config, budget, setup, effective_batch=settings.batch_size * settings.grad_accum,
                          max_micro_batch=settings.batch_size, require_checkpointing=settings.gradient_checkpointing)
     fitted = dataclasses.replace(settings, batch_size=plan.micro_batch, grad_accum=plan.grad_accum,

@@ -78,6 +78,7 @@ from tqdm.auto import tqdm
 from .adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
 from .candidates import candidate, training_state_kept
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
+from .divergence import coarse_kl, top_k_targets
 from .importance import batch_prompts
 from .io import UsageError, atomic_file
 from .layout import REFERENCE_FILE
@@ -240,11 +241,6 @@ def next_token_logprobs(adapter: DecoderAdapter, pred_hidden: torch.Tensor):
         yield start, torch.log_softmax(adapter.logits(pred_hidden[start:start + LOGIT_CHUNK]).float(), dim=-1)
 
 
-def mass_outside(logprobs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """log of the probability outside `indices` per row: (P, V), (P, k) -> (P,)."""
-    return logprobs.scatter(-1, indices, float("-inf")).logsumexp(-1)
-
-
 @torch.inference_mode()
 def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, progress: bool = True,
                     stream_device=None) -> Reference:
@@ -259,10 +255,10 @@ def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, pr
             token_hidden, pred_hidden, targets = split_outputs(hidden, batch)
             hiddens.append(token_hidden.float().cpu())
             for start, logprobs in next_token_logprobs(adapter, pred_hidden):
-                values, idx = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
+                values, idx, rest = top_k_targets(logprobs, top_k)
                 tops.append(values.cpu())
                 indices.append(idx.cpu())
-                rests.append(mass_outside(logprobs, idx).cpu())
+                rests.append(rest.cpu())
                 chunk_targets = targets[start:start + logprobs.shape[0], None]
                 nll -= logprobs.gather(-1, chunk_targets).double().sum().item()
                 predicted += logprobs.shape[0]
@@ -279,18 +275,6 @@ def safe_exp(x: float) -> float:
 
 
 # ----------------------------------------------------------------------------- scoring a candidate
-
-
-def coarse_kl(cand: torch.Tensor, top: torch.Tensor, idx: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) per row over the reference's top-k tokens plus one bucket for all the others.
-
-    cand: the candidate's log-probs (P, V); top, idx: the original's top-k log-probs and token
-    ids (P, k); rest: log of the original's mass outside them (P,).
-    """
-    kl = (top.exp() * (top - cand.gather(-1, idx))).sum(-1)
-    cand_rest = mass_outside(cand, idx)
-    rest_term = torch.where(torch.isinf(rest), torch.zeros_like(rest), rest.exp() * (rest - cand_rest))
-    return kl + rest_term
 
 
 @torch.inference_mode()

@@ -19,10 +19,11 @@ Layers, for reuse:
   `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
-process writes the merged checkpoint. Under FSDP (`accelerate launch --config_file
-configs/fsdp.yaml`, GPU only) the processes hold shards of the model: the trained weights are
-gathered in full on the main process, which rebuilds the LoRA model from the pruned checkpoint,
-merges and saves it exactly as a single-GPU run does.
+process writes the merged checkpoint. `grad_accum` is split across the processes, so the
+effective batch stays batch_size x grad_accum (16) on any number of GPUs. Under FSDP
+(`accelerate launch --config_file configs/fsdp.yaml`, GPU only) the processes hold shards of the
+model: the trained weights are gathered in full on the main process, which rebuilds the LoRA
+model from the pruned checkpoint, merges and saves it exactly as a single-GPU run does.
 """
 
 from __future__ import annotations
@@ -48,15 +49,18 @@ from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal
 from .args import check_seed
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .distill import check_objective, distillation_trainer_class, teacher_of
+from .batches import IGNORE_INDEX, RecoveryCollator
+from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
-from .memory import fit_recovery_settings
-from .models import check_weights, load_config, load_model, resolve_model_name
+from .memory import fit_recovery_settings, model_parameter_count
+from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
+from .packed_attention import packed_attention
 
-IGNORE_INDEX = -100  # label value the causal-LM loss skips
+
+TEACHER_MODES = ("auto", "online", "cache")
 
 
 @dataclass
@@ -68,15 +72,15 @@ class RecoverySettings:
     lora_dropout: float = 0.05
     learning_rate: float = 3e-4
     num_epochs: float = 2.0
-    batch_size: int = 4  # per process; effective batch = batch_size x grad_accum x processes
-    grad_accum: int = 4
+    batch_size: int = 4  # micro-batch of each process
+    grad_accum: int = 4  # of the whole run, split across processes: effective batch = batch_size x grad_accum
     max_length: int = 512
     max_steps: int = -1  # > 0 overrides num_epochs (optimizer steps)
     warmup_steps: int = 0
     lr_scheduler: str = "linear"  # the Trainer's default schedule
     group_by_length: bool = True  # padded batches of similar length (False: random order)
     gradient_checkpointing: bool = False
-    max_memory_gb: float | None = None  # None: 24 on CUDA, no plan on CPU; 0: no plan (see mop/memory.py)
+    max_memory_gb: float | None = None  # None: the CUDA device's memory, no plan on CPU; 0: no plan (mop/memory.py)
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
     save_steps: int = 200  # Trainer checkpoint period, for --resume
     save_total_limit: int = 2
@@ -84,6 +88,9 @@ class RecoverySettings:
     seed: int = 1
     objective: str = "sft"  # sft (the paper's) | kd | kd+sft: distillation from the dense model (mop/distill.py)
     kd_temperature: float = 1.0
+    packing: bool = True  # examples end to end in rows, no padding (mop/batches.py); False: padded rows
+    teacher_mode: str = "auto"  # kd: online (teacher beside the student) | cache (mop/teacher_cache.py) | auto
+    kd_top_k: int = 64  # tokens per position a teacher cache keeps
 
     def check(self) -> None:
         """Reject values the Trainer would only fail on later (or silently accept). Real numbers are
@@ -109,6 +116,10 @@ class RecoverySettings:
             raise UsageError(f"--precision must be auto, bf16 or fp32, got {self.precision!r}")
         check_seed(self.seed)
         check_objective(self.objective, self.kd_temperature)
+        if self.teacher_mode not in TEACHER_MODES:
+            raise UsageError(f"--teacher_mode must be one of {', '.join(TEACHER_MODES)}, got {self.teacher_mode!r}")
+        if self.kd_top_k < 1:
+            raise UsageError(f"--kd_top_k must be at least 1, got {self.kd_top_k}")
 
 
 def finite_positive(flag: str, value: float, note: str = "") -> None:
@@ -184,23 +195,16 @@ def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: i
             labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
             if all(label == IGNORE_INDEX for label in labels):
                 continue
-            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+            examples.append({"input_ids": ids, "labels": labels, "index": len(examples)})
     return examples
 
 
-def padding_collator(tokenizer):
-    """Pads input_ids with the pad token and labels with -100.
-
-    Right padding, because Llama derives positions from the sequence index, not the mask. Works on
-    a copy so the tokenizer saved with the model keeps its own settings.
-    """
-    from transformers import DataCollatorForSeq2Seq
-
-    tokenizer = copy.deepcopy(tokenizer)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None) -> RecoveryCollator:
+    """Packed or padded batches (mop/batches.py); filler takes the pad token (EOS where the
+    tokenizer has none: it is never attended to nor predicted)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return RecoveryCollator(pad, packing=settings.packing, row_tokens=settings.max_length * settings.batch_size,
+                            teacher_cache=teacher_cache)
 
 
 # ----------------------------------------------------------------------------- training
@@ -229,13 +233,38 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     )
 
 
+def process_count() -> int:
+    """Processes of this run: those of torchrun / accelerate launch (their process group is set
+    up on first call, as the Trainer would), 1 without a launcher."""
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def accumulation_per_process(grad_accum: int, num_processes: int) -> int:
+    """Accumulation steps each process runs: every process adds a micro-batch per step, so
+    splitting --grad_accum across them keeps the effective batch at batch_size x grad_accum for
+    any NUM_GPUS (the paper's 16), where running it whole on each would multiply it. A split that
+    does not divide would change the effective batch: refused."""
+    if grad_accum % num_processes:
+        raise UsageError(f"--grad_accum {grad_accum} does not split across {num_processes} processes (NUM_GPUS): "
+                         f"give a --grad_accum that is a multiple of {num_processes}, or another process count")
+    return grad_accum // num_processes
+
+
+def effective_batch(args) -> int:
+    """Examples per optimizer step over all processes, as the Trainer's arguments run them
+    (recorded, so that a run shows what it did rather than what was asked)."""
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
 def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, progress: bool):
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
+        gradient_accumulation_steps=accumulation_per_process(settings.grad_accum, process_count()),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.num_epochs,
         max_steps=settings.max_steps if settings.max_steps > 0 else -1,
@@ -320,17 +349,17 @@ def loss_summary(log_history: list[dict]) -> dict:
 
 def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
                   target_modules: Sequence[str] | str | None = None, resume: bool = False,
-                  callbacks: Sequence = (), progress: bool = True, teacher=None) -> TrainReport:
+                  callbacks: Sequence = (), progress: bool = True, teacher=None, teacher_cache=None) -> TrainReport:
     """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
 
-    `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory).
+    `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory) or
+    from `teacher_cache` (a mop.teacher_cache.TeacherCache over these records).
 
     Trainer checkpoints go to `work_dir` every `save_steps`; with `resume` the run continues
     from the newest one there (optimizer, scheduler, RNG and data position included).
     `target_modules` overrides the default projections: a list of module-name suffixes, or a
     regex matched against full module names (e.g. to reach only LLaVA's language model).
     """
-    from transformers import Trainer
 
     settings.check()
     work_dir = Path(work_dir)
@@ -340,22 +369,25 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     bf16 = use_bf16(settings.precision)
     args = training_arguments(settings, work_dir, bf16, progress)
     peft_model = wrap_with_lora(model, settings, target_modules)
-    trainer_class, objective_kwargs = Trainer, {}
-    if settings.objective != "sft":
-        if teacher is None:
-            raise UsageError(f"--objective {settings.objective} needs the dense model as teacher")
-        trainer_class = distillation_trainer_class()
-        objective_kwargs = {"teacher": teacher, "objective": settings.objective, "temperature": settings.kd_temperature}
-    trainer = trainer_class(
-        model=peft_model, args=args, train_dataset=examples, data_collator=padding_collator(tokenizer),
-        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks], **objective_kwargs,
+    if settings.objective != "sft" and teacher is None and teacher_cache is None:
+        raise UsageError(f"--objective {settings.objective} needs the dense model as teacher")
+    collator = recovery_collator(tokenizer, settings, teacher_cache)
+    trainer = recovery_trainer_class()(
+        model=peft_model, args=args, train_dataset=examples, data_collator=collator,
+        processing_class=tokenizer, callbacks=[log_last_step_callback(), *callbacks],
+        objective=settings.objective, temperature=settings.kd_temperature, teacher=teacher,
     )
     checkpoint = last_complete_checkpoint(work_dir) if resume else None
     if resume and args.process_index == 0:
         print(f"resuming from {checkpoint}" if checkpoint else f"no checkpoint in {work_dir}; starting afresh")
     tokens_before = _tokens_at(checkpoint)  # read now: checkpoint rotation may delete it while training
     began = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    with contextlib.ExitStack() as stack:
+        if settings.packing:  # each example's attention alone (mop/packed_attention.py), student and teacher
+            for network in (unwrapped(peft_model), teacher):
+                if network is not None:
+                    stack.enter_context(packed_attention(network))
+        output = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - began
     state = trainer.state
     stats = {
@@ -369,6 +401,8 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
         "train_runtime_trainer": output.metrics.get("train_runtime"),
         "resumed_from": checkpoint,
         "world_size": args.world_size,
+        "grad_accum_per_process": trainer.args.gradient_accumulation_steps,
+        "effective_batch": effective_batch(trainer.args),
         "bf16": bf16,
         "device": str(args.device),
         "trainable_parameters": sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
@@ -463,13 +497,24 @@ def load_adapter_state(peft_model, state_dict: dict):
     return peft_model
 
 
+def base_weight_dtype(peft_model) -> torch.dtype:
+    """The dtype the frozen base was loaded in (the LoRA weights are fp32 whatever it is)."""
+    return peft_model.get_input_embeddings().weight.dtype
+
+
 def merged_model(report: TrainReport, pruned_dir: Path, settings: RecoverySettings, dtype: torch.dtype, targets):
-    """The recovered model with its adapter merged: from the in-memory PEFT model, or under FSDP
-    rebuilt from the pruned checkpoint and the gathered adapter weights (main process only)."""
-    if report.full_state_dict is None:
+    """The recovered model with its adapter merged in `dtype` (main process only): the in-memory
+    PEFT model when its base is already in `dtype`; else rebuilt from the pruned checkpoint loaded
+    in `dtype` and the trained adapter weights -- under FSDP (the gathered ones), and for a float16
+    checkpoint trained on a bf16 or fp32 copy, whose merge in the copy's dtype would round every
+    weight a second time."""
+    state = report.full_state_dict
+    if state is None and base_weight_dtype(report.peft_model) == dtype:
         return merge_adapter(report.peft_model)
+    if state is None:
+        state = {k: v for k, v in report.peft_model.state_dict().items() if "lora_" in k}
     model, _ = load_model(str(pruned_dir), dtype, "cpu")
-    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), report.full_state_dict))
+    return merge_adapter(load_adapter_state(wrap_with_lora(model, settings, targets), state))
 
 
 def recover_model(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
@@ -501,7 +546,7 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
 # Settings a resumed run must share with the interrupted one (others, e.g. save_steps, may change).
 RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epochs", "batch_size",
                "grad_accum", "max_length", "max_steps", "warmup_steps", "lr_scheduler", "group_by_length",
-               "seed", "objective", "kd_temperature")
+               "seed", "objective", "kd_temperature", "packing", "kd_top_k")
 
 
 def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None, hooks) -> str | None:
@@ -517,6 +562,27 @@ def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str |
     if teacher_vocab != student_vocab:
         raise UsageError(f"teacher {path} has a vocabulary of {teacher_vocab} tokens, the student {student_vocab}")
     return path
+
+
+def teacher_cache_for(job: dict, tokenizer, records, settings: RecoverySettings, bf16: bool, state, progress: bool):
+    """The teacher cache of this run's data, built first (by the main process, the teacher on the
+    GPU if there is one) when the folder does not hold it yet."""
+    from .teacher_cache import TeacherCache, build_cache, cache_key, pad_id_of  # heavy: imported on use
+
+    examples = encode_records(tokenizer, records, settings.max_length)
+    dtype = "float16" if bf16 else "float32"
+    key = cache_key(job["teacher"], tokenizer, examples, settings.max_length, settings.kd_top_k,
+                    settings.kd_temperature, dtype)
+    folder = Path(job["teacher_cache_dir"])
+    if state.is_main_process:
+        device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        with locked_result(folder, f"the teacher cache {folder}", wait=True):
+            if not (folder / "complete.json").exists():
+                teacher = load_model(job["teacher"], torch.bfloat16 if bf16 else torch.float32, device)[0]
+                build_cache(folder, key, teacher, pad_id_of(tokenizer), examples, progress=progress)
+                del teacher
+    state.wait_for_everyone()
+    return TeacherCache.open(folder, key)
 
 
 def check_folders(pruned_dir: Path, tuned_dir: Path, resume: bool) -> bool:
@@ -559,14 +625,40 @@ def write_loss_log(path: Path, log_history: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype) -> tuple[RecoverySettings, dict | None]:
+def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype, num_processes: int = 1,
+                teacher_path: str | None = None) -> tuple[RecoverySettings, dict | None, str | None]:
     """Settings fitted to --max_memory_gb (micro-batch, accumulation, checkpointing; the effective
-    batch is kept) and the plan as stored in mop_finetune.json (None: no budget)."""
-    fitted, plan = fit_recovery_settings(settings, config, dtype, LORA_PROJECTIONS)
+    batch is kept), the plan as stored in mop_finetune.json (None: no budget) and how a
+    distillation run gets its teacher (None for sft).
+
+    Each process holds one micro-batch, so the plan is made for one process's share of the
+    effective batch (batch_size x grad_accum / processes); the settings returned keep grad_accum
+    as the whole run's (the plan's accumulation x processes), as `training_arguments` splits it.
+    `--teacher_mode auto` takes the teacher online when the plan fits it beside the student (always
+    without a plan, e.g. on CPU), else from a teacher cache.
+    """
+    share = dataclasses.replace(settings, grad_accum=accumulation_per_process(settings.grad_accum, num_processes))
+    mode = settings.teacher_mode if teacher_path else None
+    if mode in ("auto", "online"):
+        teacher_params = model_parameter_count(load_config(teacher_path))
+        try:
+            fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS, teacher_params=teacher_params)
+            mode = "online"
+        except UsageError:
+            if mode == "online":
+                raise
+            mode = "cache"
+    if mode in (None, "cache"):
+        fitted, plan = fit_recovery_settings(share, config, dtype, LORA_PROJECTIONS,
+                                             cached_top_k=settings.kd_top_k if mode == "cache" else 0)
+    if mode:
+        print(f"teacher: {mode}" + (" (student and teacher do not fit the memory plan together)"
+                                    if mode == "cache" and settings.teacher_mode == "auto" else ""), flush=True)
     if plan is None:
-        return settings, None
-    print(plan.describe(), flush=True)
-    return fitted, plan.as_dict()
+        return settings, None, mode
+    print(plan.describe() + (f" (per process, {num_processes} processes)" if num_processes > 1 else ""), flush=True)
+    return (dataclasses.replace(fitted, grad_accum=fitted.grad_accum * num_processes),
+            {**plan.as_dict(), "num_processes": num_processes}, mode)
 
 
 def set_fsdp_wrap_class(config, environ=os.environ) -> None:
@@ -596,6 +688,14 @@ class RecoveryHooks:
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return torch.bfloat16 if bf16 else torch.float32
 
+    def merge_dtype(self, config, bf16: bool) -> torch.dtype:
+        """The dtype the adapter is merged and saved in: a float16 checkpoint (Llama-2's hub weights)
+        stays float16, so weights LoRA did not wrap are saved bit-identical and the wrapped ones are
+        rounded once; any other checkpoint keeps the training dtype."""
+        if saved_dtype(config) == torch.float16:
+            return torch.float16
+        return self.load_dtype(config, bf16)
+
     def before_training(self, model) -> object:
         """State to compare against after merging (nothing for a causal LM)."""
         return None
@@ -612,7 +712,7 @@ class RecoveryHooks:
 def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
                         num_samples: int | None = None, resume: bool = False, progress: bool = True,
                         callbacks: Sequence = (), hooks: RecoveryHooks | None = None,
-                        teacher: str | None = None) -> dict | None:
+                        teacher: str | None = None, teacher_cache_dir: str | None = None) -> dict | None:
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
     The output appears under its final name only when complete; Trainer checkpoints live in
@@ -621,12 +721,16 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     (`.<name>.lock` beside it) while it works, so a second run on the same output stops with a
     one-line error. Returns the contents of mop_finetune.json on the main process, None on the
     others. `teacher` (distillation objectives): the dense model, by default the one named in the
-    checkpoint's mop_prune.json.
+    checkpoint's mop_prune.json; with a teacher cache (`teacher_mode`, decided by the memory plan
+    under `auto`) its targets are read from, or first written to, `teacher_cache_dir` (default:
+    `teacher_cache/` beside the pruned checkpoint's run folder, shared by the runs of a grid).
     """
     from accelerate import PartialState  # heavy: imported on use
 
     hooks = hooks or RecoveryHooks()
     settings.check()
+    num_processes = process_count()
+    accumulation_per_process(settings.grad_accum, num_processes)  # a split that does not divide: refused now
     pruned_dir, tuned_dir = Path(pruned_model_dir), Path(tuned_model_dir)
     if num_samples is not None and num_samples < 1:
         raise UsageError(f"--num_samples must be at least 1, got {num_samples}")
@@ -641,10 +745,13 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
-    settings, memory_plan = plan_memory(settings, config, hooks.load_dtype(config, bf16))
+    settings, memory_plan, mode = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes,
+                                              teacher_path)
     job = {"pruned_model_dir": str(pruned_dir), "tuned_model_dir": str(tuned_dir), "data": source,
            "num_samples": num_samples, "settings": dataclasses.asdict(settings), "memory_plan": memory_plan,
-           "teacher": teacher_path}
+           "teacher": teacher_path, "teacher_mode": mode,
+           "teacher_cache_dir": str(teacher_cache_dir or pruned_dir.parent.parent / "teacher_cache") if mode == "cache"
+           else None}
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     set_fsdp_wrap_class(config)
@@ -675,16 +782,20 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     tokenizer = getattr(processing, "tokenizer", processing)
     targets = get_adapter(model).lora_targets()
     before = hooks.before_training(model)
-    teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0] if job["teacher"] else None
+    teacher, cache = None, None
+    if job["teacher_mode"] == "online":
+        teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0]
+    elif job["teacher_mode"] == "cache":
+        cache = teacher_cache_for(job, tokenizer, records, settings, bf16, state, progress)
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
-                           callbacks=callbacks, progress=progress, teacher=teacher)
+                           callbacks=callbacks, progress=progress, teacher=teacher, teacher_cache=cache)
     del teacher
     meta = None
     if state.is_main_process:
-        merged = merged_model(report, pruned_dir, settings, hooks.load_dtype(config, bf16), targets)
+        merged = merged_model(report, pruned_dir, settings, hooks.merge_dtype(config, bf16), targets)
         merged, extra = hooks.after_merge(merged, config, before)
         meta = {**job, "num_records": len(records), "dtype": str(merged.dtype), "lora_targets": targets, **extra,
                 **report.stats, "command": " ".join(sys.argv), "versions": software_versions()}

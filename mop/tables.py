@@ -209,13 +209,14 @@ def run_order(run: str) -> tuple:
     return (1 if match["extreme"] == "depth_only" else 2, rule, 0, "")
 
 
-def run_label(run: str) -> str:
+def run_label(run: str, recovered: bool = False) -> str:
+    """The row label; a recovered checkpoint's names its recovery objective (sft: the paper's)."""
     if run == "dense":
         return "Dense"
     match = RUN_NAME.fullmatch(run)
     if match is None:
         return run.removeprefix("run_")
-    notes = [n for n in (match["rule"], match["objective"]) if n]
+    notes = [n for n in (match["rule"], match["objective"] or ("sft" if recovered else None)) if n]
     if match["seed"]:
         return f"MoP (seed {match['seed']}" + "".join(f", {n}" for n in notes) + ")"
     return EXTREME_LABELS[match["extreme"]] + (f" ({', '.join(notes)})" if notes else "")
@@ -284,12 +285,13 @@ def mean_or_none(values: list[float | None]) -> float | None:
 
 def checkpoint_row(s: Scored, tasks: Columns, metric: str, target: float | None) -> Row:
     values = {t: metric_value(t, s.tasks[t], metric) if t in s.tasks else None for t in tasks}
-    return Row(target, run_label(s.run), s.run, str(s.iteration), s.params, s.compression, values,
+    return Row(target, run_label(s.run, s.stage == "recovered"), s.run, str(s.iteration), s.params, s.compression, values,
                mean_or_none([values[t] for t in tasks.accuracy]), limit=s.limit)
 
 
-def seed_summary_row(rows: list[Row], tasks: list[str], target: float, group: str = "") -> Row:
-    """MoP mean over the seeds' rows, with the sample standard deviation of every column."""
+def seed_summary_row(rows: list[Row], tasks: list[str], target: float, group: str = "", recovered: bool = False) -> Row:
+    """MoP mean over the seeds' rows, with the sample standard deviation of every column (recovered
+    rows name their objective, sft when the group does not)."""
 
     def stats(values):
         if any(v is None for v in values):
@@ -304,7 +306,8 @@ def seed_summary_row(rows: list[Row], tasks: list[str], target: float, group: st
     compression, spread["compression"] = stats([r.compression for r in rows])
     iterations = "/".join(r.iteration for r in rows)
     limits = [r.limit for r in rows if r.limit is not None]
-    label = f"MoP mean ± std ({len(rows)} seeds" + (f", {group})" if group else ")")
+    note = group if group.endswith(("kd", "kd+sft")) or not recovered else ", ".join(n for n in (group, "sft") if n)
+    label = f"MoP mean ± std ({len(rows)} seeds" + (f", {note})" if note else ")")
     return Row(target, label, "seeds" + (f"_{group}" if group else ""), iterations, params, compression,
                values, average, spread, limit=max(limits) if limits else None)
 
@@ -314,6 +317,7 @@ def build_rows(checkpoints: list[Scored], dense: Scored | None, tasks: list[str]
     """The table of one stage: dense, then per target the seeds, their mean, and the extremes."""
     rows = [checkpoint_row(dense, tasks, metric, None)] if dense else []
     runs = sorted({s.run for s in checkpoints}, key=run_order)
+    recovered = any(s.stage == "recovered" for s in checkpoints)
     for target in targets:
         seed_rows: dict[str, list[Row]] = {}  # depth rule -> its seeds' rows
         other_rows = []
@@ -324,7 +328,7 @@ def build_rows(checkpoints: list[Scored], dense: Scored | None, tasks: list[str]
             row, group = checkpoint_row(pick, tasks, metric, target), seed_group(run)
             (other_rows if group is None else seed_rows.setdefault(group, [])).append(row)
         for group, group_rows in seed_rows.items():
-            summary = [seed_summary_row(group_rows, tasks, target, group)] if len(group_rows) >= 2 else []
+            summary = [seed_summary_row(group_rows, tasks, target, group, recovered)] if len(group_rows) >= 2 else []
             rows += group_rows + summary
         rows += other_rows
     return rows

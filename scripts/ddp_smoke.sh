@@ -47,6 +47,7 @@ out = Path(sys.argv[1])
 meta = json.loads((out / "mop_finetune.json").read_text())
 assert meta["world_size"] == 2, meta["world_size"]
 assert meta["global_steps"] == 3, meta["global_steps"]
+assert meta["effective_batch"] == 4 and meta["grad_accum_per_process"] == 1, meta  # 2 x 2, accumulation split
 assert (out / "loss_log.csv").exists() and (out / "mop_prune.json").exists()
 assert not (out.parent / f".work-{out.name}").exists(), "work folder left behind"
 AutoModelForCausalLM.from_pretrained(out)

@@ -35,6 +35,23 @@ mop_check_choice() {
     exit 2
 }
 
+mop_check_memory_budget() {
+    # MAX_MEMORY_GB: recovery's memory budget, a number of GB (0: no plan) or `device`.
+    if ! [[ "${MAX_MEMORY_GB:-24}" =~ ^(device|[0-9]+(\.[0-9]+)?)$ ]]; then
+        echo "error: MAX_MEMORY_GB must be a number of GB (24: the paper's card, 0: no plan) or 'device', got '${MAX_MEMORY_GB}'" >&2
+        exit 2
+    fi
+}
+
+mop_memory_budget_flag() {
+    # finetune.py's --max_memory_gb: MAX_MEMORY_GB, by default 24 (the paper's card, whatever the
+    # GPU holds); `device` passes none, so finetune.py plans for the GPU's own memory. Embedded
+    # runs pass none either: they run on CPU, where recovery makes no plan.
+    if [[ "${EMBEDDED:-0}" != 1 && "${MAX_MEMORY_GB:-24}" != device ]]; then
+        echo --max_memory_gb "${MAX_MEMORY_GB:-24}"
+    fi
+}
+
 MOP_EXECUTORS=(local gpus slurm)  # mop/stages.py EXECUTORS
 MOP_KEEP_CHECKPOINTS=(used all)   # mop_kept_iterations: only what is recovered, or every checkpoint
 
@@ -86,6 +103,7 @@ mop_check_settings() {
     # Every driver setting, before anything is created or any stage declared: one line and exit
     # status 2 naming the setting and what it allows.
     mop_check_positive_int NUM_GPUS "${NUM_GPUS:-1}"
+    mop_check_memory_budget
     mop_check_positive_int NUM_ITERATIONS "${NUM_ITERATIONS:-1}"
     # Whole epochs only: the recovered folder is <pruned>_ft_<e>ep, which mop/layout.py reads as \d+.
     mop_check_positive_int NUM_EPOCHS "${NUM_EPOCHS:-1}"
@@ -310,13 +328,16 @@ mop_recover_and_score() {
     if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
         mop_eval --after "${run}_prune" --array "${run}_it%a_eval" "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
     fi
+    local teacher_cache=()
     for objective in $(mop_objectives_of "$run"); do
         sfx=$(mop_objective_suffix "$objective")
         tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep${sfx}"
+        # Distillation: one teacher cache for the whole grid (used when the memory plan picks it).
+        [[ "$objective" == sft ]] || teacher_cache=(--teacher_cache_dir "$RESULTS_DIR/teacher_cache")
         # shellcheck disable=SC2046
         mop_stage --after "${run}_prune" --array "${run}_it%a${sfx}_finetune" "${run}_it${i}${sfx}_finetune" "$tuned" \
             $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
-            --objective "$objective" --resume ${FT_ARGS:-}
+            --objective "$objective" ${teacher_cache[@]+"${teacher_cache[@]}"} --resume $(mop_memory_budget_flag) ${FT_ARGS:-}
         mop_eval --after "${run}_it${i}${sfx}_finetune" "${run}_it${i}${sfx}_ft_eval" "$tuned" "${tuned}_eval"
     done
 }
@@ -331,6 +352,7 @@ mop_common_settings() {
     TASKS=${TASKS:-paper}  # lm_eval tasks, zero-shot; paper = the five of mop/evaluate.py PAPER_TASKS
     FT_ARGS=${FT_ARGS:-}                       # extra finetune.py flags
     NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate (GPUs per stage)
+    MAX_MEMORY_GB=${MAX_MEMORY_GB:-24}         # recovery's memory plan: 24 GB (paper's card) | GB | 0 (none) | device
     EXECUTOR=${EXECUTOR:-local}                # local | gpus (GPUS=0,1,...) | slurm (see the top of this file)
     ACCELERATE_CONFIG=${ACCELERATE_CONFIG:-}   # e.g. configs/fsdp.yaml: recovery through accelerate with it
     EVAL_UNRECOVERED=${EVAL_UNRECOVERED:-0}    # 1: also score each checkpoint before recovery

@@ -6,11 +6,9 @@ import csv
 import json
 
 import pytest
-import torch
 from conftest import tiny_model
 
 from mop.cli import finetune_main
-from mop.distill import kd_loss
 from mop.io import write_json
 from mop.layout import LOSS_LOG, PRUNE_META
 
@@ -18,40 +16,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")
 RECORDS = [{"instruction": f"explain the {w} .", "input": "", "output": f"the {w} is big and red ."}
            for w in ("sun", "tree", "cat", "dog", "city", "river", "water", "word")]
-
-
-@torch.no_grad()
-def kl_by_hand(student, teacher, ids: torch.Tensor, mask: torch.Tensor, temperature: float) -> float:
-    """Each example alone (its real tokens only): sum over the vocabulary of p_t (log p_t - log p_s)
-    at temperature T, for every position but the last; mean over all positions of all examples; x T^2."""
-    values = []
-    for row, row_mask in zip(ids, mask):
-        real = row[row_mask.bool()][None]
-        s = (student(real).logits[0, :-1].double() / temperature).softmax(-1)
-        t = (teacher(real).logits[0, :-1].double() / temperature).softmax(-1)
-        values += (t * (t.log() - s.log())).sum(-1).tolist()
-    return sum(values) / len(values) * temperature ** 2
-
-
-@pytest.mark.parametrize("temperature", [1.0, 2.5])
-def test_kd_loss_equals_the_kl_computed_by_hand_on_padded_batches(temperature):
-    student, teacher = tiny_model(kv_heads=2, layers=2, seed=1), tiny_model(kv_heads=2, layers=3, seed=2)
-    ids = torch.tensor([[5, 9, 13, 17, 21, 25], [7, 11, 15, 3, 3, 3], [8, 12, 3, 3, 3, 3]])
-    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
-    with torch.no_grad():
-        loss = kd_loss(student(ids, attention_mask=mask).logits, teacher(ids, attention_mask=mask).logits, mask,
-                       temperature)
-    # fp32 log-probs against fp64: the small KL of two near distributions loses ~1e-5 to cancellation
-    assert loss.item() == pytest.approx(kl_by_hand(student, teacher, ids, mask, temperature), rel=1e-4)
-    assert loss.item() > 1e-3
-
-
-def test_kd_loss_is_zero_when_the_student_is_the_teacher():
-    model = tiny_model(kv_heads=2, layers=2)
-    ids, mask = torch.tensor([[5, 9, 13, 17]]), torch.ones(1, 4, dtype=torch.long)
-    with torch.no_grad():
-        logits = model(ids).logits
-    assert kd_loss(logits, logits.clone(), mask).item() == pytest.approx(0.0, abs=1e-7)
 
 
 @pytest.fixture

@@ -100,17 +100,20 @@ def test_a_bad_depth_rule_stops_the_driver_before_anything_is_made(value, tmp_pa
 
 
 def test_the_demo_prunes_the_seed_1_path_under_both_rules_and_recovers_iteration_8(tmp_path):
+    """Both rules recovered with the paper's sft; block_influence also with kd (distillation)."""
     import os
     import sys
 
     env = {**os.environ, "EMBEDDED": "1", "DRY_RUN": "1", "RESULTS_DIR": str(tmp_path / "r"), "PYTHON": sys.executable}
-    for name in ("DEPTH_RULE", "EMBEDDED_FT_ITERATIONS", "FT_ITERATIONS", "EMBEDDED_ITERATIONS"):
+    for name in ("DEPTH_RULE", "EMBEDDED_FT_ITERATIONS", "FT_ITERATIONS", "EMBEDDED_ITERATIONS", "FT_OBJECTIVE"):
         env.pop(name, None)
     proc = subprocess.run(["bash", str(REPO / "Llama3" / "run_mop_llama3_minimal.sh")], capture_output=True, text=True,
                           timeout=300, env=env)
     stages = re.findall(r"^\s+(\S+)\s+to run", proc.stdout, re.M)
-    assert stages == ["dense_eval"] + [f"{run}_{s}" for run in ("run_seed_1", "run_seed_1_block_influence")
-                                       for s in ("prune", "it8_eval", "it8_finetune", "it8_ft_eval")] + ["tables"], proc.stdout
+    sft = ("prune", "it8_eval", "it8_finetune", "it8_ft_eval")
+    assert stages == (["dense_eval"] + [f"run_seed_1_{s}" for s in sft]
+                      + [f"run_seed_1_block_influence_{s}" for s in sft + ("it8_kd_finetune", "it8_kd_ft_eval")]
+                      + ["tables"]), proc.stdout
 
 
 # ----------------------------------------------------------------------------- the drivers' published paths
@@ -120,22 +123,25 @@ SEED_PATHS = {"1": "LGGLLLGGLLGLGLLGGL", "2": "GGLLGGGLGGGLLLGGLL", "3": "LGLGGL
 EXTREMES = {"run_depth_only": "L" * 18, "run_width_only": "G" * 18}
 
 
-def planned_prune_runs(relative: str, tmp_path) -> dict[str, dict]:
-    """What a driver would really run, not what its text says: the prune.py commands of its Slurm
-    job scripts (EXECUTOR=slurm DRY_RUN=1 prints them and creates nothing), by run folder."""
+def planned_commands(relative: str, tmp_path, script: str, **env) -> list[list[str]]:
+    """What a driver would really run, not what its text says: the commands of `script` in its
+    Slurm job scripts (EXECUTOR=slurm DRY_RUN=1 prints them and creates nothing)."""
     import os
     import shlex
     import sys
 
     env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, "EXECUTOR": "slurm", "DRY_RUN": "1",
-           "RESULTS_DIR": str(tmp_path / "results"), "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+           "RESULTS_DIR": str(tmp_path / "results"), "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", **env}
     proc = subprocess.run(["bash", str(REPO / relative)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
+    return [shlex.split(line.split("exec ", 1)[1].removesuffix(" ;;")) for line in proc.stdout.splitlines()
+            if "exec " in line and script in line]
+
+
+def planned_prune_runs(relative: str, tmp_path) -> dict[str, dict]:
+    """The prune.py commands a driver would run, by run folder."""
     runs = {}
-    for line in proc.stdout.splitlines():
-        if "exec " not in line or "prune.py" not in line:
-            continue
-        argv = shlex.split(line.split("exec ", 1)[1].removesuffix(" ;;"))
+    for argv in planned_commands(relative, tmp_path, "prune.py"):
         flags = {a: b for a, b in zip(argv, argv[1:]) if a.startswith("--")}
         runs[flags["--save_dir"].rsplit("/", 1)[1]] = {
             "seed": flags["--seed"], "sequence": flags["--decision_sequence"],
@@ -164,3 +170,32 @@ def test_extreme_drivers_run_depth_only_and_width_only(driver, mlp_only, tmp_pat
     runs = planned_prune_runs(driver, tmp_path)
     assert {run: r["sequence"] for run, r in runs.items()} == EXTREMES
     assert all(r["iterations"] == "18" and r["mlp_only"] == mlp_only for r in runs.values())
+
+
+@pytest.mark.parametrize("driver,env,budget", [
+    ("Llama2/run_mop_llama2.sh", {}, ["24"]),
+    ("Llama3/run_extremes_llama3.sh", {}, ["24"]),
+    ("Llava/run_mop_llava.sh", {}, ["24"]),
+    ("Llama2/run_mop_llama2.sh", {"MAX_MEMORY_GB": "80"}, ["80"]),
+    ("Llama3/run_mop_llama3.sh", {"MAX_MEMORY_GB": "device"}, []),
+    ("Llama3/run_mop_llama3_minimal.sh", {"EMBEDDED": "1"}, []),
+    ("Llava/run_mop_llava.sh", {"EMBEDDED": "1"}, []),
+])
+def test_drivers_pass_the_papers_24_gb_budget_to_recovery(driver, env, budget, tmp_path):
+    """finetune.py alone plans for the GPU's own memory; the drivers keep the paper's card (24 GB)
+    unless MAX_MEMORY_GB says otherwise (`device`: no flag), and embedded CPU runs make no plan."""
+    commands = planned_commands(driver, tmp_path, "finetune.py", FT_ITERATIONS="3", EMBEDDED_FT_ITERATIONS="3", **env)
+    assert commands
+    for argv in commands:
+        assert [b for a, b in zip(argv, argv[1:]) if a == "--max_memory_gb"] == budget, argv
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "24GB"])
+def test_a_bad_memory_budget_stops_the_driver_before_anything_is_made(value, tmp_path):
+    results = tmp_path / "results"
+    proc = subprocess.run(["bash", str(REPO / "Llama2" / "run_mop_llama2.sh")], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "MAX_MEMORY_GB": value, "RESULTS_DIR": str(results),
+                                           "PYTHON": "/bin/false"})
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: MAX_MEMORY_GB") and len(
+        proc.stderr.strip().splitlines()) == 1
+    assert not results.exists()

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery", "lm_eval")
+STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
+          "teacher cache", "recovery, cache kd", "lm_eval")
 
 
 def test_gpu_check_tiny_cpu(tmp_path):
@@ -22,14 +23,17 @@ def test_gpu_check_tiny_cpu(tmp_path):
         for stage in STAGES:
             assert rows[(model, stage)]["status"] == "ok", (model, stage)
     # The further-family stage (Qwen3 shape: q/k norms): exactly one G step, one L step and recovery.
-    assert [r["stage"] for r in report["rows"] if r["model"] == "tiny-qwen3"] == ["build", "G step", "L step", "recovery"]
-    assert all(rows[("tiny-qwen3", s)]["status"] == "ok" for s in ("build", "G step", "L step", "recovery"))
+    qwen3_stages = ["build", "G step", "L step", "recovery, packed sft"]
+    assert [r["stage"] for r in report["rows"] if r["model"] == "tiny-qwen3"] == qwen3_stages
+    assert all(rows[("tiny-qwen3", s)]["status"] == "ok" for s in qwen3_stages)
     assert "'neurons': " in rows[("tiny-qwen3", "G step")]["detail"] and "'removed_layer_index': 3" in rows[
         ("tiny-qwen3", "L step")]["detail"]
-    assert "micro-batch" in rows[("tiny-qwen3", "recovery")]["detail"]
+    assert "micro-batch" in rows[("tiny-qwen3", "recovery, packed sft")]["detail"]
     latency_rows = [r for r in report["rows"] if r["stage"].startswith("latency")]
     assert len(latency_rows) == 4 and all(r["model"] == "tiny-llama2" and r["status"] == "ok" for r in latency_rows)
     assert {r["stage"].split()[-1] for r in latency_rows} == {"eager", "compiled"}
-    assert "micro-batch" in rows[("tiny-llama2", "recovery")]["detail"]  # the memory plan was applied
+    for stage in ("recovery, packed sft", "recovery, cache kd"):
+        assert "micro-batch" in rows[("tiny-llama2", stage)]["detail"]  # the memory plan was applied
+    assert "positions" in rows[("tiny-llama3", "teacher cache")]["detail"]
     table = result.stdout[result.stdout.index("MoP GPU check on cpu"):]
     assert "within" in table and " NO " not in table

@@ -283,13 +283,13 @@ def test_tables_show_the_visual_benchmark_columns(tmp_path, capsys):
     assert "mop_shapes_lmms" in header.split(" | ")
     rows = {tuple(c.strip() for c in line.strip("|").split("|"))[1]: line for line in printed.splitlines()
             if line.startswith("| ") and not line.startswith("| Target")}
-    assert "62.50" in rows["Dense"] and printed.count("MoP (seed 1)") == 2
+    assert "62.50" in rows["Dense"] and printed.count("MoP (seed 1)") == 1 and printed.count("MoP (seed 1, sft)") == 1
     recovered, pruned = printed.split("Pruned checkpoints without recovery")
-    assert "50.00" in recovered.split("MoP (seed 1)")[1].splitlines()[0]
+    assert "50.00" in recovered.split("MoP (seed 1, sft)")[1].splitlines()[0]
     assert "25.00" in pruned.split("MoP (seed 1)")[1].splitlines()[0]
     with open(root / "results_table.csv") as handle:
         values = {(r["stage"], r["method"]): r["mop_shapes_lmms"] for r in csv.DictReader(handle)}
-    assert values[("recovered", "MoP (seed 1)")] == "0.5" and values[("pruned", "MoP (seed 1)")] == "0.25"
+    assert values[("recovered", "MoP (seed 1, sft)")] == "0.5" and values[("pruned", "MoP (seed 1)")] == "0.25"
 
 
 # ----------------------------------------------------------------------------- scoring the tiny LLaVA

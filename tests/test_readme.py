@@ -74,7 +74,7 @@ def readme_row(label: str) -> str:
 def test_stated_recovery_defaults_are_the_scripts_defaults(parsers):
     lora = re.search(r"r=(\d+), alpha=(\d+), dropout ([\d.]+)", readme_row("LoRA"))
     optimiser = re.search(r"lr ([\de.-]+), effective batch (\d+).*max length (\d+), (\d+) epochs", readme_row("optimiser"))
-    budget = re.search(r"(\d+) GB on CUDA", readme_row("memory budget"))
+    budget = re.search(r"drivers: (\d+) GB", readme_row("memory budget"))
     assert lora and optimiser and budget
     for script in ("Llama2/finetune.py", "Llama3/finetune.py"):
         d = defaults(parsers[script])

@@ -19,12 +19,12 @@ import torch
 from transformers import TrainerCallback
 
 from mop.data import alpaca_prompt
-from mop.io import write_json
+from mop.io import UsageError, write_json
 from mop.cli import finetune_main
 from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.recovery import (
     CHECKPOINT_FILES, IGNORE_INDEX, RecoverySettings, discard_incomplete_checkpoints, encode_records,
-    last_complete_checkpoint, merge_adapter, padding_collator, recover_model, tokenizer_adds_bos, train_adapter,
+    last_complete_checkpoint, merge_adapter, recovery_collator, recover_model, tokenizer_adds_bos, train_adapter,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def test_truncation_and_dropped_records(tokenizer):
     long = {"instruction": "Talk.", "input": "", "output": "word " * 200}
     prompt_len = len(tokenizer(alpaca_prompt(long), add_special_tokens=False).input_ids)
     ex = encode_records(tokenizer, [long], max_length=prompt_len + 5)[0]
-    assert len(ex["input_ids"]) == len(ex["labels"]) == len(ex["attention_mask"]) == prompt_len + 5
+    assert len(ex["input_ids"]) == len(ex["labels"]) == prompt_len + 5 and ex["index"] == 0
     assert ex["input_ids"][-1] != tokenizer.eos_token_id  # cut before the EOS
     assert sum(t != IGNORE_INDEX for t in ex["labels"]) == 5
     # A prompt that fills max_length leaves no response token: the record is dropped.
@@ -163,7 +163,7 @@ def test_truncation_and_dropped_records(tokenizer):
 def test_collator_pads_labels_with_ignore_index(tokenizer):
     examples = encode_records(tokenizer, RECORDS[:2] + [RECORDS[6]], max_length=128)
     side = tokenizer.padding_side
-    batch = padding_collator(tokenizer)(examples)
+    batch = recovery_collator(tokenizer, RecoverySettings(packing=False))(examples)
     longest = max(len(e["input_ids"]) for e in examples)
     assert batch["input_ids"].shape == batch["labels"].shape == (3, longest)
     for row, ex in enumerate(examples):
@@ -340,6 +340,53 @@ def test_end_to_end_checkpoint(checkpoint, data_file, tmp_path):
                                             "--resume"])["global_steps"] == 3
 
 
+class KeepAdapter(TrainerCallback):
+    """The trained LoRA weights at the end of training (the work folder holding them is deleted)."""
+
+    lora: dict = {}
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.lora = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def test_float16_checkpoint_is_merged_and_saved_in_float16(base_model, tokenizer, data_file, tmp_path):
+    """A float16 checkpoint (Llama-2's hub dtype) comes back in float16, equal to merging the trained
+    adapter into its float16 weights by hand: W16 + B A x alpha/r, rounded once (what peft's
+    merge_and_unload does in float16); the weights LoRA does not wrap stay bit-identical. A merge
+    in the training copy's dtype (fp32 here, bf16 on a GPU) would save that dtype or re-round."""
+    from peft import get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    from mop.recovery import finetune_checkpoint, lora_config
+
+    pruned = tmp_path / "prune_iteration_1"
+    copy.deepcopy(base_model).half().save_pretrained(pruned)
+    tokenizer.save_pretrained(pruned)
+    write_json(pruned / PRUNE_META, {"iteration": 1, "settings": {"model_name": "smollm2-135m"}})
+    assert AutoConfig.from_pretrained(pruned).dtype == torch.float16
+    settings, keep = tiny_settings(max_steps=3), KeepAdapter()
+    out = tmp_path / "tuned"
+    meta = finetune_checkpoint(pruned, out, settings, data=str(data_file), callbacks=[keep], progress=False)
+    saved, before = load_file(out / "model.safetensors"), load_file(pruned / "model.safetensors")
+    assert meta["dtype"] == "torch.float16" and AutoConfig.from_pretrained(out).dtype == torch.float16
+    assert saved.keys() == before.keys() and {t.dtype for t in saved.values()} == {torch.float16}
+
+    by_hand = get_peft_model(LlamaForCausalLM.from_pretrained(pruned, dtype=torch.float16), lora_config(settings))
+    missing, unexpected = by_hand.load_state_dict(keep.lora, strict=False)
+    assert not unexpected and not [k for k in missing if "lora_" in k]
+    by_hand = by_hand.merge_and_unload().state_dict()
+    wrapped = [k for k in saved if k.endswith("_proj.weight")]
+    assert len(wrapped) == 2 * 7
+    for key, tensor in saved.items():
+        assert torch.equal(tensor, by_hand[key]), key
+        assert torch.equal(tensor, before[key]) == (key not in wrapped), key  # training changed every wrapped one
+    prefix = "base_model.model.model.layers.1.mlp.down_proj"
+    delta = keep.lora[f"{prefix}.lora_B.default.weight"] @ keep.lora[f"{prefix}.lora_A.default.weight"]
+    expected = (before["model.layers.1.mlp.down_proj.weight"].float() + delta * settings.lora_alpha / settings.lora_r)
+    assert torch.equal(saved["model.layers.1.mlp.down_proj.weight"], expected.half())
+
+
 def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
     """An explicit --max_memory_gb is honoured on CPU: the plan changes the micro-batch, keeps the
     effective batch, is printed, and is stored in mop_finetune.json."""
@@ -358,6 +405,7 @@ def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
     assert plan["micro_batch"] < 4 and plan["micro_batch"] * plan["grad_accum"] == 8  # effective batch kept
     assert stored["settings"]["batch_size"] == plan["micro_batch"] and stored["settings"]["grad_accum"] == plan["grad_accum"]
     assert stored["settings"]["gradient_checkpointing"] == plan["gradient_checkpointing"]
+    assert stored["grad_accum_per_process"] == plan["grad_accum"] and stored["effective_batch"] == 8  # as the Trainer ran
     assert stored["global_steps"] == 2
     assert "memory plan for 0.7 GB" in capsys.readouterr().out
     # Without a budget on CPU there is no plan and the settings stay as given.
@@ -428,6 +476,58 @@ def test_bad_numbers_are_one_line_errors(checkpoint, tmp_path, capsys):
         code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(tmp_path / "o"), *flags],
                             capsys)
         assert code == 2 and len(err.splitlines()) == 1
+
+
+def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_is_refused(
+        checkpoint, monkeypatch, capsys):
+    """NUM_GPUS=N runs --grad_accum / N accumulation steps per process, with the memory plan's
+    micro-batch too (the plan is made for one process's share); NUM_GPUS=3 with --grad_accum 4
+    would change the effective batch: a one-line error before anything is loaded."""
+    import mop.recovery as recovery
+    from mop.models import load_config
+
+    config = load_config(str(checkpoint))
+    settings = tiny_settings(batch_size=4, grad_accum=4, max_memory_gb=0.7)  # fits micro-batch 2, not 4
+    for processes in (1, 2, 4):
+        fitted, plan, _ = recovery.plan_memory(settings, config, torch.float32, processes)
+        per_process = recovery.accumulation_per_process(fitted.grad_accum, processes)
+        assert (fitted.batch_size, per_process) == (plan["micro_batch"], plan["grad_accum"]) == (2, 8 // processes)
+        assert fitted.batch_size * per_process * processes == 16 == fitted.batch_size * fitted.grad_accum
+    with pytest.raises(UsageError, match="--grad_accum 4 does not split across 3 processes"):
+        recovery.plan_memory(settings, config, torch.float32, 3)
+    monkeypatch.setattr(recovery, "process_count", lambda: 3)
+    code, err = run_cli(["--pruned_model_dir", str(checkpoint), "--tuned_model_dir", "/nonexistent/o",
+                         "--grad_accum", "4"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "--grad_accum 4 does not split across 3 processes" in err
+
+
+def test_two_ddp_processes_keep_the_effective_batch(checkpoint, tokenizer, tmp_path):
+    """NUM_GPUS=2 on 2 CPU processes (torchrun, gloo), with a memory plan that lowers the micro-batch:
+    one epoch over 48 examples at effective batch 4 x 4 = 16 is 3 optimizer steps (not 2, as with
+    the whole accumulation on each process), every example seen once."""
+    import json
+
+    data = tmp_path / "data.json"
+    records = [{"instruction": f"Count to {i}.", "input": "", "output": " ".join(map(str, range(i + 1)))}
+               for i in range(48)]
+    write_json(data, records)
+    out = tmp_path / "tuned"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(REPO / "Llama3" / "finetune.py"), "--pruned_model_dir", str(checkpoint), "--tuned_model_dir", str(out),
+        "--data", str(data), "--num_epochs", "1", "--batch_size", "4", "--grad_accum", "4", "--max_length", "64",
+        "--lora_r", "4", "--precision", "fp32", "--max_memory_gb", "0.7", "--logging_steps", "1",
+    ], capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    meta = json.loads((out / "mop_finetune.json").read_text())
+    examples = encode_records(tokenizer, records, 64)
+    assert meta["world_size"] == 2 and meta["memory_plan"]["num_processes"] == 2
+    micro, per_process = meta["memory_plan"]["micro_batch"], meta["grad_accum_per_process"]
+    assert micro == meta["settings"]["batch_size"] < 4 and per_process == meta["memory_plan"]["grad_accum"]
+    assert micro * per_process * 2 == meta["effective_batch"] == 16
+    assert meta["global_steps"] == len(examples) // 16 == 3 and meta["epochs"] == 1
+    assert meta["train_tokens"] == sum(len(e["input_ids"]) for e in examples)
 
 
 @pytest.mark.slow  # two torchrun processes, about a minute: `make test-all`

@@ -216,7 +216,7 @@ for i in range(1, int(a.num_iterations) + 1):
 FAKE_FINETUNE = """
 import argparse, os, shutil, sys
 p = argparse.ArgumentParser()
-for flag in ("--pruned_model_dir", "--tuned_model_dir", "--num_epochs", "--objective"):
+for flag in ("--pruned_model_dir", "--tuned_model_dir", "--num_epochs", "--objective", "--max_memory_gb"):
     p.add_argument(flag)
 p.add_argument("--resume", action="store_true")
 a = p.parse_args()

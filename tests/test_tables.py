@@ -153,12 +153,12 @@ def test_markdown_shows_json_numbers_and_files_written(results):
     lines = [l for l in md.splitlines() if l.startswith("| ")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == ["Target", "Method", "Iter", "Params", "Compr."] + TASKS + ["Avg"]
-    seed1_30 = next(l for l in lines if l.startswith("| 30% | MoP (seed 1) |"))
+    seed1_30 = next(l for l in lines if l.startswith("| 30% | MoP (seed 1, sft) |"))
     cells = [c.strip() for c in seed1_30.strip("|").split("|")]
     scores = truth[("run_seed_1", 6, "recovered")]
     assert cells[2] == "6" and cells[4] == "32.0%" and cells[3] == "0.7M"
     assert cells[5:10] == [f"{100 * value(scores, t, 'acc_norm'):.2f}" for t in TASKS]
-    assert "MoP mean ± std (3 seeds)" in md and "Pruned checkpoints without recovery" not in md
+    assert "MoP mean ± std (3 seeds, sft)" in md and "Pruned checkpoints without recovery" not in md
     tex = (out / "results_table.tex").read_text()
     assert "\\toprule" in tex and "arc\\_easy" in tex and "$\\pm$" in tex
     assert (out / "results_plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -249,13 +249,13 @@ def test_perplexity_column_and_depth_rule_groups(tmp_path):
     tasks, rows = result["tables"]["recovered"]
     assert list(tasks.accuracy) == TASKS and list(tasks.perplexity) == ["mop_heldout_ppl"]
     by_method = {r.method: r for r in rows}
-    assert list(by_method) == ["Dense", "MoP (seed 1)", "MoP (seed 2)", "MoP mean ± std (2 seeds)",
-                               "MoP (seed 1, block_influence)", "MoP (seed 2, block_influence)",
-                               "MoP mean ± std (2 seeds, block_influence)", "Depth-only (block_influence)"]
-    for method, run in [("Dense", "dense"), ("MoP (seed 2, block_influence)", "run_seed_2_block_influence")]:
+    assert list(by_method) == ["Dense", "MoP (seed 1, sft)", "MoP (seed 2, sft)", "MoP mean ± std (2 seeds, sft)",
+                               "MoP (seed 1, block_influence, sft)", "MoP (seed 2, block_influence, sft)",
+                               "MoP mean ± std (2 seeds, block_influence, sft)", "Depth-only (block_influence, sft)"]
+    for method, run in [("Dense", "dense"), ("MoP (seed 2, block_influence, sft)", "run_seed_2_block_influence")]:
         assert by_method[method].average == pytest.approx(accuracy[run], abs=1e-12)
         assert by_method[method].values["mop_heldout_ppl"] == ppl[run]
-    mean_bi = by_method["MoP mean ± std (2 seeds, block_influence)"]
+    mean_bi = by_method["MoP mean ± std (2 seeds, block_influence, sft)"]
     assert mean_bi.values["mop_heldout_ppl"] == pytest.approx(
         (ppl["run_seed_1_block_influence"] + ppl["run_seed_2_block_influence"]) / 2)
     header = result["markdown"].splitlines()[2]
@@ -265,7 +265,8 @@ def test_perplexity_column_and_depth_rule_groups(tmp_path):
 
 
 def test_recovery_objectives_are_their_own_rows(tmp_path):
-    """A `_kd` recovery of a run is a series of its own ("+kd"), next to the run's sft recovery."""
+    """A `_kd` recovery of a run is a series of its own ("+kd"), next to the run's sft recovery; each
+    recovered row names its objective."""
     rng = random.Random(3)
     root = tmp_path / "results_objectives"
     write_eval(root / "dense_eval", fake_scores(rng))
@@ -279,7 +280,7 @@ def test_recovery_objectives_are_their_own_rows(tmp_path):
             write_eval(root / run / f"prune_iteration_8_ft_1ep{suffix}_eval", truth[(run, suffix)])
     tasks, rows = tables.build_tables(root, stage="recovered", targets=[0.2])["tables"]["recovered"]
     labels = [r.method for r in rows]
-    assert labels == ["Dense", "MoP (seed 1)", "MoP (seed 1, kd)", "MoP (seed 1, block_influence)",
+    assert labels == ["Dense", "MoP (seed 1, sft)", "MoP (seed 1, kd)", "MoP (seed 1, block_influence, sft)",
                       "MoP (seed 1, block_influence, kd)"]
     kd_row = rows[labels.index("MoP (seed 1, block_influence, kd)")]
     assert kd_row.values["arc_easy"] == tables.metric_value(

@@ -1,0 +1,109 @@
+"""Recovery batches: padded (one example per row) or packed (several examples per row).
+
+Both layouts carry the same fields, so one loss serves both (mop/distill.py):
+
+- `input_ids`, `labels` (R, L): labels are -100 on BOS, prompt and filler tokens;
+- `position_ids` (R, L): 0, 1, 2, ... restarting at each example;
+- `segments` (R, L): 1, 2, ... numbers the examples of a row, 0 marks filler. Position t carries a
+  next-token prediction exactly when `segments[t] == segments[t + 1] != 0`;
+- `attention_mask` (R, L): 1 on real tokens; `packed`: a bool. The model is given the mask only
+  for padded rows. Packed rows go without: with `position_ids` and no mask, transformers builds a block-diagonal causal mask from the restarts of the positions, so no
+  token attends across an example boundary (this needs the KV cache off: with a cache present
+  transformers does not look for packed sequences).
+
+Packing removes the padding a padded batch computes on: the examples of a micro-batch are laid
+end to end, first fit, into rows of at most `row_tokens` tokens (a row never splits an example),
+and only the last bit of each row is filler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+IGNORE_INDEX = -100  # label value the losses skip
+
+
+def first_fit_rows(lengths: Sequence[int], row_tokens: int) -> list[list[int]]:
+    """Example indices grouped into rows of at most `row_tokens` tokens, first fit in the given
+    order (an example longer than a row gets a row of its own)."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i, n in enumerate(lengths):
+        slot = next((r for r, free in enumerate(room) if free >= n), None)
+        if slot is None:
+            rows.append([i])
+            room.append(row_tokens - n)
+        else:
+            rows[slot].append(i)
+            room[slot] -= n
+    return rows
+
+
+@dataclass(frozen=True)
+class RecoveryCollator:
+    """Examples {input_ids, labels[, index]} -> a batch in the layout above.
+
+    `packing`: examples end to end in rows of `row_tokens` (None: the whole micro-batch in one
+    row); otherwise one right-padded row per example (Llama derives positions from the index, so
+    padding goes on the right). `teacher_cache`: a mop.teacher_cache.TeacherCache whose stored
+    top-k targets are attached per token (each example needs its `index` in the cache).
+    """
+
+    pad_token_id: int
+    packing: bool = True
+    row_tokens: int | None = None
+    teacher_cache: object | None = None
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        if self.packing:
+            rows = first_fit_rows([len(f["input_ids"]) for f in features], self.row_tokens or 10**12)
+        else:
+            rows = [[i] for i in range(len(features))]
+        width = max(sum(len(features[i]["input_ids"]) for i in row) for row in rows)
+        batch = {
+            "input_ids": torch.full((len(rows), width), self.pad_token_id, dtype=torch.long),
+            "labels": torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long),
+            "position_ids": torch.zeros((len(rows), width), dtype=torch.long),
+            "segments": torch.zeros((len(rows), width), dtype=torch.long),
+        }
+        targets = self.teacher_cache.empty_targets(len(rows), width) if self.teacher_cache is not None else {}
+        for r, row in enumerate(rows):
+            start = 0
+            for number, i in enumerate(row, 1):
+                feature, n = features[i], len(features[i]["input_ids"])
+                span = slice(start, start + n)
+                batch["input_ids"][r, span] = torch.tensor(feature["input_ids"])
+                batch["labels"][r, span] = torch.tensor(feature["labels"])
+                batch["labels"][r, start] = IGNORE_INDEX  # never predicted from the previous example
+                batch["position_ids"][r, span] = torch.arange(n)
+                batch["segments"][r, span] = number
+                if targets:
+                    self.teacher_cache.fill_targets(targets, r, start, feature["index"])
+                start += n
+            if self.packing:  # filler: its own short "sequence" of restarting positions
+                batch["position_ids"][r, start:] = torch.arange(width - start)
+        # Real tokens (the Trainer counts them); the model sees this mask only for padded rows.
+        batch["attention_mask"] = batch["segments"].ne(0).long()
+        batch["packed"] = torch.tensor(self.packing)
+        return {**batch, **targets}
+
+
+def prediction_positions(segments: torch.Tensor) -> torch.Tensor:
+    """(R, L) bool: position t predicts a token of its own example (t + 1 in the same segment).
+    The last column never does."""
+    same = (segments[:, :-1] == segments[:, 1:]) & segments[:, :-1].ne(0)
+    return torch.cat([same, torch.zeros_like(same[:, :1])], dim=1)
+
+
+def response_positions(labels: torch.Tensor) -> torch.Tensor:
+    """(R, L) bool: position t's next token carries a response label (the `sft` loss)."""
+    carries = labels[:, 1:].ne(IGNORE_INDEX)
+    return torch.cat([carries, torch.zeros_like(carries[:, :1])], dim=1)
+
+
+def next_tokens(labels: torch.Tensor) -> torch.Tensor:
+    """(R, L): the label of position t + 1 at position t (-100 in the last column)."""
+    return torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE_INDEX)], dim=1)
