@@ -1,6 +1,6 @@
 """One prepared check: every stage of a 7B/8B MoP run fits one 24 GB GPU, with times.
 
-    python benchmarks/gpu_check.py                        # CUDA: LLaMA-2-7B and LLaMA-3-8B, bf16, 24 GB cap
+    python benchmarks/gpu_check.py                        # CUDA: LLaMA-2-7B, LLaMA-3-8B, Qwen3-8B, bf16, 24 GB cap
     bash scripts/gpu_check.sh                             # the same
     python benchmarks/gpu_check.py --tiny --device cpu    # the same code on tiny configs (run by the tests)
 
@@ -27,6 +27,8 @@ each stage is run through the project's own functions, timed, and its peak memor
                         for the dense teacher)
   recovery, cache kd    10 steps of --objective kd reading that cache (no teacher on the GPU)
   lm_eval, 20 items     20 items of the local task mop_arc through stock lm_eval (HFLM on the model)
+  (Qwen3-8B, the largest shape of the further families, mop/families: build, G step, L step and
+  recovery only -- q/k norms, 36 layers of 4096 and a 151,936-token vocabulary within the cap)
   latency 0% / ~40%     the paper's protocol (batch 1, 12 input tokens, 128 new tokens), fewer runs,
                         eager and --compile (static KV cache + compiled decode step), on the dense
                         shape and on the seed-1 path's iteration nearest 40% (random weights)
@@ -39,8 +41,8 @@ so its memory figures are on the safe side. LLaMA-3-8B keeps its 128,256 (ids be
 It prints one table (stage, seconds, peak GB, within the cap) and exits 1 if any stage failed
 (out of memory included) or exceeded the cap. Runtime on one H100/H200-class GPU is meant to stay
 under 8 minutes (latency is timed on LLaMA-2-7B only, the paper's latency model; --latency all
-adds LLaMA-3-8B). `--tiny` builds tiny Llama-2-style (MHA) and Llama-3-style (GQA, MLP-only)
-configs instead and shortens sequences and decoding, so the test suite can run the same code
+adds LLaMA-3-8B). `--tiny` builds tiny Llama-2-style (MHA), Llama-3-style (GQA, MLP-only) and
+Qwen3-style (q/k norms, the family's width mode) configs instead and shortens sequences and decoding, so the test suite can run the same code
 (there torch.compile uses its `eager` backend unless --compile_backend says otherwise).
 """
 
@@ -67,13 +69,13 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-from transformers import AutoTokenizer, LlamaConfig  # noqa: E402
+from transformers import AutoConfig, AutoTokenizer, LlamaConfig  # noqa: E402
 
 from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
 from mop import latency  # noqa: E402
 from mop import path_selection as paths  # noqa: E402
 from mop.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
-from mop.adapter import count_parameters, get_adapter, model_class  # noqa: E402
+from mop.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
 from mop.configs import config_for_dry_run  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
@@ -92,6 +94,10 @@ PAPER_MODELS = {  # name -> (shipped config, MLP-only width steps as published)
     "llama2-7b": ("meta-llama/Llama-2-7b-hf", False),
     "llama3-8b": ("meta-llama/Meta-Llama-3-8B", True),
 }
+FAMILY_MODELS = {"qwen3-8b": "Qwen/Qwen3-8B"}  # name -> shipped config; width mode: the family's default
+ALL_STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
+              "teacher cache", "recovery, cache kd", "lm_eval")
+FAMILY_STAGES = ("build", "G step", "L step", "recovery, packed sft")  # what a further family must show to fit 24 GB
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class ModelSpec:
     config: object
     mlp_only: bool
     latency: bool
+    stages: tuple = ALL_STAGES
 
 
 @dataclass
@@ -189,6 +196,10 @@ def run_stage(results: list[StageResult], meter: MemoryMeter, model: str, stage:
 def paper_specs(names: list[str], latency_on: set[str], vocab: int) -> list[ModelSpec]:
     specs = []
     for name in names:
+        if name in FAMILY_MODELS:
+            config = config_for_dry_run(FAMILY_MODELS[name])
+            specs.append(ModelSpec(name, config, default_mlp_only(config), False, FAMILY_STAGES))
+            continue
         hub_id, mlp_only = PAPER_MODELS[name]
         config = config_for_dry_run(hub_id)
         config.vocab_size = max(config.vocab_size, vocab)  # every tokenizer id must be a valid row
@@ -204,8 +215,14 @@ def tiny_specs(latency_on: set[str], tokenizer) -> list[ModelSpec]:
                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                            pad_token_id=tokenizer.pad_token_id)
 
+    qwen3 = AutoConfig.for_model("qwen3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=192,
+                                 num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                 max_position_embeddings=256, tie_word_embeddings=False,
+                                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.pad_token_id)
     return [ModelSpec("tiny-llama2", tiny(4), False, "llama2-7b" in latency_on or "all" in latency_on),
-            ModelSpec("tiny-llama3", tiny(2), True, "llama3-8b" in latency_on or "all" in latency_on)]
+            ModelSpec("tiny-llama3", tiny(2), True, "llama3-8b" in latency_on or "all" in latency_on),
+            ModelSpec("tiny-qwen3", qwen3, default_mlp_only(qwen3), False, FAMILY_STAGES)]
 
 
 def random_model(config, dtype: torch.dtype, device: str, tokenizer):
@@ -366,28 +383,27 @@ def check_model(spec: ModelSpec, args, scale: Scale, meter: MemoryMeter, tokeniz
         state["adapter"] = get_adapter(state["model"])
         return f"{count_parameters(state['model']) / 1e9:.2f}B parameters, {str(dtype).replace('torch.', '')}"
 
-    stages = ["build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
-              "teacher cache", "recovery, cache kd", "lm_eval"]
     if not run_stage(results, meter, spec.name, "build", build):
-        results.extend(StageResult(spec.name, s, "skipped") for s in stages[1:])
+        results.extend(StageResult(spec.name, s, "skipped") for s in spec.stages[1:])
         return
     with tempfile.TemporaryDirectory(prefix="mop-gpu-check-") as work:
         batches = calibration_batches(prune_settings(spec, scale, work), tokenizer)
         mode = "mlp_only" if spec.mlp_only else "attention_mlp"
         state["score_fn"] = lambda adapter, heads: amp_scores(adapter, batches, with_heads=heads, progress=False)
-        run_stage(results, meter, spec.name, "ppl decision",
-                  lambda: ppl_decision(state, spec, scale, device, dtype, tokenizer, work))
-        run_stage(results, meter, spec.name, "G step",
-                  lambda: str(width_step(state["adapter"], state["score_fn"], mode, "exact", WidthCarry()).as_dict()))
-        run_stage(results, meter, spec.name, "L step", lambda: str(depth_step(state["adapter"])))
-        run_stage(results, meter, spec.name, stages[4], lambda: block_influence_step(state["adapter"], batches))
-        run_stage(results, meter, spec.name, stages[5],
-                  lambda: recovery_steps(state, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "ft")))
-        run_stage(results, meter, spec.name, stages[6],
-                  lambda: teacher_cache(state, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "cache")))
-        run_stage(results, meter, spec.name, stages[7],
-                  lambda: cache_kd_steps(state, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "kd")))
-        run_stage(results, meter, spec.name, stages[8], lambda: lm_eval_items(state, scale, tokenizer))
+        stages = {
+            "ppl decision": lambda: ppl_decision(state, spec, scale, device, dtype, tokenizer, work),
+            "G step": lambda: str(width_step(state["adapter"], state["score_fn"], mode, "exact", WidthCarry()).as_dict()),
+            "L step": lambda: str(depth_step(state["adapter"])),
+            "L step, block_influence": lambda: block_influence_step(state["adapter"], batches),
+            "recovery, packed sft": lambda: recovery_steps(state, scale, args.cap_gb, dtype, tokenizer,
+                                                           str(Path(work) / "ft")),
+            "teacher cache": lambda: teacher_cache(state, scale, args.cap_gb, dtype, tokenizer, str(Path(work) / "cache")),
+            "recovery, cache kd": lambda: cache_kd_steps(state, scale, args.cap_gb, dtype, tokenizer,
+                                                         str(Path(work) / "kd")),
+            "lm_eval": lambda: lm_eval_items(state, scale, tokenizer),
+        }
+        for stage in spec.stages[1:]:
+            run_stage(results, meter, spec.name, stage, stages[stage])
     state.clear()
     if spec.latency:
         latency_rows(results, meter, spec, scale, device, dtype, tokenizer, args.compile_backend)
@@ -416,7 +432,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
     p.add_argument("--cap_gb", type=float, default=24.0)
-    p.add_argument("--models", default="llama2-7b,llama3-8b")
+    p.add_argument("--models", default="llama2-7b,llama3-8b,qwen3-8b")
     p.add_argument("--latency", default="llama2-7b", help="models whose latency is timed (names, all or none)")
     p.add_argument("--compile_backend", default=None,
                    help="torch.compile backend for --compile latency (default inductor; with --tiny: eager, "

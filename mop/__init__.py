@@ -1,6 +1,7 @@
 """MoP: Mixture of Pruners.
 
-The algorithm lives here once; the model folders (Llama2/, Llama3/, Llava/) only hold
+The algorithm lives here once (everything model-specific in families/); the model folders
+(Llama2/, Llama3/, Llava/, Custom/) only hold
 defaults and thin entry points.
 """
 

@@ -9,13 +9,16 @@ so each default is stated once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Callable
 
+from .adapter import default_mlp_only, published_lora
 from .args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
 from .distill import OBJECTIVES
 from .io import UsageError, exit_on_usage_error
 from .layout import default_tuned_dir
+from .models import load_config, resolve_model_name
 from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
@@ -37,7 +40,8 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
                    help="--path sequence: L = drop a layer, G = width step; cycled if shorter than --num_iterations")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--mlp_only", action=argparse.BooleanOptionalAction, default=d["mlp_only"],
-                   help="width steps prune MLP neurons only (published Llama-3 setting)")
+                   help="width steps prune MLP neurons only (published Llama-3 setting; a script that leaves "
+                        "it open (None) gets the family's default: MLP only for grouped-query models)")
     p.add_argument("--budget_rule", choices=BUDGET_RULES, default=d["budget_rule"])
     p.add_argument("--depth_rule", choices=DEPTH_RULES, default=d["depth_rule"],
                    help="which layer an L step removes: third_to_last (the paper's rule) or block_influence (the "
@@ -119,6 +123,26 @@ def dry_run(settings: PruneSettings) -> list[dict]:
     return rows
 
 
+def with_family_width_mode(settings: PruneSettings) -> PruneSettings:
+    """Settings whose width mode a script left open (mlp_only None: Custom/prune.py) take the
+    family's default, read from the model's config before any weight is loaded."""
+    if settings.mlp_only is not None:
+        return settings
+    mlp_only = default_mlp_only(config_for_dry_run(settings.model_name))
+    print(f"width mode from the model's family: {'mlp_only' if mlp_only else 'attention_mlp'}", flush=True)
+    return dataclasses.replace(settings, mlp_only=mlp_only)
+
+
+def with_family_lora(args: argparse.Namespace) -> argparse.Namespace:
+    """LoRA r / alpha a script left open (None: Custom/finetune.py) from the checkpoint's family
+    (the paper's r=32, alpha=10 for text families, LLaVA's r=8, alpha=16)."""
+    if args.lora_r is not None and args.lora_alpha is not None:
+        return args
+    r, alpha = published_lora(load_config(resolve_model_name(args.pruned_model_dir)))
+    return argparse.Namespace(**{**vars(args), "lora_r": args.lora_r if args.lora_r is not None else r,
+                                 "lora_alpha": args.lora_alpha if args.lora_alpha is not None else alpha})
+
+
 def depth_rule_note(depth_rule: str) -> str:
     """What a real run's L steps would remove (all layers have one shape, so sizes do not depend on it)."""
     if depth_rule == THIRD_TO_LAST:
@@ -143,10 +167,10 @@ def prune_main(
     if extend_parser:
         extend_parser(parser)
     args = parser.parse_args(argv)
-    settings = settings_from_args(PruneSettings, args)
 
     @exit_on_usage_error
     def main():
+        settings = with_family_width_mode(settings_from_args(PruneSettings, args))
         if settings.num_calibration_prompts < 1 or settings.calibration_batch_size < 1:
             raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
         if settings.align < 0:
@@ -215,11 +239,11 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
                   hooks: RecoveryHooks | None = None) -> dict | None:
     """Entry point of the finetune.py scripts: they differ in defaults, and LLaVA in its `hooks`."""
     args = finetune_parser(defaults, description).parse_args(argv)
-    settings = settings_from_args(RecoverySettings, args)
     tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs, args.objective)
 
     @exit_on_usage_error
     def main():
+        settings = settings_from_args(RecoverySettings, with_family_lora(args))
         return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
                                    num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher,
                                    teacher_cache_dir=args.teacher_cache_dir)

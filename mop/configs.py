@@ -1,4 +1,5 @@
-"""Configs of the paper's models, shipped so dry runs work offline with no weights."""
+"""Configs of the paper's models and one model per further family (mop/families), shipped so dry
+runs work offline with no weights."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ SHIPPED = {
     "meta-llama/Llama-2-7b-hf": "llama-2-7b-hf.json",
     "meta-llama/Meta-Llama-3-8B": "meta-llama-3-8b.json",
     "llava-hf/llava-1.5-7b-hf": "llava-1.5-7b-hf.json",
+    "mistralai/Mistral-7B-v0.3": "mistral-7b-v0.3.json",
+    "Qwen/Qwen2.5-7B": "qwen2.5-7b.json",
+    "Qwen/Qwen3-8B": "qwen3-8b.json",
+    "google/gemma-3-1b-pt": "gemma-3-1b-pt.json",
 }
 
 

@@ -35,6 +35,7 @@ from typing import Callable, Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .adapter import get_adapter
 from .batches import next_tokens, prediction_positions, response_positions
 from .divergence import coarse_kl, full_kl
 from .io import UsageError, json_type_name, read_metadata
@@ -84,21 +85,16 @@ def unwrapped(model):
 
 
 class OutputHead:
-    """The vocabulary projection of a causal LM as its forward applies it: head, then the final
-    logit softcap of the families that have one (Gemma)."""
+    """The vocabulary projection of a causal LM as its forward applies it (the family adapter's
+    `logits`: the head, then Gemma's final soft cap where the config sets one)."""
 
     def __init__(self, model):
-        model = unwrapped(model)
-        self.module = model.get_output_embeddings()
-        config = getattr(model.config, "text_config", model.config)
-        self.softcap = getattr(config, "final_logit_softcapping", None)
+        self.adapter = get_adapter(unwrapped(model))
+        self.module = self.adapter.output_head()
 
     def log_probs(self, hidden: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """(P, H) -> (P, V) fp32 log-softmax of logits / temperature."""
-        logits = self.module(hidden).float()
-        if self.softcap:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return (logits / temperature).log_softmax(-1)
+        return (self.adapter.logits(hidden).float() / temperature).log_softmax(-1)
 
     def chunk_size(self) -> int:
         return head_chunk_positions(self.module.weight.shape[0])

@@ -45,9 +45,10 @@ def mean_token_loss(model, tokenizer, texts: list[str], batch_size: int = 8, max
     positions and the chunked vocabulary head are the metric paths' own (mop/path_selection.py)."""
     batches = batch_prompts(tokenizer, texts, batch_size, max_length)
     total, count = 0.0, 0
-    for batch, hidden in zip(batches, final_hidden_states(get_adapter(model), batches)):
+    adapter = get_adapter(model)
+    for batch, hidden in zip(batches, final_hidden_states(adapter, batches)):
         _, pred_hidden, targets = split_outputs(hidden, batch)  # (P, H), (P,)
-        for start, logprobs in next_token_logprobs(model, pred_hidden):
+        for start, logprobs in next_token_logprobs(adapter, pred_hidden):
             total -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
             count += logprobs.shape[0]
     return total / count

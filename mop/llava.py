@@ -210,7 +210,7 @@ class LlavaRecovery(RecoveryHooks):
     projections: peft freezes every other weight and merging only rewrites the targeted Linear
     layers, so the vision tower and projector are never written -- checked bit for bit after
     merging. Text batches (no pixel_values) run through the LLaVA forward, whose language path
-    is exactly the Llama decoder + lm_head. Weights stay in their saved dtype under bf16
+    is exactly the language model's decoder + lm_head. Weights stay in their saved dtype under bf16
     autocast (GPU); CPU trains in float32 and casts back (half -> float32 -> half round-trips
     exactly, so the vision half stays bit-identical).
     """

@@ -17,7 +17,8 @@ the start of the backward pass:
                (+ the bf16 copies autocast makes of them, 2 bytes, when the base is half precision)
   activations  per token of the micro-batch (micro_batch x max_length tokens, the worst batch):
                without checkpointing, every layer keeps
-                 8 h                 the fp32 inputs of its two RMSNorms
+                 8 h                 the fp32 inputs of its two RMSNorms (the family's norms: Gemma-3
+                                     has four, Qwen3 and Gemma-3 also normalise q and k per head)
                  (a + m) * sum(in)   each LoRA target's dropped-out input (a bytes) and dropout
                                      mask (lora_dropout > 0: m = 1, CUDA's fused dropout keeps a
                                      boolean mask; m = a on CPU, which keeps a scaled float mask),
@@ -59,7 +60,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .adapter import count_parameters, text_config_of
+from .adapter import count_parameters, family_of, is_multimodal, supported_types, text_config_of
 from .args import OneLineParser, finite_float
 from .configs import config_for_dry_run
 from .distill import head_chunk_positions
@@ -92,8 +93,11 @@ class DecoderDims:
     intermediate: int
     vocab: int
     tied_embeddings: bool = False
-    attention_bias: bool = False
+    attention_bias: bool = False  # q/k/v
     mlp_bias: bool = False
+    o_bias: bool | None = None  # None: as attention_bias
+    norm_params: int | None = None  # never-pruned norm weights per layer (the family's); None: two RMSNorms
+    norm_width: int | None = None  # fp32 norm inputs kept per token and layer; None: two hidden-size norms
 
     @classmethod
     def from_config(cls, config) -> "DecoderDims":
@@ -101,20 +105,26 @@ class DecoderDims:
         check_decoder_config(text)
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         kv_heads = getattr(text, "num_key_value_heads", None) or text.num_attention_heads
+        family = family_of(config)
+        qkv_bias, o_bias, mlp_bias = family.config_biases(text)
         return cls(
             num_layers=text.num_hidden_layers, hidden=text.hidden_size, heads=text.num_attention_heads,
             q_width=text.num_attention_heads * head_dim, kv_width=kv_heads * head_dim,
             intermediate=text.intermediate_size, vocab=text.vocab_size,
             tied_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
-            attention_bias=bool(getattr(text, "attention_bias", False)), mlp_bias=bool(getattr(text, "mlp_bias", False)),
+            attention_bias=qkv_bias, mlp_bias=mlp_bias, o_bias=o_bias,
+            norm_params=family.norm_params(text.hidden_size, head_dim),
+            norm_width=family.layer_norms * text.hidden_size
+            + ((text.num_attention_heads + kv_heads) * head_dim if family.qk_norms else 0),
         )
 
     def parameter_count(self) -> int:
-        """Parameters of a Llama causal LM of these sizes (tied embeddings counted once)."""
+        """Parameters of a causal LM of these sizes (tied embeddings counted once)."""
         h, q, kv, i = self.hidden, self.q_width, self.kv_width, self.intermediate
-        attention = 2 * h * q + 2 * h * kv + ((q + 2 * kv + h) if self.attention_bias else 0)
+        o_bias = self.attention_bias if self.o_bias is None else self.o_bias
+        attention = 2 * h * q + 2 * h * kv + ((q + 2 * kv) if self.attention_bias else 0) + (h if o_bias else 0)
         mlp = 3 * h * i + ((2 * i + h) if self.mlp_bias else 0)
-        layer = attention + mlp + 2 * h
+        layer = attention + mlp + (2 * h if self.norm_params is None else self.norm_params)
         embeddings = self.vocab * h * (1 if self.tied_embeddings else 2)
         return self.num_layers * layer + embeddings + h
 
@@ -129,19 +139,20 @@ LLAMA_SIZES = ("num_hidden_layers", "hidden_size", "num_attention_heads", "inter
 
 
 def check_decoder_config(text_config) -> None:
-    """The estimate is written for Llama-style decoders: another family's config (GPT-2 names its
-    sizes n_layer, n_embd, ...) would fail on a missing attribute deep inside the formula."""
+    """The estimate is written for Llama-style decoders (every family in mop/families): another
+    family's config (GPT-2 names its sizes n_layer, n_embd, ...) would fail on a missing attribute
+    deep inside the formula."""
     missing = [name for name in LLAMA_SIZES if not isinstance(getattr(text_config, name, None), int)]
     if missing:
         kind = getattr(text_config, "model_type", None) or "unknown"
         raise UsageError(f"--config: a {kind} config lacks {', '.join(missing)}; the estimate covers Llama-style "
-                         "decoders (llama, LLaVA's llama text model) only")
+                         "decoders ({supported_types()}) only")
 
 
 def model_parameter_count(config) -> int:
-    """Every parameter of the model: by formula for Llama causal LMs (instant), else counted on
-    a meta-device copy (LLaVA: the vision tower and projector too)."""
-    if config.model_type == "llama":
+    """Every parameter of the model: by the family's formula for causal LMs (instant), else
+    counted on a meta-device copy (LLaVA: the vision tower and projector too)."""
+    if not is_multimodal(config):
         return DecoderDims.from_config(config).parameter_count()
     return count_parameters(build_meta_model(config))
 
@@ -188,7 +199,7 @@ def layer_activation_bytes(dims: DecoderDims, setup: TrainingSetup, padded: bool
     mask = 0 if setup.lora_dropout <= 0 else (1 if setup.device_type == "cuda" else a)
     wrapped = targeted(dims, setup.targets)
     kv = dims.q_width if padded else dims.kv_width  # HF repeats K/V for SDPA when there is a mask
-    norms = 2 * 4 * dims.hidden
+    norms = 4 * (2 * dims.hidden if dims.norm_width is None else dims.norm_width)
     lora_inputs = (a + mask) * sum(n_in for n_in, _ in wrapped.values())
     lora_hidden = a * setup.lora_r * len(wrapped)
     attention = a * (2 * dims.q_width + 2 * kv) + 4 * dims.heads + (a * setup.max_length if padded else 0)

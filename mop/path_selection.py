@@ -223,7 +223,7 @@ def vocabulary_head_on(adapter: DecoderAdapter, stream_device) -> contextlib.Abs
     """The vocabulary projection on the streaming device for the block (nothing in memory mode)."""
     if stream_device is None:
         return contextlib.nullcontext()
-    return on_device([adapter.model.get_output_embeddings()], stream_device)
+    return on_device([adapter.output_head()], stream_device)
 
 
 def split_outputs(hidden: torch.Tensor, batch: dict):
@@ -234,11 +234,11 @@ def split_outputs(hidden: torch.Tensor, batch: dict):
     return hidden[real], hidden[:, :-1][predicts], ids[:, 1:][predicts]
 
 
-def next_token_logprobs(model, pred_hidden: torch.Tensor):
-    """(start, (chunk, vocab) float32 log-probs) over prediction positions, a chunk at a time."""
-    head = model.get_output_embeddings()
+def next_token_logprobs(adapter: DecoderAdapter, pred_hidden: torch.Tensor):
+    """(start, (chunk, vocab) float32 log-probs) over prediction positions, a chunk at a time; the
+    logits are the family's (head, and a soft cap where the model has one)."""
     for start in range(0, pred_hidden.shape[0], LOGIT_CHUNK):
-        yield start, torch.log_softmax(head(pred_hidden[start:start + LOGIT_CHUNK]).float(), dim=-1)
+        yield start, torch.log_softmax(adapter.logits(pred_hidden[start:start + LOGIT_CHUNK]).float(), dim=-1)
 
 
 @torch.inference_mode()
@@ -254,7 +254,7 @@ def build_reference(adapter: DecoderAdapter, batches: list[dict], top_k: int, pr
                                   disable=not progress):
             token_hidden, pred_hidden, targets = split_outputs(hidden, batch)
             hiddens.append(token_hidden.float().cpu())
-            for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+            for start, logprobs in next_token_logprobs(adapter, pred_hidden):
                 values, idx, rest = top_k_targets(logprobs, top_k)
                 tops.append(values.cpu())
                 indices.append(idx.cpu())
@@ -291,7 +291,7 @@ def score_candidate(adapter: DecoderAdapter, reference: Reference, stream_device
             original = reference.hidden[t_offset:t_offset + token_hidden.shape[0]].to(device)
             cosine += F.cosine_similarity(token_hidden.float(), original, dim=-1).double().sum().item()
             t_offset += token_hidden.shape[0]
-            for start, logprobs in next_token_logprobs(adapter.model, pred_hidden):
+            for start, logprobs in next_token_logprobs(adapter, pred_hidden):
                 rows = slice(p_offset, p_offset + logprobs.shape[0])
                 nll -= logprobs.gather(-1, targets[start:start + logprobs.shape[0], None]).double().sum().item()
                 kl += coarse_kl(logprobs, reference.topk_logprobs[rows].to(device),

@@ -1,7 +1,7 @@
 """How many parameters a width (G) step removes, and where: the MoP budget.
 
-A G step removes the parameter count of one current decoder layer (attention + MLP + its two
-norms), the same number of groups and neurons in every layer. Two rules:
+A G step removes the parameter count of one current decoder layer (attention + MLP + its norms,
+as its family counts them: mop/families/), the same number of groups and neurons in every layer. Two rules:
 
 - `exact` (default): attention gets its proportional share, A / (A + M), as a fractional number
   of groups per layer; the fraction accumulates across iterations and a whole group is removed
@@ -51,8 +51,10 @@ class LayerShape:
     query_heads: int
     kv_heads: int
     intermediate: int
-    attention_bias: bool = False
+    attention_bias: bool = False  # q/k/v biases (a GQA group owns its rows of them)
     mlp_bias: bool = False
+    o_bias: bool | None = None  # None: as attention_bias (Llama's attention_bias covers o_proj; Qwen2 has none)
+    norm_params: int | None = None  # never-pruned norm weights per layer (the family's); None: two RMSNorms
 
     @property
     def group_size(self) -> int:
@@ -72,8 +74,8 @@ class LayerShape:
 
     @property
     def attention_params(self) -> int:
-        o_bias = self.hidden if self.attention_bias else 0
-        return self.kv_heads * self.params_per_group + o_bias
+        has_o_bias = self.attention_bias if self.o_bias is None else self.o_bias
+        return self.kv_heads * self.params_per_group + (self.hidden if has_o_bias else 0)
 
     @property
     def mlp_params(self) -> int:
@@ -82,13 +84,16 @@ class LayerShape:
 
     @property
     def layer_params(self) -> int:
-        """One decoder layer: attention + MLP + its two RMSNorms."""
-        return self.attention_params + self.mlp_params + 2 * self.hidden
+        """One decoder layer: attention + MLP + its norms (two RMSNorms unless the family says
+        otherwise: Gemma-3 has four, Qwen3 and Gemma-3 add per-head-dim q/k norms)."""
+        norms = 2 * self.hidden if self.norm_params is None else self.norm_params
+        return self.attention_params + self.mlp_params + norms
 
     @property
     def min_groups(self) -> int:
-        """Keep at least one head (MHA) or two GQA groups (as the published Llama-3 code)."""
-        return 1 if self.group_size == 1 else 2
+        """Keep at least one head (MHA) or two GQA groups (as the published Llama-3 code); a
+        multi-query model (one K/V head, e.g. gemma-3-1b) keeps its one group."""
+        return 1 if self.group_size == 1 else min(2, self.kv_heads)
 
 
 @dataclass(frozen=True)

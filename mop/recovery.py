@@ -34,6 +34,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -44,11 +45,11 @@ from typing import Sequence
 
 import torch
 
-from .adapter import LORA_PROJECTIONS, get_adapter, is_multimodal, text_config_of
+from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of
 from .args import check_seed
+from .batches import IGNORE_INDEX, RecoveryCollator
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
-from .batches import IGNORE_INDEX, RecoveryCollator
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
@@ -663,6 +664,14 @@ def plan_memory(settings: RecoverySettings, config, dtype: torch.dtype, num_proc
             {**plan.as_dict(), "num_processes": num_processes}, mode)
 
 
+def set_fsdp_wrap_class(config, environ=os.environ) -> None:
+    """Under FSDP (accelerate launch --config_file configs/fsdp.yaml) every decoder layer is one
+    unit: the family names its layer class here, so one config file serves every family (a class
+    set in the environment or the config file wins)."""
+    if environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        environ.setdefault("FSDP_TRANSFORMER_CLS_TO_WRAP", family_of(config).decoder_layer_class)
+
+
 class RecoveryHooks:
     """What differs between model families when a checkpoint folder is recovered.
 
@@ -748,6 +757,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
            else None}
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
+    set_fsdp_wrap_class(config)
     state = PartialState()  # the process group of torchrun / accelerate launch, if any
     lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())

@@ -35,8 +35,10 @@ DEPTH_RULES = (THIRD_TO_LAST, BLOCK_INFLUENCE)
 
 
 def layer_shape(adapter: DecoderAdapter) -> LayerShape:
+    """The current layers' shape, read from the weights of layer 0 (biases as the layer has them),
+    with the family's never-pruned norm parameters."""
     first = adapter.layers()[0]
-    q, _, _, _ = adapter.attention_projections(first)
+    q, _, _, o = adapter.attention_projections(first)
     gate, _, _ = adapter.mlp_projections(first)
     return LayerShape(
         num_layers=adapter.num_layers,
@@ -47,6 +49,8 @@ def layer_shape(adapter: DecoderAdapter) -> LayerShape:
         intermediate=gate.out_features,
         attention_bias=q.bias is not None,
         mlp_bias=gate.bias is not None,
+        o_bias=o.bias is not None,
+        norm_params=adapter.layer_norm_params(),
     )
 
 

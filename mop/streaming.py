@@ -5,7 +5,10 @@ embedding, a LLaVA vision tower and projector; never the vocabulary projection) 
 once, while the model's own forward pass computes what every decoder layer receives: the input
 hidden states and the keyword arguments (position ids and rotary embeddings, the causal /
 padding attention mask, cache positions). A pre-hook on the first decoder layer captures them and
-stops the pass, so masks and positions are exactly the model's own. Then each decoder layer in
+stops the pass, so masks and positions are exactly the model's own. Where layers differ in what
+they receive (Gemma-3's sliding-window and global layers get different masks: the adapter's
+`layer_kind`), the pass runs through stand-ins that record each kind's arguments instead, and
+every layer is later run with the arguments of its own kind. Then each decoder layer in
 turn is copied to the device, run over the inputs of every calibration batch, and dropped again;
 its outputs, kept on CPU, are the next layer's inputs (as layer-wise pruning methods do). The
 device holds one decoder layer plus one batch's activations at a time.
@@ -46,7 +49,12 @@ class LayerInput:
 
     hidden: torch.Tensor  # (B, T, hidden)
     args: tuple = ()  # further positional arguments (none in transformers 4.57)
-    kwargs: dict = field(default_factory=dict)  # attention mask, position ids / embeddings, ...
+    kwargs: dict = field(default_factory=dict)  # attention mask, position ids / embeddings, ... (first layer's)
+    kind_kwargs: dict = field(default_factory=dict)  # layer kind -> its kwargs, where kinds differ
+
+    def kwargs_for(self, kind) -> dict:
+        """The keyword arguments the model passes a layer of `kind`."""
+        return self.kind_kwargs.get(kind, self.kwargs)
 
 
 class _StopForward(Exception):
@@ -118,9 +126,46 @@ def resident_modules(adapter: DecoderAdapter) -> list[nn.Module]:
     return list(walk(adapter.model))
 
 
+class _KindRecorder(nn.Module):
+    """Stands in for a decoder layer during capture: records the keyword arguments the decoder
+    passes a layer of its kind, and stops the pass once every kind is recorded. Attributes the
+    decoder reads off its layers (`attention_type`) come from the layer it stands for."""
+
+    def __init__(self, layer: nn.Module, kind, record: Callable):
+        super().__init__()
+        self.layer = layer
+        self.kind = kind
+        self.record = record
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["layer"], name)
+
+    def forward(self, hidden, *args, **kwargs):
+        self.record(self.kind, hidden, args, kwargs)
+        return (hidden,)  # the decoder only hands it on (no layer runs after a recorder)
+
+
+@contextlib.contextmanager
+def _recording_kinds(adapter: DecoderAdapter, kinds: list, record: Callable) -> Iterator[None]:
+    """The decoder's layers replaced by recorders for the block (the real list comes back)."""
+    original = adapter.decoder.layers
+    adapter.decoder.layers = nn.ModuleList(_KindRecorder(l, k, record) for l, k in zip(original, kinds))
+    try:
+        yield
+    finally:
+        adapter.decoder.layers = original
+
+
 def capture_layer_inputs(adapter: DecoderAdapter, batches: Sequence[dict], device) -> list[LayerInput]:
     """Each batch's input to the first decoder layer, computed by the model's own forward pass
-    (with the modules outside the decoder layers on `device`), kept on CPU."""
+    (with the modules outside the decoder layers on `device`), kept on CPU; where layer kinds
+    differ, the keyword arguments of every kind too."""
+    kinds = [adapter.layer_kind(layer) for layer in adapter.layers()]
+    if len(set(kinds)) > 1:
+        return _capture_per_kind(adapter, batches, device, kinds)
     captured: list[LayerInput] = []
 
     def hook(module, args, kwargs):
@@ -138,6 +183,32 @@ def capture_layer_inputs(adapter: DecoderAdapter, batches: Sequence[dict], devic
                 raise RuntimeError("the model never called its first decoder layer")
     finally:
         handle.remove()
+    return captured
+
+
+def _capture_per_kind(adapter: DecoderAdapter, batches: Sequence[dict], device, kinds: list) -> list[LayerInput]:
+    """`capture_layer_inputs` for decoders whose layer kinds get different arguments."""
+    captured: list[LayerInput] = []
+    current: dict = {}
+
+    def record(kind, hidden, args, kwargs):
+        if not current:  # the first layer: the hidden states every pass starts from
+            current["input"] = LayerInput(hidden.to("cpu"), to_device(tuple(args), "cpu"), to_device(kwargs, "cpu"))
+        current.setdefault("kinds", {}).setdefault(kind, to_device(kwargs, "cpu"))
+        if len(current["kinds"]) == len(set(kinds)):
+            raise _StopForward
+
+    with _recording_kinds(adapter, kinds, record), on_device(resident_modules(adapter), device):
+        for batch in batches:
+            current.clear()
+            try:
+                adapter.run_calibration_batch(to_device(batch, device))
+            except _StopForward:
+                item = current["input"]
+                item.kind_kwargs = current["kinds"]
+                captured.append(item)
+                continue
+            raise RuntimeError("the model never called all kinds of its decoder layers")
     return captured
 
 
@@ -160,12 +231,13 @@ def stream_layers(
     hidden = [item.hidden for item in inputs]
     layers = adapter.layers()
     for index in tqdm(range(len(layers)), desc="decoder layers (streamed)", unit="layer", disable=not progress):
+        kind = adapter.layer_kind(layers[index])
         with place(index, layers[index]):
             for b, item in enumerate(inputs):
                 if before_batch is not None:
                     before_batch(b)
                 out = layers[index](hidden[b].to(device), *to_device(item.args, device),
-                                    **to_device(item.kwargs, device))
+                                    **to_device(item.kwargs_for(kind), device))
                 hidden[b] = (out[0] if isinstance(out, tuple) else out).to("cpu")
     return hidden
 

@@ -76,7 +76,8 @@ def tiny_image_processor(image_size: int):
 
 
 def build_llava(causal_lm, tokenizer, vision_config, seed: int = TINY_SEED):
-    """Wrap a Llama causal LM into a LLaVA-1.5 model with a fresh vision tower and projector.
+    """Wrap a causal LM of any supported family (mop/families) into a LLaVA-1.5 model with a
+    fresh vision tower and projector.
 
     The language model's weights are copied unchanged (embeddings resized for `<image>`); the
     vision tower and projector are randomly initialised from `seed`. Returns (model, processor).
@@ -112,10 +113,10 @@ def build_llava(causal_lm, tokenizer, vision_config, seed: int = TINY_SEED):
 
 
 def build_tiny_llava(text_dir: str | os.PathLike, seed: int = TINY_SEED):
-    """The embedded tiny LLaVA from a Llama checkpoint folder (in memory)."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    """The embedded tiny LLaVA from a causal-LM checkpoint folder (in memory)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    causal_lm = LlamaForCausalLM.from_pretrained(text_dir, dtype=torch.float32)
+    causal_lm = AutoModelForCausalLM.from_pretrained(text_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(text_dir)
     tokenizer.padding_side = "right"
     return build_llava(causal_lm, tokenizer, tiny_vision_config(), seed)

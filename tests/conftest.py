@@ -67,6 +67,56 @@ def tiny_model(kv_heads: int = 4, layers: int = 6, seed: int = 0, **kw):
     return model
 
 
+# ----------------------------------------------------------------------------- one tiny model per family
+
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma3_text")
+# What each family's tiny model sets beyond the shared sizes: Gemma-3 alternates two sliding-window
+# layers (window 4 tokens, shorter than the calibration prompts) with one global layer, ties its
+# head, and soft-caps its logits at a cap low enough to change them.
+FAMILY_EXTRAS = {
+    "llama": dict(tie_word_embeddings=False),
+    "mistral": dict(tie_word_embeddings=False),
+    "qwen2": dict(tie_word_embeddings=False),
+    "qwen3": dict(tie_word_embeddings=False),
+    "gemma3_text": dict(tie_word_embeddings=True, sliding_window=4, final_logit_softcapping=3.0,
+                        query_pre_attn_scalar=16),
+}
+
+
+def gemma_layer_types(layers: int) -> list[str]:
+    return ["full_attention" if (i + 1) % 3 == 0 else "sliding_attention" for i in range(layers)]
+
+
+def family_config(family: str, kv_heads: int = 2, layers: int = 6, heads: int = 4, intermediate: int = 96,
+                  head_dim: int = 16):
+    """A tiny config of `family` (same sizes for every family)."""
+    from transformers import AutoConfig
+
+    extras = dict(FAMILY_EXTRAS[family])
+    if family == "gemma3_text":
+        extras["layer_types"] = gemma_layer_types(layers)
+    return AutoConfig.for_model(
+        family, vocab_size=len(WORDS) + 10, hidden_size=64, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim, max_position_embeddings=128,
+        bos_token_id=1, eos_token_id=2, pad_token_id=3, **extras)
+
+
+def family_model(family: str, kv_heads: int = 2, layers: int = 6, seed: int = 0, **kw):
+    """A tiny random causal LM of `family`, norms and biases perturbed so that every weight matters
+    (random init leaves norms at their identity and biases at zero)."""
+    from transformers import AutoModelForCausalLM
+
+    if family == "llama":
+        return tiny_model(kv_heads, layers, seed, **kw)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(family_config(family, kv_heads, layers, **kw)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
 @pytest.fixture
 def tiny_mha():
     return tiny_model(kv_heads=4)

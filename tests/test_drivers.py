@@ -153,6 +153,7 @@ def planned_prune_runs(relative: str, tmp_path) -> dict[str, dict]:
     ("Llama2/run_mop_llama2.sh", "18", False),
     ("Llama3/run_mop_llama3.sh", "18", True),
     ("Llava/run_mop_llava.sh", "17", False),
+    ("Custom/run_mop_custom.sh", "18", False),  # no --mlp_only: the family decides (Custom/prune.py)
 ])
 def test_seed_drivers_run_the_papers_three_seed_paths(driver, iterations, mlp_only, tmp_path):
     runs = planned_prune_runs(driver, tmp_path)
@@ -163,6 +164,7 @@ def test_seed_drivers_run_the_papers_three_seed_paths(driver, iterations, mlp_on
 @pytest.mark.parametrize("driver,mlp_only", [
     ("Llama2/run_extremes_llama2.sh", False),
     ("Llama3/run_extremes_llama3.sh", True),
+    ("Custom/run_extremes_custom.sh", False),
 ])
 def test_extreme_drivers_run_depth_only_and_width_only(driver, mlp_only, tmp_path):
     runs = planned_prune_runs(driver, tmp_path)

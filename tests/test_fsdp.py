@@ -11,7 +11,7 @@ import os
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import FAMILIES, REPO, family_model
 from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokenizer  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
@@ -46,16 +46,37 @@ def test_fsdp_config_is_read_by_accelerate():
                 "FSDP_CPU_RAM_EFFICIENT_LOADING": "true", "FSDP_SYNC_MODULE_STATES": "true",
                 "ACCELERATE_MIXED_PRECISION": "no"}
     assert {k: env[k] for k in expected} == expected
-    # The layer class to wrap is the one transformers itself keeps whole.
-    from transformers import LlamaForCausalLM
+    # The config names no layer class: the family does (one file for every family).
+    assert "FSDP_TRANSFORMER_CLS_TO_WRAP" not in env
 
-    assert env["FSDP_TRANSFORMER_CLS_TO_WRAP"] in LlamaForCausalLM._no_split_modules
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fsdp_wraps_the_family_decoder_layer(family):
+    """The class the family names is the decoder layer transformers itself keeps whole, and the one
+    the built model's layers are instances of."""
+    from mop.recovery import set_fsdp_wrap_class
+
+    model = family_model(family)
+    environ = {**launch_environment(8)}
+    set_fsdp_wrap_class(model.config, environ)
+    name = environ["FSDP_TRANSFORMER_CLS_TO_WRAP"]
+    assert name in type(model)._no_split_modules
+    assert {type(layer).__name__ for layer in model.model.layers} == {name}
+    environ = {"ACCELERATE_USE_FSDP": "true", "FSDP_TRANSFORMER_CLS_TO_WRAP": "Custom"}
+    set_fsdp_wrap_class(model.config, environ)  # an explicit choice wins
+    assert environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "Custom"
 
 
 def test_fsdp_plugin_from_the_config(monkeypatch):
     from accelerate.utils import FullyShardedDataParallelPlugin
 
-    for key, value in launch_environment(2).items():
+    from transformers import LlamaConfig
+
+    from mop.recovery import set_fsdp_wrap_class
+
+    environ = launch_environment(2)
+    set_fsdp_wrap_class(LlamaConfig(), environ)  # as finetune_checkpoint does before the Trainer
+    for key, value in environ.items():
         if key.startswith(("FSDP_", "ACCELERATE_")):
             monkeypatch.setenv(key, value)
     if not torch.cuda.is_available():

@@ -22,6 +22,13 @@ def test_gpu_check_tiny_cpu(tmp_path):
     for model in ("tiny-llama2", "tiny-llama3"):
         for stage in STAGES:
             assert rows[(model, stage)]["status"] == "ok", (model, stage)
+    # The further-family stage (Qwen3 shape: q/k norms): exactly one G step, one L step and recovery.
+    qwen3_stages = ["build", "G step", "L step", "recovery, packed sft"]
+    assert [r["stage"] for r in report["rows"] if r["model"] == "tiny-qwen3"] == qwen3_stages
+    assert all(rows[("tiny-qwen3", s)]["status"] == "ok" for s in qwen3_stages)
+    assert "'neurons': " in rows[("tiny-qwen3", "G step")]["detail"] and "'removed_layer_index': 3" in rows[
+        ("tiny-qwen3", "L step")]["detail"]
+    assert "micro-batch" in rows[("tiny-qwen3", "recovery, packed sft")]["detail"]
     latency_rows = [r for r in report["rows"] if r["stage"].startswith("latency")]
     assert len(latency_rows) == 4 and all(r["model"] == "tiny-llama2" and r["status"] == "ok" for r in latency_rows)
     assert {r["stage"].split()[-1] for r in latency_rows} == {"eager", "compiled"}

@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_model
+from conftest import FAMILIES, family_model, tiny_model
 
 import mop.distill as distill
 from mop.batches import IGNORE_INDEX, RecoveryCollator, first_fit_rows, prediction_positions
@@ -197,3 +197,20 @@ def test_models_with_sliding_windows_keep_the_masked_attention():
     model.config.sliding_window = 4
     with packed_attention(model) as used:
         assert not used and model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_packs_and_scores_as_its_own_forward(family):
+    """Packed rows (per-example attention, or transformers' masks where Gemma-3 has sliding-window
+    layers) and the chunked head (with Gemma-3's soft cap) give the losses of each example alone
+    through the model's own forward."""
+    model, teacher = family_model(family, layers=3, seed=1), family_model(family, layers=2, seed=2)
+    feats, batch = examples(), packed(examples(), 16)
+    with packed_attention(model), packed_attention(teacher), torch.no_grad():
+        hidden, t_hidden = final_hidden(model, batch), final_hidden(teacher, batch)
+        ce, ce_n = response_ce_sum(OutputHead(model), hidden, batch)
+        kl, kl_n = kd_sum(OutputHead(model), hidden, batch, 2.0, OutputHead(teacher), t_hidden)
+    with torch.no_grad():
+        want_ce, want_kl = full_logits_losses(model, teacher, feats, 2.0)
+    assert (ce / ce_n).item() == pytest.approx(want_ce.item(), rel=1e-5)
+    assert (kl / kl_n).item() == pytest.approx(want_kl.item(), rel=1e-4) and want_kl > 1e-3

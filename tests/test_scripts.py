@@ -48,6 +48,23 @@ def test_prune_script_constants_reach_the_settings(script, model, mlp_only, iter
     assert settings.width_mode == ("mlp_only" if mlp_only else "attention_mlp")
 
 
+def test_custom_prune_takes_its_model_from_the_environment_and_its_width_mode_from_the_family(
+        checkpoint_factory, monkeypatch):
+    """Custom/prune.py: MODEL_NAME from the constant (Qwen3-8B, grouped-query: MLP only) or the
+    environment (a multi-head Llama: heads and neurons); an explicit flag still wins."""
+    seen = []
+    monkeypatch.setattr(mop.cli, "run_pruning", lambda settings, **kw: seen.append(settings) or [])
+    monkeypatch.delenv("MODEL_NAME", raising=False)
+    assert load_script("Custom/prune.py").MLP_ONLY is None
+    run_script(REPO / "Custom/prune.py", [], monkeypatch)
+    mha = checkpoint_factory(kv_heads=4, layers=3)
+    monkeypatch.setenv("MODEL_NAME", str(mha))
+    run_script(REPO / "Custom/prune.py", [], monkeypatch)
+    run_script(REPO / "Custom/prune.py", ["--mlp_only"], monkeypatch)
+    assert [(s.model_name, s.mlp_only) for s in seen] == [("Qwen/Qwen3-8B", True), (str(mha), False), (str(mha), True)]
+    assert seen[0].decision_sequence == SEED_1 and seen[0].num_iterations == 18
+
+
 # ----------------------------------------------------------------------------- recovery scripts
 
 
@@ -70,6 +87,22 @@ def test_finetune_script_lora_defaults_reach_peft(script, checkpoint_factory, ca
     assert set(wrapped) == decoder_projections("model", range(3))
     assert set(wrapped.values()) == {(32, 10 / 32, 0.05)}
     assert not (tmp_path / "tuned").exists()
+
+
+def test_custom_finetune_takes_the_familys_lora(checkpoint_factory, calibration_file, tmp_path, monkeypatch,
+                                                lora_spy):
+    """Custom/finetune.py leaves LoRA r / alpha to the checkpoint's family: the paper's r=32,
+    alpha=10 for a text model."""
+    module = load_script("Custom/finetune.py")
+    assert (module.LORA_R, module.LORA_ALPHA) == (None, None)
+    base = checkpoint_factory(kv_heads=2, layers=3)
+    argv = ["--pruned_model_dir", str(base), "--tuned_model_dir", str(tmp_path / "tuned"),
+            "--data", str(calibration_file), "--max_steps", "1"]
+    with pytest.raises(LoraCaptured):
+        run_script(REPO / "Custom/finetune.py", argv, monkeypatch)
+    config = lora_spy["model"].peft_config["default"]
+    assert (config.r, config.lora_alpha, config.lora_dropout) == (32, 10, 0.05)
+    assert set(lora_modules(lora_spy["model"])) == decoder_projections("model", range(3))
 
 
 # ----------------------------------------------------------------------------- the path probe

@@ -84,7 +84,7 @@ def test_shapes_follow_formulas_and_config_matches_weights(kv_heads, bias):
         assert a.layer_idx == i
     # The formula-based counts agree with the real weights.
     shape = layer_shape(adapter)
-    assert shape == LayerShape(5, h, d, q_heads, kv, 86, bias, bias)
+    assert shape == LayerShape(5, h, d, q_heads, kv, 86, bias, bias, o_bias=bias, norm_params=2 * h)
     assert shape.layer_params == count_parameters(adapter.layers()[0])
     assert shape.attention_params == count_parameters(adapter.layers()[0].self_attn)
     assert shape.mlp_params == count_parameters(adapter.layers()[0].mlp)

@@ -1,0 +1,21 @@
+"""Gemma-3 text models (`gemma3_text`: gemma-3-1b, and the language model of the larger ones).
+
+- Four hidden-size RMSNorms per layer (input, post-attention, pre- and post-feedforward) and
+  per-head-dim q/k norms shared across heads: 4 x hidden + 2 x head_dim never-pruned parameters.
+- Sliding-window and global layers interleave (`config.layer_types`; each layer's attention
+  reads its own entry when built). The decoder hands each kind its own mask, so streamed passes
+  capture one set of keyword arguments per kind, and a depth step deletes the removed layer's
+  entry so that the remaining layers keep their kind on reload.
+- Embeddings are scaled by sqrt(hidden) inside `embed_tokens`; the head is tied to them.
+- `final_logit_softcapping` (when set) caps the logits: cap * tanh(logits / cap).
+"""
+
+from .base import Family
+
+FAMILY = Family(
+    model_type="gemma3_text",
+    decoder_layer_class="Gemma3DecoderLayer",
+    layer_norms=4,
+    qk_norms=True,
+    final_logit_softcap=True,
+)
