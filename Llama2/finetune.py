@@ -2,8 +2,8 @@
 
 Hyperparameters below are the published defaults (LoRA r=32, alpha=10, lr 3e-4, effective batch
 16, max length 512, 2 epochs of yahma/alpaca-cleaned, loss on the response only); each can be
-overridden with the flag of the same name. Batches are padded and grouped by length (4 x 4
-accumulation) instead of the published 1 x 16; on several GPUs the accumulation is split across
+overridden with the flag of the same name. Micro-batches of 4 examples packed end to end
+without padding (--no-packing: padded rows), 4 x 4 accumulation instead of the published 1 x 16; on several GPUs the accumulation is split across
 them, keeping the effective batch of 16. On CUDA, --max_memory_gb (default: the GPU's memory;
 the drivers pass 24, the paper's card) picks gradient checkpointing and the micro-batch that fit
 the budget, keeping the effective batch. A float16 checkpoint is merged and saved in float16.

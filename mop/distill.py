@@ -42,8 +42,8 @@ from .io import UsageError, json_type_name, read_metadata
 from .layout import PRUNE_META
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
-# fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1024
-# positions for Llama-2's 32k vocabulary, 682 for SmolLM2's 49k, 256 for Llama-3's 128k.
+# fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048
+# positions for Llama-2's 32k vocabulary, 682 for SmolLM2's 49k, 261 for Llama-3's 128k.
 CHUNK_ELEMENTS = 2 ** 25
 MODEL_INPUTS = ("input_ids", "position_ids", "attention_mask")
 

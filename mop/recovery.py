@@ -4,15 +4,18 @@ Published setup: LoRA r=32, alpha=10, dropout 0.05, no bias, on q/k/v/o/gate/up/
 lr 3e-4; effective batch 16; max length 512; 2 epochs over Alpaca data in the standard Alpaca
 template, loss on the response only; the adapter is merged into the weights and saved.
 
-Two differences from the published scripts, both for speed and neither changing the objective:
-- Batches are padded and grouped by length (`group_by_length`) instead of batch 1 x 16
-  accumulation. The loss is still the mean over all response tokens of the 16 examples of an
-  optimizer step (the Trainer normalises by the token count across accumulation steps).
+Differences from the published scripts, for speed, none changing the objective:
+- Micro-batches of 4 examples x 4 accumulation instead of 1 x 16, the examples of a micro-batch
+  packed end to end without padding (mop/batches.py, `--no-packing` for padded rows), attending
+  one example at a time (mop/packed_attention.py). The loss is still the mean over all response
+  tokens of the 16 examples of an optimizer step (the Trainer counts them across accumulation).
+- The vocabulary head runs only where a loss is, by chunks (mop/distill.py, which also holds the
+  distillation objectives).
 - bf16 autocast on GPUs that support it, with the LoRA weights kept in fp32 (fp16 LoRA can give
   NaN losses); fp32 on CPU.
 
 Layers, for reuse:
-- `encode_records` / `padding_collator`: the data side (one BOS, prompt labels -100, EOS).
+- `encode_records` / `recovery_collator`: the data side (one BOS, prompt labels -100, EOS).
 - `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
 - `recover_model`: the same, merged.
 - `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable;
@@ -29,7 +32,6 @@ model from the pruned checkpoint, merges and saves it exactly as a single-GPU ru
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import dataclasses
 import json
