@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .adapter import count_parameters, family_of, is_multimodal, supported_types, text_config_of
+from .adapter import LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types, text_config_of
 from .args import OneLineParser, finite_float
 from .configs import config_for_dry_run
 from .distill import head_chunk_positions
@@ -75,7 +75,7 @@ LOGIT_BUFFERS = 4  # fp32 (chunk, vocabulary) buffers alive at once in the chunk
 TEACHER_LOGIT_BUFFERS = 2  # more of them with an online teacher
 # Published recovery settings (mop.recovery.RecoverySettings holds the same; a test checks it).
 PUBLISHED = dict(lora_r=32, lora_dropout=0.05, max_length=512, batch_size=4, grad_accum=4)
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_TARGETS = LORA_PROJECTIONS
 
 
 # ----------------------------------------------------------------------------- the model's shape
@@ -146,7 +146,7 @@ def check_decoder_config(text_config) -> None:
     if missing:
         kind = getattr(text_config, "model_type", None) or "unknown"
         raise UsageError(f"--config: a {kind} config lacks {', '.join(missing)}; the estimate covers Llama-style "
-                         "decoders ({supported_types()}) only")
+                         f"decoders ({supported_types()}) only")
 
 
 def model_parameter_count(config) -> int:

@@ -188,3 +188,16 @@ def test_gigabytes_are_gibibytes_of_the_hand_computed_total():
     setup = TrainingSetup(weight_dtype=torch.float32, lora_r=4, lora_dropout=0.05, max_length=10, packing=False)
     total_bytes = 421_632 + 178_176 + 325_600 + 32_000  # test_estimate_equals_hand_computed_bytes
     assert estimate_peak(hand_config(), 2, False, setup).total_gb == pytest.approx(total_bytes / 1024**3)
+
+
+def test_a_config_without_llama_sizes_is_refused_naming_the_supported_families():
+    from transformers import GPT2Config
+
+    from mop.io import UsageError
+    from mop.memory import check_decoder_config
+
+    with pytest.raises(UsageError) as err:
+        check_decoder_config(GPT2Config())
+    message = str(err.value)
+    assert "a gpt2 config lacks intermediate_size" in message
+    assert all(family in message for family in ("llama", "mistral", "qwen2", "qwen3", "gemma3_text"))
