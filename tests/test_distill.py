@@ -87,3 +87,15 @@ def test_kd_without_a_recorded_dense_model_asks_for_teacher(pruned_and_dense, tm
         recover(pruned, tmp_path / "never", data, "--objective", "kd")
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "--teacher" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("objective", ["sft", "kd"])
+def test_packed_and_padded_recoveries_log_the_same_losses(objective, pruned_and_dense, tmp_path):
+    """--packing (the default) and --no-packing train on the same examples in the same order: the
+    logged losses of both steps agree (packing changes only the layout), and so do the tokens seen."""
+    _, pruned, data = pruned_and_dense
+    packed = recover(pruned, tmp_path / "packed", data, "--objective", objective)
+    padded = recover(pruned, tmp_path / "padded", data, "--objective", objective, "--no-packing")
+    assert packed["settings"]["packing"] and not padded["settings"]["packing"]
+    assert first_losses(tmp_path / "packed") == pytest.approx(first_losses(tmp_path / "padded"), rel=1e-5)
+    assert packed["train_tokens"] == padded["train_tokens"] > 0
