@@ -93,8 +93,10 @@ class OutputHead:
         self.module = self.adapter.output_head()
 
     def log_probs(self, hidden: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        """(P, H) -> (P, V) fp32 log-softmax of logits / temperature."""
-        return (self.adapter.logits(hidden).float() / temperature).log_softmax(-1)
+        """(P, H) -> (P, V) fp32 log-softmax of logits / temperature (no division at T = 1: a pass
+        over the whole (P, V) block, forward and backward, for nothing)."""
+        logits = self.adapter.logits(hidden).float()
+        return (logits if temperature == 1 else logits / temperature).log_softmax(-1)
 
     def chunk_size(self) -> int:
         return head_chunk_positions(self.module.weight.shape[0])
