@@ -67,7 +67,8 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
     """The recovery as it ran before packing: stock Trainer, padded rows, the model's own loss."""
     from transformers import DataCollatorForSeq2Seq, Trainer
 
-    from mop.recovery import encode_records, training_arguments, wrap_with_lora
+    from mop.batches import encode_records
+    from mop.recovery import training_arguments, wrap_with_lora
 
     examples = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
                 for e in encode_records(tokenizer, records, settings.max_length)]
@@ -111,7 +112,7 @@ def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dic
 
 def build_cache(checkpoint: Path, records, work: Path) -> None:
     from mop.models import load_model, resolve_model_name
-    from mop.recovery import encode_records
+    from mop.batches import encode_records
     from mop.teacher_cache import build_cache as build, cache_key, pad_id_of
 
     source = resolve_model_name(json.loads((checkpoint / "mop_prune.json").read_text())["source_model"])

@@ -128,7 +128,7 @@ def model_path(name: str, random_dir: str) -> str:
 
 def exact_length_records(tokenizer, lengths: list[int]) -> list[dict]:
     """Alpaca records whose training examples have exactly these token counts (prompt + response + EOS)."""
-    from mop.recovery import encode_records
+    from mop.batches import encode_records
 
     base = {"instruction": "Repeat the word apple.", "input": ""}
     prompt_tokens = len(encode_records(tokenizer, [{**base, "output": FILLER_WORD}], 10**6)[0]["input_ids"]) - 1

@@ -84,7 +84,8 @@ from mop.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.recovery import RecoverySettings, encode_records, merge_adapter, train_adapter  # noqa: E402
+from mop.batches import encode_records  # noqa: E402
+from mop.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
 from mop.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
 from mop.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
 

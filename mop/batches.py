@@ -1,5 +1,6 @@
 """Recovery batches: padded (one example per row) or packed (several examples per row).
 
+`encode_records` turns Alpaca records into examples (the recovery and the teacher cache share it).
 Both layouts carry the same fields, so one loss serves both (mop/distill.py):
 
 - `input_ids`, `labels` (R, L): labels are -100 on BOS, prompt and filler tokens;
@@ -25,7 +26,72 @@ from typing import Sequence
 
 import torch
 
+from .data import alpaca_prompt
+from .io import UsageError
+
 IGNORE_INDEX = -100  # label value the losses skip
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def tokenizer_adds_bos(tokenizer) -> bool:
+    """True when the tokenizer itself prepends its BOS token (Llama-2/3 do; SmolLM2's does not).
+
+    Asked of the tokenizer rather than read from a flag, because fast tokenizers hide the
+    behaviour in their post-processor.
+    """
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    ids = tokenizer("a").input_ids
+    return len(ids) > 0 and ids[0] == bos
+
+
+def _prompt_token_count(tokenizer, prompt: str, offsets: Sequence[tuple[int, int]] | None) -> int:
+    """Number of leading tokens of prompt+response that belong to the prompt.
+
+    With a fast tokenizer this reads the character offsets of the joint tokenisation: a token
+    that starts before the response's first character is prompt (also one straddling the
+    boundary). Slow tokenizers lack offsets; the prompt is then tokenised alone, which can
+    differ by one token where a merge crosses the boundary.
+    """
+    if offsets is not None:
+        return sum(1 for start, _ in offsets if start < len(prompt))
+    return len(tokenizer(prompt, add_special_tokens=False).input_ids)
+
+
+def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: int = 1000) -> list[dict]:
+    """Alpaca records -> training examples {input_ids, attention_mask, labels}.
+
+    Prompt (standard Alpaca template) and response are tokenised as one text, so BPE merges
+    and the absence of a second BOS are those of the full sequence; the tokenizer's own BOS (if
+    it uses one) is put once in front, EOS is appended, the result is cut at `max_length`.
+    Labels are -100 on BOS and prompt tokens. Examples left without a response token after
+    truncation are dropped (they would give a 0/0 loss).
+    """
+    if tokenizer.eos_token_id is None:
+        raise UsageError("the tokenizer has no EOS token; cannot mark the end of a response")
+    prefix = [tokenizer.bos_token_id] if tokenizer_adds_bos(tokenizer) else []
+    examples = []
+    for begin in range(0, len(records), chunk):
+        part = records[begin:begin + chunk]
+        prompts = [alpaca_prompt(r) for r in part]
+        texts = [p + r["output"] for p, r in zip(prompts, part)]
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
+        for i, prompt in enumerate(prompts):
+            ids = enc["input_ids"][i]
+            offsets = enc["offset_mapping"][i] if tokenizer.is_fast else None
+            n_prompt = len(prefix) + _prompt_token_count(tokenizer, prompt, offsets)
+            ids = (prefix + ids + [tokenizer.eos_token_id])[:max_length]
+            labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
+            if all(label == IGNORE_INDEX for label in labels):
+                continue
+            examples.append({"input_ids": ids, "labels": labels, "index": len(examples)})
+    return examples
+
+
+# ----------------------------------------------------------------------------- batches
 
 
 def first_fit_rows(lengths: Sequence[int], row_tokens: int) -> list[list[int]]:

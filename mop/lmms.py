@@ -46,10 +46,11 @@ from pathlib import Path
 
 from .args import OneLineParser
 from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
-                       print_summary, summarize)
+                       print_summary, score_checkpoint, summarize)
 from .io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
 from .models import check_weights, load_config, resolve_model_dir
+from .tasks_lmms.make_parquet import ensure_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS_LMMS = Path(__file__).resolve().parent / "tasks_lmms"
@@ -314,8 +315,6 @@ def lmms_command(python: Path, model_path: str, tasks: list[str], settings: dict
 def prepare_local_data(tasks: list[str]) -> None:
     """Write the local parquet files the requested project tasks read (only when stale)."""
     if "mop_shapes_lmms" in tasks:
-        from .tasks_lmms.make_parquet import ensure_parquet
-
         ensure_parquet()
 
 
@@ -416,7 +415,6 @@ def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str
 
 def evaluate(args: argparse.Namespace, command: str) -> dict | None:
     """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.llava evaluate`."""
-    from .evaluate import score_checkpoint
     from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     scorer = scorer_setting()

@@ -15,7 +15,8 @@ Differences from the published scripts, for speed, none changing the objective:
   NaN losses); fp32 on CPU.
 
 Layers, for reuse:
-- `encode_records` / `recovery_collator`: the data side (one BOS, prompt labels -100, EOS).
+- `recovery_collator` (mop/batches.py: `encode_records`, packing): the data side (one BOS, prompt
+  labels -100, EOS).
 - `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
 - `recover_model`: the same, merged.
 - `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable;
@@ -49,9 +50,9 @@ import torch
 
 from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of
 from .args import check_seed
-from .batches import IGNORE_INDEX, RecoveryCollator
+from .batches import RecoveryCollator, encode_records
 from .checkpoint import save_checkpoint
-from .data import HUB_ALPACA, alpaca_prompt, load_alpaca_records, resolve_data_source
+from .data import HUB_ALPACA, load_alpaca_records, resolve_data_source
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
@@ -60,6 +61,7 @@ from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir
 from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
+from .teacher_cache import TeacherCache, build_cache, cache_key, pad_id_of
 
 
 TEACHER_MODES = ("auto", "online", "cache")
@@ -143,62 +145,6 @@ class TrainReport:
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def tokenizer_adds_bos(tokenizer) -> bool:
-    """True when the tokenizer itself prepends its BOS token (Llama-2/3 do; SmolLM2's does not).
-
-    Asked of the tokenizer rather than read from a flag, because fast tokenizers hide the
-    behaviour in their post-processor.
-    """
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return False
-    ids = tokenizer("a").input_ids
-    return len(ids) > 0 and ids[0] == bos
-
-
-def _prompt_token_count(tokenizer, prompt: str, offsets: Sequence[tuple[int, int]] | None) -> int:
-    """Number of leading tokens of prompt+response that belong to the prompt.
-
-    With a fast tokenizer this reads the character offsets of the joint tokenisation: a token
-    that starts before the response's first character is prompt (also one straddling the
-    boundary). Slow tokenizers lack offsets; the prompt is then tokenised alone, which can
-    differ by one token where a merge crosses the boundary.
-    """
-    if offsets is not None:
-        return sum(1 for start, _ in offsets if start < len(prompt))
-    return len(tokenizer(prompt, add_special_tokens=False).input_ids)
-
-
-def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: int = 1000) -> list[dict]:
-    """Alpaca records -> training examples {input_ids, attention_mask, labels}.
-
-    Prompt (standard Alpaca template) and response are tokenised as one text, so BPE merges
-    and the absence of a second BOS are those of the full sequence; the tokenizer's own BOS (if
-    it uses one) is put once in front, EOS is appended, the result is cut at `max_length`.
-    Labels are -100 on BOS and prompt tokens. Examples left without a response token after
-    truncation are dropped (they would give a 0/0 loss).
-    """
-    if tokenizer.eos_token_id is None:
-        raise UsageError("the tokenizer has no EOS token; cannot mark the end of a response")
-    prefix = [tokenizer.bos_token_id] if tokenizer_adds_bos(tokenizer) else []
-    examples = []
-    for begin in range(0, len(records), chunk):
-        part = records[begin:begin + chunk]
-        prompts = [alpaca_prompt(r) for r in part]
-        texts = [p + r["output"] for p, r in zip(prompts, part)]
-        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=tokenizer.is_fast)
-        for i, prompt in enumerate(prompts):
-            ids = enc["input_ids"][i]
-            offsets = enc["offset_mapping"][i] if tokenizer.is_fast else None
-            n_prompt = len(prefix) + _prompt_token_count(tokenizer, prompt, offsets)
-            ids = (prefix + ids + [tokenizer.eos_token_id])[:max_length]
-            labels = [IGNORE_INDEX] * min(n_prompt, len(ids)) + ids[n_prompt:]
-            if all(label == IGNORE_INDEX for label in labels):
-                continue
-            examples.append({"input_ids": ids, "labels": labels, "index": len(examples)})
-    return examples
 
 
 def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None) -> RecoveryCollator:
@@ -572,8 +518,6 @@ def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str |
 def teacher_cache_for(job: dict, tokenizer, records, settings: RecoverySettings, bf16: bool, state, progress: bool):
     """The teacher cache of this run's data, built first (by the main process, the teacher on the
     GPU if there is one) when the folder does not hold it yet."""
-    from .teacher_cache import TeacherCache, build_cache, cache_key, pad_id_of  # heavy: imported on use
-
     examples = encode_records(tokenizer, records, settings.max_length)
     dtype = "float16" if bf16 else "float32"
     key = cache_key(job["teacher"], tokenizer, examples, settings.max_length, settings.kd_top_k,

@@ -30,11 +30,13 @@ from typing import Sequence
 
 import torch
 
-from .batches import RecoveryCollator
+from .batches import RecoveryCollator, encode_records
+from .data import load_alpaca_records, resolve_data_source
 from .disk import check_free_space
 from .distill import OutputHead, final_hidden
 from .divergence import top_k_targets
 from .io import UsageError, atomic_file, exit_on_usage_error, read_json, write_json
+from .models import load_config, load_model, resolve_model_name
 from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = "key.json", "complete.json"
@@ -65,8 +67,6 @@ def tokenizer_fingerprint(tokenizer) -> str:
 def teacher_fingerprint(path: str) -> str:
     """The teacher's config and, for a local folder, the names and sizes of its weight files: a
     changed checkpoint under the same name is noticed without loading or hashing gigabytes."""
-    from .models import load_config  # heavy: imported on use
-
     folder = Path(path)
     files = sorted((f.name, f.stat().st_size) for f in folder.glob("*.safetensors")) if folder.is_dir() else []
     return fingerprint([load_config(path).to_diff_dict(), files])
@@ -214,10 +214,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def prepare(teacher_name: str, data: str, num_samples: int | None, max_length: int, top_k: int, temperature: float,
             dtype: str, device: str):
     """(teacher model, tokenizer, encoded examples, key) for a cache over the recovery data."""
-    from .data import load_alpaca_records, resolve_data_source
-    from .models import load_model, resolve_model_name
-    from .recovery import encode_records
-
     if top_k < 1:
         raise UsageError(f"--top_k must be at least 1, got {top_k}")
     records = load_alpaca_records(resolve_data_source(data, teacher_name), num_samples)

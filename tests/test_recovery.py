@@ -22,9 +22,10 @@ from mop.data import alpaca_prompt
 from mop.io import UsageError, write_json
 from mop.cli import finetune_main
 from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
+from mop.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
 from mop.recovery import (
-    CHECKPOINT_FILES, IGNORE_INDEX, RecoverySettings, discard_incomplete_checkpoints, encode_records,
-    last_complete_checkpoint, merge_adapter, recovery_collator, recover_model, tokenizer_adds_bos, train_adapter,
+    CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints, last_complete_checkpoint, merge_adapter,
+    recovery_collator, recover_model, train_adapter,
 )
 
 REPO = Path(__file__).resolve().parents[1]
