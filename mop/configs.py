@@ -1,24 +1,17 @@
-"""Configs of the paper's models and one model per further family (mop/families), shipped so dry
-runs work offline with no weights."""
+"""Configs shipped so dry runs work offline with no weights: the paper's models and one model per
+further family (which ones: each family's `shipped_configs`, mop/families)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from .adapter import SHIPPED_CONFIGS
 from .io import UsageError
 from .models import load_config, resolve_model_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "assets" / "configs"
-SHIPPED = {
-    "meta-llama/Llama-2-7b-hf": "llama-2-7b-hf.json",
-    "meta-llama/Meta-Llama-3-8B": "meta-llama-3-8b.json",
-    "llava-hf/llava-1.5-7b-hf": "llava-1.5-7b-hf.json",
-    "mistralai/Mistral-7B-v0.3": "mistral-7b-v0.3.json",
-    "Qwen/Qwen2.5-7B": "qwen2.5-7b.json",
-    "Qwen/Qwen3-8B": "qwen3-8b.json",
-    "google/gemma-3-1b-pt": "gemma-3-1b-pt.json",
-}
+SHIPPED = SHIPPED_CONFIGS  # hub id -> file, from each family (mop/families)
 
 
 def config_for_dry_run(model_name: str):

@@ -20,7 +20,7 @@ Where the vocabulary head runs: the model's own head is fed nothing (a forward p
 input, the final hidden states, and hands it an empty slice), and the head is applied here only to
 the positions that carry a loss, a chunk of positions at a time, each chunk under activation
 checkpointing. So no (positions, vocabulary) fp32 tensor larger than one chunk ever exists, in
-the forward or the backward pass: for Llama-3's 128k vocabulary the full-logit tensor of a 16 x
+the forward or the backward pass: for a 128k vocabulary the full-logit tensor of a 16 x
 512 batch would be 4.3 GB in fp32. The model itself still runs through its (DDP) wrapper, so
 gradient synchronisation is untouched.
 """
@@ -43,7 +43,7 @@ from .layout import PRUNE_META
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
 # fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048
-# positions for Llama-2's 32k vocabulary, 682 for SmolLM2's 49k, 261 for Llama-3's 128k.
+# positions for a 32k vocabulary, 682 for 49k, 261 for 128k.
 CHUNK_ELEMENTS = 2 ** 25
 MODEL_INPUTS = ("input_ids", "position_ids", "attention_mask")
 
@@ -86,7 +86,7 @@ def unwrapped(model):
 
 class OutputHead:
     """The vocabulary projection of a causal LM as its forward applies it (the family adapter's
-    `logits`: the head, then Gemma's final soft cap where the config sets one)."""
+    `logits`: the head, then a final soft cap where the family and config have one)."""
 
     def __init__(self, model):
         self.adapter = get_adapter(unwrapped(model))

@@ -1,6 +1,6 @@
 """Peak memory of LoRA recovery, estimated from a config, and a plan that fits a budget.
 
-    python -m mop.memory --config meta-llama/Llama-2-7b-hf --max_memory_gb 24
+    python -m mop.memory --config <a shipped hub id, e.g. the paper's 7B> --max_memory_gb 24
     python -m mop.memory --config smollm2-135m --dtype float32 --device cpu --max_memory_gb 4
 
 Why: recovery of a 7B model at micro-batch 4 x 512 tokens without gradient checkpointing needs
@@ -9,7 +9,7 @@ micro-batch whose estimated peak fits the budget, keeping the effective batch (m
 accumulation) unchanged, so the optimisation is the same and only the memory/speed trade-off moves.
 
 The estimate (bytes; "GB" here means GiB, 2**30 bytes) follows what autograd keeps alive during a
-training step of a Llama decoder with LoRA (peft) under the Trainer, at the moment of the peak,
+training step of a decoder of mop/families with LoRA (peft) under the Trainer, at the moment of the peak,
 the start of the backward pass:
 
   weights      every parameter in the load dtype (bf16 on CUDA, fp32 on CPU)
@@ -17,8 +17,8 @@ the start of the backward pass:
                (+ the bf16 copies autocast makes of them, 2 bytes, when the base is half precision)
   activations  per token of the micro-batch (micro_batch x max_length tokens, the worst batch):
                without checkpointing, every layer keeps
-                 8 h                 the fp32 inputs of its two RMSNorms (the family's norms: Gemma-3
-                                     has four, Qwen3 and Gemma-3 also normalise q and k per head)
+                 8 h                 the fp32 inputs of its two RMSNorms (more where the family
+                                     has more norms, and q/k per head where it normalises them)
                  (a + m) * sum(in)   each LoRA target's dropped-out input (a bytes) and dropout
                                      mask (lora_dropout > 0: m = 1, CUDA's fused dropout keeps a
                                      boolean mask; m = a on CPU, which keeps a scaled float mask),
@@ -45,7 +45,7 @@ the start of the backward pass:
                targets (12 k bytes per token).
 
 The constants were checked against measured peaks on CPU (benchmarks/bench_memory.py: peak RSS of
-training steps on the embedded SmolLM2-135M and a ~250M random Llama-2-style model, several
+training steps on the embedded SmolLM2-135M and a ~250M random multi-head model, several
 micro-batches, checkpointing on and off). A GPU adds its own context and allocator slack, which
 is why a plan keeps `HEADROOM` of the budget and `RUNTIME_RESERVE_GB` free.
 """
@@ -135,17 +135,17 @@ class DecoderDims:
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
 
 
-LLAMA_SIZES = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+DECODER_SIZES = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
 
 
 def check_decoder_config(text_config) -> None:
-    """The estimate is written for Llama-style decoders (every family in mop/families): another
+    """The estimate is written for the decoders of mop/families: another
     family's config (GPT-2 names its sizes n_layer, n_embd, ...) would fail on a missing attribute
     deep inside the formula."""
-    missing = [name for name in LLAMA_SIZES if not isinstance(getattr(text_config, name, None), int)]
+    missing = [name for name in DECODER_SIZES if not isinstance(getattr(text_config, name, None), int)]
     if missing:
         kind = getattr(text_config, "model_type", None) or "unknown"
-        raise UsageError(f"--config: a {kind} config lacks {', '.join(missing)}; the estimate covers Llama-style "
+        raise UsageError(f"--config: a {kind} config lacks {', '.join(missing)}; the estimate covers the "
                          f"decoders ({supported_types()}) only")
 
 
@@ -161,7 +161,7 @@ def targeted(dims: DecoderDims, targets) -> dict[str, tuple[int, int]]:
     """The projections LoRA wraps (targets are module-name suffixes, as in mop.recovery)."""
     chosen = {name: io for name, io in dims.projection_dims().items() if name in set(targets)}
     if not chosen:
-        raise UsageError(f"no LoRA target among {', '.join(targets)} is a Llama projection")
+        raise UsageError(f"no LoRA target among {', '.join(targets)} is a decoder projection")
     return chosen
 
 

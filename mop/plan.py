@@ -13,10 +13,10 @@ as its family counts them: mop/families/), the same number of groups and neurons
   up by one neuron), so late iterations remove less than a layer; GQA models use the
   accumulator as above. Model sizes then match the released checkpoints.
 
-`--mlp_only` gives the whole budget to MLP neurons (the published Llama-3 setting).
+`--mlp_only` gives the whole budget to MLP neurons (the paper's setting for its GQA model).
 
 `--align N` (default 0: off) keeps the MLP width a multiple of N after every G step, for
-deployment runtimes (llama.cpp's q8_0 needs rows that are multiples of 32, k-quants of 256; GPU
+deployment runtimes (GGUF's q8_0 needs rows that are multiples of 32, k-quants of 256; GPU
 matrix kernels prefer multiples of 64). The aligned run follows the unaligned schedule exactly --
 the same groups, the same accumulator -- with each step's resulting MLP width rounded to the
 nearest multiple of N. The run carries the difference (`neuron_debt`: neurons per layer the model
@@ -53,7 +53,7 @@ class LayerShape:
     intermediate: int
     attention_bias: bool = False  # q/k/v biases (a GQA group owns its rows of them)
     mlp_bias: bool = False
-    o_bias: bool | None = None  # None: as attention_bias (Llama's attention_bias covers o_proj; Qwen2 has none)
+    o_bias: bool | None = None  # None: as attention_bias (the family adapter says whether o_proj has one)
     norm_params: int | None = None  # never-pruned norm weights per layer (the family's); None: two RMSNorms
 
     @property
@@ -85,14 +85,14 @@ class LayerShape:
     @property
     def layer_params(self) -> int:
         """One decoder layer: attention + MLP + its norms (two RMSNorms unless the family says
-        otherwise: Gemma-3 has four, Qwen3 and Gemma-3 add per-head-dim q/k norms)."""
+        otherwise: `norm_params` from its adapter, with any extra or per-head-dim q/k norms)."""
         norms = 2 * self.hidden if self.norm_params is None else self.norm_params
         return self.attention_params + self.mlp_params + norms
 
     @property
     def min_groups(self) -> int:
-        """Keep at least one head (MHA) or two GQA groups (as the published Llama-3 code); a
-        multi-query model (one K/V head, e.g. gemma-3-1b) keeps its one group."""
+        """Keep at least one head (MHA) or two GQA groups (as the paper's released GQA code); a
+        multi-query model (one K/V head) keeps its one group."""
         return 1 if self.group_size == 1 else min(2, self.kv_heads)
 
 
@@ -145,7 +145,7 @@ def _exact_attention(shape: LayerShape, accumulator: float) -> tuple[int, float]
 
 
 def _published_mha(shape: LayerShape) -> tuple[int, int]:
-    """Released Llama-2 arithmetic: round the heads, then compensate the shortfall in neuron units."""
+    """The released MHA script's arithmetic: round the heads, then compensate the shortfall in neuron units."""
     ratio = shape.layer_params / (shape.num_layers * (shape.attention_params + shape.mlp_params))
     heads = min(round(ratio * shape.query_heads), shape.query_heads - 1)
     neurons = round(shape.intermediate * ratio + shape.query_heads * ratio - heads)

@@ -6,7 +6,7 @@ once, while the model's own forward pass computes what every decoder layer recei
 hidden states and the keyword arguments (position ids and rotary embeddings, the causal /
 padding attention mask, cache positions). A pre-hook on the first decoder layer captures them and
 stops the pass, so masks and positions are exactly the model's own. Where layers differ in what
-they receive (Gemma-3's sliding-window and global layers get different masks: the adapter's
+they receive (sliding-window and global layers get different masks: the adapter's
 `layer_kind`), the pass runs through stand-ins that record each kind's arguments instead, and
 every layer is later run with the arguments of its own kind. Then each decoder layer in
 turn is copied to the device, run over the inputs of every calibration batch, and dropped again;

@@ -2,7 +2,7 @@
 
 What a head / GQA group owns: its q rows (and q-bias entries), its K/V head's k and v rows (and
 bias entries), and the o_proj columns of its query heads; an o_proj bias and per-head-dim q/k
-norms (Qwen3, Gemma-3) are shared by all heads and stay. A neuron owns a gate row, an up row and
+norms (where the family has them) are shared by all heads and stay. A neuron owns a gate row, an up row and
 a down column (and gate/up bias entries).
 
 Every edit slices Parameters (so it also works on meta tensors for dry runs) and keeps the

@@ -2,7 +2,8 @@
 
 Adding a family means adding its module here (a `Family` in a file of its own, registered in
 `FAMILIES`), its tiny test model (tests/conftest.py `FAMILY_CONFIGS`) and, for dry runs, its
-shipped config (mop/assets/configs, mop/configs.py `SHIPPED`). Nothing else names a family.
+shipped config (mop/assets/configs, named in its `Family.shipped_configs`). Nothing else names a
+family.
 
 Multimodal wrappers (LLaVA) hold one of these as their language model: only that model is
 pruned and tuned, and the wrapper decides the recovery LoRA (LLaVA's published text-only r=8,
@@ -20,8 +21,11 @@ from .base import LORA_PROJECTIONS, DecoderAdapter, Family, count_parameters
 FAMILIES: dict[str, Family] = {m.FAMILY.model_type: m.FAMILY for m in (llama, mistral, qwen2, qwen3, gemma3)}
 # Wrapper model_type -> published recovery LoRA (r, alpha) of its language model.
 MULTIMODAL_WRAPPERS = {"llava": (8, 16)}
+# Hub id -> shipped config file (mop/assets/configs): every family's, and the paper's LLaVA.
+SHIPPED_CONFIGS = {hub: file for family in FAMILIES.values() for hub, file in family.shipped_configs}
+SHIPPED_CONFIGS["llava-hf/llava-1.5-7b-hf"] = "llava-1.5-7b-hf.json"
 
-__all__ = ["FAMILIES", "LORA_PROJECTIONS", "DecoderAdapter", "Family", "check_supported", "count_parameters",
+__all__ = ["FAMILIES", "LORA_PROJECTIONS", "SHIPPED_CONFIGS", "DecoderAdapter", "Family", "check_supported", "count_parameters",
            "default_mlp_only", "family_of", "get_adapter", "is_multimodal", "model_class", "published_lora",
            "supported_types", "text_config_of"]
 

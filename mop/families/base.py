@@ -46,6 +46,8 @@ class Family:
     qk_norms: bool = False  # per-head-dim q_norm / k_norm, shared by all heads of a layer
     bias_rule: str = "config_all"
     final_logit_softcap: bool = False  # logits = cap * tanh(logits / cap) when the config sets a cap
+    # Hub id -> config file in mop/assets/configs, shipped so dry runs of these models work offline.
+    shipped_configs: tuple[tuple[str, str], ...] = ()
 
     def norm_params(self, hidden: int, head_dim: int) -> int:
         """Parameters of one layer's norms: never pruned, but part of one layer's budget."""

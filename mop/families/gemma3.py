@@ -18,4 +18,5 @@ FAMILY = Family(
     layer_norms=4,
     qk_norms=True,
     final_logit_softcap=True,
+    shipped_configs=(("google/gemma-3-1b-pt", "gemma-3-1b-pt.json"),),
 )

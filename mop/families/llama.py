@@ -10,4 +10,6 @@ FAMILY = Family(
     model_type="llama",
     decoder_layer_class="LlamaDecoderLayer",
     lora=(32, 10),  # the paper's Llama-2 / Llama-3 recovery scripts
+    shipped_configs=(("meta-llama/Llama-2-7b-hf", "llama-2-7b-hf.json"),
+                     ("meta-llama/Meta-Llama-3-8B", "meta-llama-3-8b.json")),
 )

@@ -5,4 +5,5 @@ Two RMSNorms per layer; `sliding_window` (None in v0.3) applies to every layer a
 
 from .base import Family
 
-FAMILY = Family(model_type="mistral", decoder_layer_class="MistralDecoderLayer", bias_rule="none")
+FAMILY = Family(model_type="mistral", decoder_layer_class="MistralDecoderLayer", bias_rule="none",
+                shipped_configs=(("mistralai/Mistral-7B-v0.3", "mistral-7b-v0.3.json"),))

@@ -8,4 +8,5 @@ RMSNorms per layer. Layers carry an `attention_type` (all `full_attention` unles
 
 from .base import Family
 
-FAMILY = Family(model_type="qwen2", decoder_layer_class="Qwen2DecoderLayer", bias_rule="qkv_always")
+FAMILY = Family(model_type="qwen2", decoder_layer_class="Qwen2DecoderLayer", bias_rule="qkv_always",
+                shipped_configs=(("Qwen/Qwen2.5-7B", "qwen2.5-7b.json"),))

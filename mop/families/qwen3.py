@@ -7,4 +7,5 @@ the two hidden-size RMSNorms. `attention_bias` puts a bias on q/k/v/o (off in Qw
 
 from .base import Family
 
-FAMILY = Family(model_type="qwen3", decoder_layer_class="Qwen3DecoderLayer", qk_norms=True)
+FAMILY = Family(model_type="qwen3", decoder_layer_class="Qwen3DecoderLayer", qk_norms=True,
+                shipped_configs=(("Qwen/Qwen3-8B", "qwen3-8b.json"),))
