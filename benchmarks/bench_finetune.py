@@ -7,8 +7,10 @@ examples, <= 256 tokens), each in a process of its own (so each peak is its own:
 resident set size of that process, which includes the model and Python):
 
   padded (before)  the stock Trainer + DataCollatorForSeq2Seq: padded rows, full-vocabulary fp32
-                   logits at every position (what mop.recovery ran before packing)
-  padded           mop.recovery with --no-packing: padded rows, head only where the loss is
+                   logits at every position, peft's own LoRA layers (what mop.recovery ran before)
+  padded           mop.recovery with --no-packing: padded rows, head only where the loss is (this
+                   and the rows below run LoRA through mop/lora_cpu.py: cheaper CPU dropout
+                   masks, the update added by one addmm)
   packed           mop.recovery (the default): rows without padding, head only where the loss is
   kd online        packed, --objective kd, the dense teacher beside the student
   kd cache         packed, --objective kd from a teacher cache (built first, not timed)
@@ -65,10 +67,11 @@ def demo_settings(steps: int):
 
 def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
     """The recovery as it ran before packing: stock Trainer, padded rows, the model's own loss."""
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from peft import get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
 
     from mop.batches import encode_records
-    from mop.recovery import training_arguments, wrap_with_lora
+    from mop.recovery import lora_config, training_arguments
 
     examples = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
                 for e in encode_records(tokenizer, records, settings.max_length)]
@@ -77,7 +80,11 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
         pad_tokenizer.pad_token = pad_tokenizer.eos_token
     pad_tokenizer.padding_side = "right"
     collator = DataCollatorForSeq2Seq(pad_tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
-    trainer = Trainer(model=wrap_with_lora(model, settings), args=training_arguments(settings, work, False, False),
+    set_seed(settings.seed)
+    config = lora_config(settings)
+    config._custom_modules = None  # peft's own LoRA Linear and dropout, as before (not mop/lora_cpu.py's)
+    peft_model = get_peft_model(model, config)
+    trainer = Trainer(model=peft_model, args=training_arguments(settings, work, False, False),
                       train_dataset=examples, data_collator=collator, processing_class=pad_tokenizer)
     began = time.perf_counter()
     trainer.train()

@@ -58,6 +58,7 @@ from .io import (UsageError, atomic_directory, check_writable_target, json_type_
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
 from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
+from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
@@ -171,7 +172,7 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     from peft import LoraConfig
 
     targets = LORA_PROJECTIONS if target_modules is None else target_modules
-    return LoraConfig(
+    config = LoraConfig(
         r=settings.lora_r,
         lora_alpha=settings.lora_alpha,
         lora_dropout=settings.lora_dropout,
@@ -179,6 +180,8 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
         task_type="CAUSAL_LM",
         target_modules=targets if isinstance(targets, str) else list(targets),
     )
+    register_cpu_lora(config)  # one addmm for the update on CPU (mop/lora_cpu.py)
+    return config
 
 
 def process_count() -> int:
@@ -254,6 +257,7 @@ def wrap_with_lora(model, settings: RecoverySettings, target_modules=None):
     for param in peft_model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
+    use_mask_dropout(peft_model)  # the same dropout, its CPU mask drawn cheaper (mop/lora_cpu.py)
     if settings.gradient_checkpointing:
         # Belt and braces for models that force reentrant checkpointing.
         peft_model.enable_input_require_grads()
