@@ -18,6 +18,7 @@ resident set size of that process, which includes the model and Python):
 Throughput counts real (non-padding) tokens per second of training. Prints, asserts nothing.
 
     python benchmarks/bench_finetune.py                           # ~6 min on 2 cores
+    python benchmarks/bench_finetune.py --repeats 3               # each configuration 3 times, medians compared
     python benchmarks/bench_finetune.py --steps 24 --checkpoint <pruned folder>
 """
 
@@ -29,6 +30,7 @@ import dataclasses
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=8, help="optimizer steps per configuration")
     p.add_argument("--num_records", type=int, default=400)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1, help="runs of every configuration, in turn; the median is compared")
     p.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # run one configuration (child process)
     p.add_argument("--work", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -137,7 +140,8 @@ def child(args) -> None:
     torch.set_num_threads(args.threads)
     freeze_startup_objects()
     records = load_alpaca_records(str(EMBEDDED_INSTRUCTIONS), args.num_records)
-    stats = run_one(args.one, Path(args.checkpoint), records, args.steps, Path(args.work) / args.one.replace(" ", "_"))
+    work = Path(tempfile.mkdtemp(prefix=args.one.replace(" ", "_") + "_", dir=args.work))  # one per run
+    stats = run_one(args.one, Path(args.checkpoint), records, args.steps, work)
     stats["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     print("RESULT " + json.dumps(stats))
 
@@ -149,28 +153,33 @@ def main(argv=None) -> dict:
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "mop_prune.json").exists():
         raise SystemExit(f"error: {checkpoint} not found; make it with benchmarks/bench_depth_rules.py")
-    results = {}
+    runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="mop_bench_ft_") as tmp:
         from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
 
         began = time.perf_counter()
         build_cache(checkpoint, load_alpaca_records(str(EMBEDDED_INSTRUCTIONS), args.num_records), Path(tmp))
         print(f"teacher cache built in {time.perf_counter() - began:.0f} s", flush=True)
-        for name in CONFIGS:
-            cmd = [sys.executable, __file__, "--one", name, "--work", tmp, "--checkpoint", str(checkpoint),
-                   "--steps", str(args.steps), "--num_records", str(args.num_records), "--threads", str(args.threads)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            results[name] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-            r = results[name]
-            print(f"{name:<16} {r['train_tokens']:>7} tokens {r['train_seconds']:>7.1f} s "
-                  f"{r['train_tokens'] / r['train_seconds']:>7.1f} tokens/s  peak RSS {r['peak_rss_gb']:.2f} GB  "
-                  f"final loss {r['final_train_loss']:.4f}", flush=True)
-    speed = {n: r["train_tokens"] / r["train_seconds"] for n, r in results.items()}
-    print(f"\npacked / padded (before): {speed['packed'] / speed['padded (before)']:.2f}x; "
+        for _ in range(args.repeats):  # the configurations in turn, so slow spells of the machine hit all
+            for name in CONFIGS:
+                runs[name].append(run_child(name, checkpoint, args, Path(tmp)))
+                r = runs[name][-1]
+                print(f"{name:<16} {r['train_tokens']:>7} tokens {r['train_seconds']:>7.1f} s "
+                      f"{r['train_tokens'] / r['train_seconds']:>7.1f} tokens/s  peak RSS {r['peak_rss_gb']:.2f} GB  "
+                      f"final loss {r['final_train_loss']:.4f}", flush=True)
+    speed = {n: statistics.median(r["train_tokens"] / r["train_seconds"] for r in rs) for n, rs in runs.items()}
+    print(f"\nmedian of {args.repeats} run(s): packed / padded (before): {speed['packed'] / speed['padded (before)']:.2f}x; "
           f"padded / padded (before): {speed['padded'] / speed['padded (before)']:.2f}x; "
           f"kd cache / kd online: {speed['kd cache'] / speed['kd online']:.2f}x")
-    return results
+    return runs
 
+
+def run_child(name: str, checkpoint: Path, args, work: Path) -> dict:
+    """One configuration trained in a fresh process; its statistics."""
+    cmd = [sys.executable, __file__, "--one", name, "--work", str(work), "--checkpoint", str(checkpoint),
+           "--steps", str(args.steps), "--num_records", str(args.num_records), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
 if __name__ == "__main__":
     main()

@@ -31,16 +31,25 @@ def packed_sdpa(module, query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     example of each row (examples start where position_ids is 0)."""
     if position_ids is None:
         raise ValueError(f"{NAME} needs position_ids that restart at each packed example")
-    batch, heads, length, dim = query.shape
-    out = query.new_empty(batch, heads, length, dim)
-    for row in range(batch):
-        starts = (position_ids[row] == 0).nonzero().flatten().tolist()
-        for start, end in zip(starts, starts[1:] + [length]):
-            span = slice(start, end)
-            out[row:row + 1, :, span] = F.scaled_dot_product_attention(
-                query[row:row + 1, :, span], key[row:row + 1, :, span], value[row:row + 1, :, span],
-                dropout_p=dropout if module.training else 0.0, is_causal=True, scale=scaling, enable_gqa=True)
+    rows = []
+    for row, (q, k, v) in enumerate(zip(query.split(1), key.split(1), value.split(1))):
+        sizes = example_lengths(position_ids[row])
+        # split (not one slice per example): its backward is one concatenation, where each slice's
+        # backward would write its gradient into a zeroed tensor of the whole row
+        rows.append(torch.cat([
+            F.scaled_dot_product_attention(qe, ke, ve, dropout_p=dropout if module.training else 0.0,
+                                           is_causal=True, scale=scaling, enable_gqa=True)
+            for qe, ke, ve in zip(q.split(sizes, 2), k.split(sizes, 2), v.split(sizes, 2))], dim=2))
+    out = torch.cat(rows)  # (B, Hq, T, D)
     return out.transpose(1, 2).contiguous(), None
+
+
+def example_lengths(positions: torch.Tensor) -> list[int]:
+    """Lengths of the examples of one packed row, (T,) position ids that restart at 0 for each."""
+    starts = (positions == 0).nonzero().flatten().tolist()
+    if not starts or starts[0] != 0:
+        raise ValueError(f"{NAME}: a packed row must begin an example (position id 0 first)")
+    return [end - start for start, end in zip(starts, starts[1:] + [positions.shape[0]])]
 
 
 def no_mask(*args, **kwargs) -> None:
