@@ -13,7 +13,7 @@ from conftest import FAMILIES, family_model, tiny_model
 import mop.distill as distill
 from mop.batches import IGNORE_INDEX, RecoveryCollator, first_fit_rows, prediction_positions
 from mop.distill import OutputHead, final_hidden, kd_sum, response_ce_sum
-from mop.packed_attention import NAME, packed_attention
+from mop.packed_attention import NAME, example_lengths, packed_attention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAD = 3
@@ -214,3 +214,9 @@ def test_every_family_packs_and_scores_as_its_own_forward(family):
         want_ce, want_kl = full_logits_losses(model, teacher, feats, 2.0)
     assert (ce / ce_n).item() == pytest.approx(want_ce.item(), rel=1e-5)
     assert (kl / kl_n).item() == pytest.approx(want_kl.item(), rel=1e-4) and want_kl > 1e-3
+
+
+def test_example_lengths_follow_the_restarts_and_refuse_a_row_that_starts_mid_example():
+    assert example_lengths(torch.tensor([0, 1, 2, 0, 1, 0, 0, 1, 2, 3])) == [3, 2, 1, 4]
+    with pytest.raises(ValueError, match="must begin an example"):
+        example_lengths(torch.tensor([3, 4, 0, 1]))
