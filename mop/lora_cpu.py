@@ -19,7 +19,8 @@ checkpoint, 2 cores) found them:
   BLAS's alpha doing the scaling), whose backward scales only the small (tokens, r) and
   (r, out) gradients.
 
-Both apply only where they were measured to help: in training, on CPU, with one plain LoRA
+Together they took 4 profiled steps from 22.4 s to 14.8 s of CPU time. Both apply only where they
+were measured to help: in training, on CPU, with one plain LoRA
 adapter on fp32 tensors. On CUDA (fused dropout kernel, autocast), in evaluation, with DoRA or
 several adapters, they are peft's own code, so GPU recoveries compute exactly what they did.
 """
