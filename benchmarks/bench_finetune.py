@@ -150,6 +150,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.one:
         return child(args)
+    if args.repeats < 1:
+        raise SystemExit(f"error: --repeats must be at least 1, got {args.repeats}")
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "mop_prune.json").exists():
         raise SystemExit(f"error: {checkpoint} not found; make it with benchmarks/bench_depth_rules.py")
