@@ -70,11 +70,10 @@ def demo_settings(steps: int):
 
 def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
     """The recovery as it ran before packing: stock Trainer, padded rows, the model's own loss."""
-    from peft import get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers import DataCollatorForSeq2Seq, Trainer
 
     from mop.batches import encode_records
-    from mop.recovery import lora_config, training_arguments
+    from mop.recovery import training_arguments, wrap_with_lora
 
     examples = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
                 for e in encode_records(tokenizer, records, settings.max_length)]
@@ -83,10 +82,7 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
         pad_tokenizer.pad_token = pad_tokenizer.eos_token
     pad_tokenizer.padding_side = "right"
     collator = DataCollatorForSeq2Seq(pad_tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt")
-    set_seed(settings.seed)
-    config = lora_config(settings)
-    config._custom_modules = None  # peft's own LoRA Linear and dropout, as before (not mop/lora_cpu.py's)
-    peft_model = get_peft_model(model, config)
+    peft_model = wrap_with_lora(model, settings, cpu_layers=False)  # peft's own LoRA layers, as before
     trainer = Trainer(model=peft_model, args=training_arguments(settings, work, False, False),
                       train_dataset=examples, data_collator=collator, processing_class=pad_tokenizer)
     began = time.perf_counter()

@@ -79,23 +79,25 @@ def fused_lora_linear_class():
     class FusedLoraLinear(LoraLinear):
         """peft's LoRA Linear, whose CPU training forward adds the update with one addmm."""
 
-        def fusable(self, x: torch.Tensor, kwargs: dict) -> bool:
-            """Training, fp32 on CPU without autocast, one plain adapter active and unmerged."""
+        def fusable(self, x: torch.Tensor, kwargs: dict) -> str | None:
+            """The adapter to add by addmm: in training, fp32 on CPU without autocast, exactly one
+            plain adapter active and unmerged; else None (peft's own forward)."""
             if not self.training or self.disable_adapters or self.merged or kwargs.get("adapter_names") is not None:
-                return False
+                return None
             if x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
-                return False
+                return None
             active = [a for a in self.active_adapters if a in self.lora_A]
             if len(active) != 1 or active[0] in self.lora_variant or self.lora_bias.get(active[0], False):
-                return False
-            weights = (x, self.get_base_layer().weight, self.lora_A[active[0]].weight, self.lora_B[active[0]].weight)
-            return all(w.dtype == torch.float32 for w in weights)
+                return None
+            name = active[0]
+            weights = (x, self.get_base_layer().weight, self.lora_A[name].weight, self.lora_B[name].weight)
+            return name if all(w.dtype == torch.float32 for w in weights) else None
 
         def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-            if not self.fusable(x, kwargs):
+            name = self.fusable(x, kwargs)
+            if name is None:
                 return super().forward(x, *args, **kwargs)
             self._check_forward_args(x, *args, **kwargs)
-            name = next(a for a in self.active_adapters if a in self.lora_A)
             result = self.base_layer(x, *args, **kwargs)  # (..., out)
             h = self.lora_A[name](self.lora_dropout[name](x))  # (..., r)
             fused = torch.addmm(result.reshape(-1, result.shape[-1]), h.reshape(-1, h.shape[-1]),

@@ -167,8 +167,10 @@ def use_bf16(precision: str) -> bool:
     return cuda_bf16 if precision == "auto" else precision == "bf16"
 
 
-def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str | None = None):
-    """LoRA on the given modules: a list of module-name suffixes, or one regex over full names."""
+def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str | None = None,
+                cpu_layers: bool = True):
+    """LoRA on the given modules: a list of module-name suffixes, or one regex over full names.
+    cpu_layers=False keeps peft's own LoRA Linear (what recovery ran before mop/lora_cpu.py)."""
     from peft import LoraConfig
 
     targets = LORA_PROJECTIONS if target_modules is None else target_modules
@@ -180,7 +182,8 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
         task_type="CAUSAL_LM",
         target_modules=targets if isinstance(targets, str) else list(targets),
     )
-    register_cpu_lora(config)  # one addmm for the update on CPU (mop/lora_cpu.py)
+    if cpu_layers:
+        register_cpu_lora(config)  # one addmm for the update on CPU (mop/lora_cpu.py)
     return config
 
 
@@ -247,17 +250,19 @@ def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, p
     )
 
 
-def wrap_with_lora(model, settings: RecoverySettings, target_modules=None):
-    """PEFT model with fp32 LoRA weights on a frozen (possibly bf16) base."""
+def wrap_with_lora(model, settings: RecoverySettings, target_modules=None, cpu_layers: bool = True):
+    """PEFT model with fp32 LoRA weights on a frozen (possibly bf16) base; cpu_layers=False: peft's
+    own LoRA layers and dropout, without mop/lora_cpu.py's."""
     from peft import get_peft_model
     from transformers import set_seed
 
     set_seed(settings.seed)  # LoRA's A matrices are random: same seed, same start on every rank
-    peft_model = get_peft_model(model, lora_config(settings, target_modules), autocast_adapter_dtype=True)
+    peft_model = get_peft_model(model, lora_config(settings, target_modules, cpu_layers), autocast_adapter_dtype=True)
     for param in peft_model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
-    use_mask_dropout(peft_model)  # the same dropout, its CPU mask drawn cheaper (mop/lora_cpu.py)
+    if cpu_layers:
+        use_mask_dropout(peft_model)  # the same dropout, its CPU mask drawn cheaper (mop/lora_cpu.py)
     if settings.gradient_checkpointing:
         # Belt and braces for models that force reentrant checkpointing.
         peft_model.enable_input_require_grads()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mop.lora_cpu import ELEMENTS_PER_DRAW, MaskDropout, drop_threshold, use_mask_dropout
-from mop.recovery import RecoverySettings, lora_config, wrap_with_lora
+from mop.recovery import RecoverySettings, wrap_with_lora
 
 P = 0.05
 RATE = (drop_threshold(P) + 2 ** 15) / 2 ** 16  # the exact drop probability
@@ -85,12 +85,8 @@ def test_every_lora_dropout_of_a_recovery_model_is_swapped(tiny_gqa, p, expected
 def lora_pair(model, p: float, seed: int = 0):
     """(peft's own LoRA model, the project's) of copies of `model`, with the same random A and B
     (B is zero at peft's start, which would hide the update)."""
-    from peft import get_peft_model
-
     settings = RecoverySettings(lora_r=4, lora_alpha=8, lora_dropout=p)
-    plain_config = lora_config(settings)
-    plain_config._custom_modules = None
-    plain = get_peft_model(copy.deepcopy(model), plain_config)
+    plain = wrap_with_lora(copy.deepcopy(model), settings, cpu_layers=False)
     use_mask_dropout(plain)  # the same dropout on both sides; only the update's sum differs
     fused = wrap_with_lora(copy.deepcopy(model), settings)
     torch.manual_seed(seed)
