@@ -1,7 +1,12 @@
 """Writing a checkpoint folder (weights + tokenizer or processor) that deployment tools read.
 
 Every checkpoint the project writes (embedded model, pruned iteration, recovered model, tiny
-LLaVA) goes through `save_checkpoint`, so they all get the same two fixes:
+LLaVA) goes through `save_checkpoint`, so they all get the same fixes:
+- the config is in stock form (mop.stock): a heads-pruned Llama is written as the Mistral model
+  that computes the same function, so stock transformers 5, vLLM and llama.cpp load it; the
+  legacy rope keys are written beside `rope_parameters` so transformers 4.57 reads it right;
+- the tokenizer class is named `PreTrainedTokenizerFast`: transformers 5 writes its own
+  `TokenizersBackend`, which 4.57 cannot load (both versions read the former as tokenizer.json);
 - the chat template is also stored in `tokenizer_config.json`: transformers 4.57 writes it to
   `chat_template.jinja` only, and converters that read `tokenizer_config.json` drop it;
 - a `tokenizer.model` that is a byte copy of a GGUF file is removed: transformers' GGUF loader
@@ -16,23 +21,79 @@ import json
 import os
 from pathlib import Path
 
+from .stock import stock_config, with_legacy_rope
+
+CONFIG_FILE = "config.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 GGUF_MAGIC = b"GGUF"
+# transformers 5 names a fast tokenizer's class `TokenizersBackend`; 4.57 knows it by this name.
+PORTABLE_TOKENIZER_CLASS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
 
 def save_checkpoint(model, processing, directory: str | os.PathLike) -> None:
     """Save weights (safetensors) and the tokenizer/processor into `directory`, then fix the files."""
-    model.save_pretrained(directory, safe_serialization=True)
+    stock_model(model).save_pretrained(directory)
     processing.save_pretrained(directory)
-    finish_tokenizer_files(directory)
+    finish_checkpoint_files(directory)
 
 
-def finish_tokenizer_files(directory: str | os.PathLike) -> None:
+def stock_model(model):
+    """`model`, or the stock model that computes the same function and shares its tensors (no
+    copy), when the model's own config cannot be written (mop.stock)."""
+    import torch  # heavy: imported on use
+
+    from .adapter import model_class
+
+    config = stock_config(model.config)
+    if config is None:
+        return model
+    with torch.device("meta"):
+        twin = model_class(config).from_config(config, dtype=model.dtype)
+    twin.load_state_dict(model.state_dict(), strict=True, assign=True)
+    twin.generation_config = model.generation_config
+    return twin
+
+
+def finish_checkpoint_files(directory: str | os.PathLike) -> None:
     directory = Path(directory)
+    legacy_rope_into_config(directory)
     remove_gguf_copy(directory)
+    portable_tokenizer_class(directory)
     template_into_tokenizer_config(directory)
+
+
+def rewrite_json(path: Path, change) -> None:
+    """Replace a JSON file by `change(content)` through a temporary file and a rename."""
+    content = change(json.loads(path.read_text(encoding="utf-8")))
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def legacy_rope_into_config(directory: Path) -> None:
+    """`rope_theta` / `rope_scaling` beside `rope_parameters` (also in a wrapper's text_config)."""
+    def add(config: dict) -> dict:
+        config = with_legacy_rope(config)
+        if isinstance(config.get("text_config"), dict):
+            config["text_config"] = with_legacy_rope(config["text_config"])
+        return config
+
+    if (directory / CONFIG_FILE).is_file():
+        rewrite_json(directory / CONFIG_FILE, add)
+
+
+def portable_tokenizer_class(directory: Path) -> None:
+    """Name the tokenizer class so that transformers 4.57 and 5.x both load it."""
+    path = directory / TOKENIZER_CONFIG
+    if not path.is_file():
+        return
+    def rename(config: dict) -> dict:
+        name = config.get("tokenizer_class")
+        return {**config, "tokenizer_class": PORTABLE_TOKENIZER_CLASS.get(name, name)} if name else config
+
+    rewrite_json(path, rename)
 
 
 def is_gguf_file(path: Path) -> bool:
@@ -60,8 +121,5 @@ def template_into_tokenizer_config(directory: Path) -> None:
     template_file, config_file = directory / CHAT_TEMPLATE_FILE, directory / TOKENIZER_CONFIG
     if not (template_file.is_file() and config_file.is_file()):
         return
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    config["chat_template"] = template_file.read_text(encoding="utf-8")
-    tmp = config_file.with_name(f".tmp-{config_file.name}")
-    tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, config_file)
+    template = template_file.read_text(encoding="utf-8")
+    rewrite_json(config_file, lambda config: {**config, "chat_template": template})

@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Callable
 
-from .adapter import default_mlp_only, published_lora
+from .adapter import default_mlp_only, published_lora, text_config_of
 from .args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
 from .distill import OBJECTIVES
@@ -24,6 +24,7 @@ from .plan import BUDGET_RULES, parse_decisions
 from .pruner import PruneSettings, calibration_batches, run_pruning
 from .recovery import TEACHER_MODES, RecoveryHooks, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
+from .stock import can_write_heads_pruned
 from .streaming import OFFLOAD_MODES
 
 # ----------------------------------------------------------------------------- pruning
@@ -133,6 +134,16 @@ def with_family_width_mode(settings: PruneSettings) -> PruneSettings:
     return dataclasses.replace(settings, mlp_only=mlp_only)
 
 
+def check_heads_writable(settings: PruneSettings) -> None:
+    """A run that prunes attention heads of a model whose pruned shape no stock architecture can
+    be written as (mop.stock) is refused before any work, dry runs included."""
+    if settings.mlp_only:
+        return
+    reason = can_write_heads_pruned(text_config_of(config_for_dry_run(settings.model_name)))
+    if reason is not None:
+        raise UsageError(reason)
+
+
 def with_family_lora(args: argparse.Namespace) -> argparse.Namespace:
     """LoRA r / alpha a script left open (None: Custom/finetune.py) from the checkpoint's family
     (the paper's r=32, alpha=10 for text families, LLaVA's r=8, alpha=16)."""
@@ -175,6 +186,7 @@ def prune_main(
             raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
         if settings.align < 0:
             raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
+        check_heads_writable(settings)
         if args.dry_run:
             return dry_run(settings)
         builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches

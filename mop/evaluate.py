@@ -43,7 +43,8 @@ from .args import OneLineParser
 from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
                  software_versions, write_json)
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models import check_weights, load_config, reading_checkpoint, resolve_device, resolve_model_dir
+from .models import (check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
+                     resolve_model_dir, saved_dtype, text_tokenizer)
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")
@@ -224,14 +225,31 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
     from lm_eval.models.huggingface import HFLM
 
     with reading_checkpoint(model_dir):
-        lm = HFLM(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"],
-                  batch_size=settings["batch_size"])
+        lm = HFLM(**hflm_model(model_dir, settings), batch_size=settings["batch_size"])
     try:
         return simple_evaluate(model=lm, tasks=tasks, num_fewshot=0, limit=settings["limit"],
                                task_manager=task_manager, log_samples=False)
     except ConnectionError as err:  # a hub task's dataset while offline
         raise UsageError(f"cannot fetch the data of {', '.join(tasks)} (no hub access?): {one_line(err)}; "
                          "the local tasks (mop_mini) work offline") from None
+
+
+def hflm_model(model_dir: str, settings: dict) -> dict:
+    """What HFLM is handed: the folder itself, as the paper's scripts pass it, or, for a folder
+    written before checkpoints were in stock form (a llama-typed heads-pruned one, whose config
+    stock transformers 5 refuses), the model and tokenizer loaded here."""
+    if earlier_form(model_dir) is None:
+        return dict(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"])
+    config = load_config(model_dir)
+    dtype = saved_dtype(config, torch_dtype("float32")) if settings["dtype"] == "auto" else torch_dtype(settings["dtype"])
+    model, processing = load_model(model_dir, dtype, settings["device"])
+    return dict(pretrained=model, tokenizer=text_tokenizer(processing))
+
+
+def torch_dtype(name: str):
+    import torch  # heavy: imported on use
+
+    return getattr(torch, name)
 
 
 def model_args_json(model_dir: str, dtype: str) -> str:
@@ -245,6 +263,9 @@ def model_args_json(model_dir: str, dtype: str) -> str:
 
 def accelerate_command(model_dir: str, tasks: list[str], settings: dict, include_path: Path, output_path: Path) -> list[str]:
     """The stock lm_eval CLI under `accelerate launch` (one model replica per GPU)."""
+    if earlier_form(model_dir) is not None:
+        raise UsageError(f"{model_dir} is in the pre-transformers-5 form that stock lm_eval cannot load; "
+                         f"write its stock form first: python -m mop.export {model_dir} <new folder>")
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings["num_gpus"]),
         "--multi_gpu", "--main_process_port", "0",  # a free port: several scoring stages may share a node

@@ -17,6 +17,7 @@ import torch
 from .adapter import check_supported, is_multimodal, model_class
 from .embedded import EMBEDDED_NAMES, embedded_checkpoint
 from .io import UsageError, one_line, read_json_object
+from .stock import config_from_dict, model_types, stock_config_dict
 from .tiny_llava import TINY_LLAVA, tiny_llava_checkpoint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -108,14 +109,39 @@ def resolve_device(name: str) -> str:
 
 
 def load_config(model_path: str):
+    """A checkpoint's config; one written before checkpoints were in stock form (a llama-typed
+    heads-pruned folder, which transformers 5 refuses) is read as its stock form (mop.stock)."""
     from transformers import AutoConfig  # heavy: imported on use
 
     if model_path.startswith((".", "/", "~")) and not Path(model_path).expanduser().exists():
         raise UsageError(f"model path not found: {model_path}")
     try:
+        earlier = earlier_form(model_path)
+        if earlier is not None:
+            return earlier
         return AutoConfig.from_pretrained(model_path)
+    except UsageError as err:
+        raise UsageError(f"cannot load the config of {model_path!r}: {err}") from None
     except Exception as err:
         raise UsageError(f"cannot load the config of {model_path!r}: {one_line(err)}") from None
+
+
+def earlier_form(model_path: str):
+    """The stock config of a local checkpoint whose own config.json is not in stock form, else None."""
+    path = Path(model_path).expanduser() / "config.json"
+    if not path.is_file():
+        return None
+    written = read_json_object(path)
+    if is_stock(written):
+        return None
+    config = config_from_dict(written)
+    config._name_or_path = str(Path(model_path).expanduser())
+    return config
+
+
+def is_stock(config: dict) -> bool:
+    """Whether stock transformers 5 loads this config dict as the model it describes."""
+    return model_types(stock_config_dict(config)) == model_types(config)
 
 
 def check_weights(model_path: str | Path) -> None:
@@ -161,12 +187,12 @@ def load_model(model_path: str, dtype: torch.dtype, device: str):
     check_supported(config)
     check_weights(model_path)
     with reading_checkpoint(model_path):
-        model = model_class(config).from_pretrained(model_path, dtype=dtype)
+        model = model_class(config).from_pretrained(model_path, config=config, dtype=dtype)
         if is_multimodal(config):
-            processing = AutoProcessor.from_pretrained(model_path)
+            processing = AutoProcessor.from_pretrained(model_path, config=config)
             tokenizer = processing.tokenizer
         else:
-            processing = tokenizer = AutoTokenizer.from_pretrained(model_path)
+            processing = tokenizer = AutoTokenizer.from_pretrained(model_path, config=config)
     model = model.to(device)
     model.eval()
     if tokenizer.pad_token_id is None:

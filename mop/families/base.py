@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -48,6 +48,25 @@ class Family:
     final_logit_softcap: bool = False  # logits = cap * tanh(logits / cap) when the config sets a cap
     # Hub id -> config file in mop/assets/configs, shipped so dry runs of these models work offline.
     shipped_configs: tuple[tuple[str, str], ...] = ()
+    # transformers 5's config of this family refuses a hidden_size that is not a multiple of the
+    # head count (llama, gemma3_text), so a heads-pruned model cannot be written as this family.
+    heads_divide_hidden: bool = False
+    # For such a family: the config (a dict) of another stock model_type that computes the same
+    # function for this config, or None where none does. Pruned checkpoints are written in that
+    # form, so stock transformers, vLLM and llama.cpp load them with no code of ours.
+    twin: Callable[[dict], dict | None] | None = None
+
+    def accepts_heads(self, text_config: dict) -> bool:
+        """Whether the config's head count can be written as this family itself."""
+        heads = text_config.get("num_attention_heads")
+        return not self.heads_divide_hidden or not heads or text_config["hidden_size"] % heads == 0
+
+    def stock_form(self, text_config: dict) -> dict | None:
+        """The config a checkpoint of this shape is written with: its own, its twin's, or None
+        where transformers 5 refuses the shape and no twin computes the same function."""
+        if self.accepts_heads(text_config):
+            return text_config
+        return self.twin(text_config) if self.twin is not None else None
 
     def norm_params(self, hidden: int, head_dim: int) -> int:
         """Parameters of one layer's norms: never pruned, but part of one layer's budget."""

@@ -8,6 +8,9 @@
   entry so that the remaining layers keep their kind on reload.
 - Embeddings are scaled by sqrt(hidden) inside `embed_tokens`; the head is tied to them.
 - `final_logit_softcapping` (when set) caps the logits: cap * tanh(logits / cap).
+- transformers 5's config refuses a hidden size that is not a multiple of the head count, and no
+  other stock architecture computes this layer: a run that would prune its attention heads
+  (`--no-mlp_only`) is refused before any work; MLP-only runs are written as gemma3_text.
 """
 
 from .base import Family
@@ -19,4 +22,5 @@ FAMILY = Family(
     qk_norms=True,
     final_logit_softcap=True,
     shipped_configs=(("google/gemma-3-1b-pt", "gemma-3-1b-pt.json"),),
+    heads_divide_hidden=True,
 )

@@ -1,0 +1,85 @@
+"""Rewrite a checkpoint folder in stock form, into a new folder.
+
+    python -m mop.export SRC DST
+
+For folders written before checkpoints were in stock form: a heads-pruned Llama (or LLaVA around
+one) that this project wrote with transformers 4.57 is `llama`-typed with a hidden size that is
+not a multiple of its head count, and stock transformers 5, vLLM and `vllm serve` refuse it. DST
+gets every file of SRC byte for byte (weights, tokenizer, the project's metadata) except
+`config.json`, which is rewritten in stock form (mop.stock: the Mistral twin, both rope
+spellings), and `tokenizer_config.json`, whose class is named so that both transformers lines load
+it. The tensors keep their names and bytes, so nothing is re-saved and no model is loaded.
+A folder already in stock form is copied with the same two files normalised. DST must not exist:
+nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from .args import OneLineParser
+from .checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
+from .io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
+                 read_json_object)
+from .models import check_weights, is_stock, resolve_model_dir
+from .stock import stock_config_dict
+
+SKIPPED = (LOCK_NAME,)
+
+
+def export(source: str, target: str) -> Path:
+    """Write SRC's stock form into the new folder DST (atomically); returns DST."""
+    source_dir = Path(resolve_model_dir(source))
+    target_dir = Path(target).absolute()
+    if target_dir.exists():
+        raise UsageError(f"{target} already exists: mop.export never overwrites; name a new folder")
+    if target_dir == source_dir or source_dir in target_dir.parents:
+        raise UsageError(f"{target} lies inside the source checkpoint {source_dir}")
+    check_writable_target(target_dir, "DST")
+    check_weights(source_dir)
+    config = stock_config_dict(_read_config(source_dir))
+    with locked_result(target_dir, f"exporting {source_dir} to {target_dir}"), atomic_directory(target_dir) as tmp:
+        copy_files(source_dir, tmp)
+        rewrite_json(tmp / CONFIG_FILE, lambda _: config)
+        finish_checkpoint_files(tmp)
+    return target_dir
+
+
+def _read_config(folder: Path) -> dict:
+    return read_json_object(folder / CONFIG_FILE, ("model_type",))
+
+
+def copy_files(source: Path, target: Path) -> None:
+    """Every file and folder of `source` (not its lock), byte for byte."""
+    for entry in sorted(source.iterdir()):
+        if entry.name in SKIPPED or entry.name.startswith(".tmp-"):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target / entry.name)
+        else:
+            shutil.copy2(entry, target / entry.name)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", metavar="SRC", help="a checkpoint folder (any the project wrote)")
+    parser.add_argument("target", metavar="DST", help="the new folder to write (must not exist)")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> Path:
+    was_stock = is_stock(_read_config(Path(resolve_model_dir(args.source))))
+    target = export(args.source, args.target)
+    how = "copied (already in stock form)" if was_stock else "rewritten in stock form"
+    print(f"{target}: {how}; loads with stock transformers' from_pretrained", flush=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> Path:
+    return exit_on_usage_error(run)(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
