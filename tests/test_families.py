@@ -151,7 +151,7 @@ def test_gemma3_depth_steps_keep_each_layers_kind(tmp_path, tokenizer_dir):
     for _ in range(2):  # removes layers 3 (sliding), then 2 (global)
         removed = depth_step(adapter)["removed_layer_index"]
         del kinds[removed]
-        assert model.config.layer_types == kinds == [layer.attention_type for layer in adapter.layers()]
+        assert model.config.layer_types == kinds == [layer.self_attn.layer_type for layer in adapter.layers()]
         assert [layer.self_attn.is_sliding for layer in adapter.layers()] == [k == "sliding_attention" for k in kinds]
     assert kinds == ["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]
     save_checkpoint(model, tokenizer_dir, tmp_path / "g")

@@ -179,6 +179,12 @@ def test_compile_setup_generation_config():
     config = latency.greedy_config(model, 4, setup)
     assert config.cache_implementation == "static" and not config.disable_compile
     assert config.compile_config.backend == "eager" and config.compile_config._compile_all_devices
-    result = latency.measure(model, torch.tensor([[5, 6, 7]]), new_tokens=4, runs=2, warmup=1, compiled=setup)
-    assert result["mode"] == "compiled" and isinstance(model._cache, StaticCache)
+    caches = []  # transformers 5 keeps no cache on the model: the one generate hands each forward
+    hook = model.register_forward_pre_hook(lambda m, a, kw: caches.append(type(kw.get("past_key_values"))),
+                                           with_kwargs=True)
+    try:
+        result = latency.measure(model, torch.tensor([[5, 6, 7]]), new_tokens=4, runs=2, warmup=1, compiled=setup)
+    finally:
+        hook.remove()
+    assert result["mode"] == "compiled" and StaticCache in caches
     assert latency.greedy_config(model, 4).disable_compile  # eager never auto-compiles, also on CUDA

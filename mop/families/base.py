@@ -157,9 +157,10 @@ class DecoderAdapter:
     @staticmethod
     def layer_kind(layer: nn.Module):
         """Which keyword arguments the decoder passes this layer: layers of one kind get the same
-        mask (Qwen / Gemma-3: `attention_type`, sliding-window or full); None where all layers
+        mask and rotary embeddings (Qwen / Gemma-3: the attention's `layer_type`, sliding-window or
+        full, which the decoder reads from `config.layer_types` by position); None where all layers
         are alike (Llama)."""
-        return getattr(layer, "attention_type", None)
+        return getattr(layer.self_attn, "layer_type", None)
 
     def group_size(self) -> int:
         """Query heads per K/V head (1 for multi-head attention); pruning keeps it fixed."""
