@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Callable
 
-from .adapter import default_mlp_only, published_lora, text_config_of
+from .adapter import default_mlp_only, published_lora
 from .args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .configs import config_for_dry_run
 from .distill import OBJECTIVES
@@ -21,10 +21,10 @@ from .layout import default_tuned_dir
 from .models import load_config, resolve_model_name
 from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
+from .preflight import check_heads_writable
 from .pruner import PruneSettings, calibration_batches, run_pruning
 from .recovery import TEACHER_MODES, RecoveryHooks, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
-from .stock import can_write_heads_pruned
 from .streaming import OFFLOAD_MODES
 
 # ----------------------------------------------------------------------------- pruning
@@ -112,6 +112,7 @@ def dry_run(settings: PruneSettings) -> list[dict]:
         raise UsageError(f"--dry_run needs a path known in advance (sequence or random); a {settings.path} "
                          "path is chosen while pruning")
     config = config_for_dry_run(settings.model_name)
+    check_heads_writable(settings, config)
     if settings.path == "random":
         drawn = random_decisions(config, settings.num_iterations, settings.seed, settings.width_mode, settings.budget_rule,
                                  settings.align)
@@ -132,16 +133,6 @@ def with_family_width_mode(settings: PruneSettings) -> PruneSettings:
     mlp_only = default_mlp_only(config_for_dry_run(settings.model_name))
     print(f"width mode from the model's family: {'mlp_only' if mlp_only else 'attention_mlp'}", flush=True)
     return dataclasses.replace(settings, mlp_only=mlp_only)
-
-
-def check_heads_writable(settings: PruneSettings) -> None:
-    """A run that prunes attention heads of a model whose pruned shape no stock architecture can
-    be written as (mop.stock) is refused before any work, dry runs included."""
-    if settings.mlp_only:
-        return
-    reason = can_write_heads_pruned(text_config_of(config_for_dry_run(settings.model_name)))
-    if reason is not None:
-        raise UsageError(reason)
 
 
 def with_family_lora(args: argparse.Namespace) -> argparse.Namespace:
@@ -186,7 +177,6 @@ def prune_main(
             raise UsageError("--num_calibration_prompts and --calibration_batch_size must be at least 1")
         if settings.align < 0:
             raise UsageError(f"--align must be 0 (off) or a positive number of neurons, got {settings.align}")
-        check_heads_writable(settings)
         if args.dry_run:
             return dry_run(settings)
         builder = (batch_builder_for(args) if batch_builder_for else None) or calibration_batches

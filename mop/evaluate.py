@@ -43,7 +43,7 @@ from .args import OneLineParser
 from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
                  software_versions, write_json)
 from .layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models import (check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
+from .models import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
                      resolve_model_dir, saved_dtype, text_tokenizer)
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
@@ -241,15 +241,9 @@ def hflm_model(model_dir: str, settings: dict) -> dict:
     if earlier_form(model_dir) is None:
         return dict(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"])
     config = load_config(model_dir)
-    dtype = saved_dtype(config, torch_dtype("float32")) if settings["dtype"] == "auto" else torch_dtype(settings["dtype"])
+    dtype = saved_dtype(config, DTYPES["float32"]) if settings["dtype"] == "auto" else DTYPES[settings["dtype"]]
     model, processing = load_model(model_dir, dtype, settings["device"])
     return dict(pretrained=model, tokenizer=text_tokenizer(processing))
-
-
-def torch_dtype(name: str):
-    import torch  # heavy: imported on use
-
-    return getattr(torch, name)
 
 
 def model_args_json(model_dir: str, dtype: str) -> str:

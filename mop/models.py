@@ -76,8 +76,7 @@ def resolve_dtype(name: str, device: str, saved: torch.dtype | None = None) -> t
 
 def saved_dtype(config, default: torch.dtype | None = None) -> torch.dtype | None:
     """The dtype a checkpoint is stored in, from its config (`default` if not recorded)."""
-    # `dtype` first: reading `torch_dtype` makes transformers >= 4.56 print a deprecation line.
-    value = getattr(config, "dtype", None) if hasattr(config, "dtype") else getattr(config, "torch_dtype", None)
+    value = getattr(config, "dtype", None)
     if isinstance(value, str):
         value = DTYPES.get(value.replace("torch.", ""))
     return value if isinstance(value, torch.dtype) else default

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .adapter import check_supported
+from .adapter import check_supported, text_config_of
 from .args import check_seed
 from .data import load_alpaca_records, resolve_data_source
 from .io import UsageError, check_writable_target, read_metadata
@@ -18,6 +18,7 @@ from .layout import PRUNE_META, completed_iterations, iteration_dir, iteration_m
 from .models import check_weights, load_config, resolve_device, resolve_dtype, resolve_model_name
 from .path_selection import check_path_settings
 from .plan import parse_decisions
+from .stock import can_write_heads_pruned
 
 # What a resumed run reads back from each complete iteration's mop_prune.json.
 RESUME_FIELDS = ("iteration", "decision", "accumulator_after", "layers", "query_heads", "kv_heads",
@@ -42,11 +43,23 @@ def check_prune_inputs(settings, text_calibration: bool = True) -> None:
     resolve_dtype(settings.dtype, device)
     check_writable_target(settings.save_dir, "--save_dir")
     model_path = resolve_model_name(settings.model_name)
-    check_supported(load_config(model_path))
+    config = load_config(model_path)
+    check_supported(config)
+    check_heads_writable(settings, config)
     check_weights(model_path)
     if text_calibration:
         source = resolve_data_source(settings.calibration_data, settings.model_name)
         load_alpaca_records(source, settings.num_calibration_prompts)
+
+
+def check_heads_writable(settings, config) -> None:
+    """A run that prunes attention heads of a model whose pruned shape no stock architecture can
+    be written as (mop.stock) is refused before any work, dry runs included."""
+    if settings.mlp_only:
+        return
+    reason = can_write_heads_pruned(text_config_of(config))
+    if reason is not None:
+        raise UsageError(reason)
 
 
 def check_resume_state(save_dir: Path) -> int:

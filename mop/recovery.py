@@ -187,12 +187,18 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
     return config
 
 
-def process_count() -> int:
-    """Processes of this run: those of torchrun / accelerate launch (their process group is set
-    up on first call, as the Trainer would), 1 without a launcher."""
+def distributed_state():
+    """The process group of torchrun / accelerate launch, if any (set up on first call, as the
+    Trainer sets it up). Without CUDA it is a CPU (gloo) group: accelerate >= 1.13 forms one only
+    when told the run is on the CPU, as the Trainer is told by `use_cpu`."""
     from accelerate import PartialState
 
-    return PartialState().num_processes
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def process_count() -> int:
+    """Processes of this run: those of torchrun / accelerate launch, 1 without a launcher."""
+    return distributed_state().num_processes
 
 
 def accumulation_per_process(grad_accum: int, num_processes: int) -> int:
@@ -246,6 +252,7 @@ def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, p
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress,
     )
 
@@ -683,7 +690,6 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     under `auto`) its targets are read from, or first written to, `teacher_cache_dir` (default:
     `teacher_cache/` beside the pruned checkpoint's run folder, shared by the runs of a grid).
     """
-    from accelerate import PartialState  # heavy: imported on use
 
     hooks = hooks or RecoveryHooks()
     settings.check()
@@ -713,7 +719,7 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     set_fsdp_wrap_class(config)
-    state = PartialState()  # the process group of torchrun / accelerate launch, if any
+    state = distributed_state()
     lock = (locked_result(tuned_dir, f"the recovery of {tuned_dir}") if state.is_main_process
             else contextlib.nullcontext())
     with lock:

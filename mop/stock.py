@@ -60,7 +60,8 @@ def with_legacy_rope(config: dict) -> dict:
 
 def unwritable_reason(model_type: str, shape: str) -> str:
     return (f"{model_type} with {shape} cannot be written in a form stock transformers 5 loads: its config refuses "
-            "a hidden size that is not a multiple of the head count, and no stock architecture computes the same model")
+            "a hidden size that is not a multiple of the head count (once heads are pruned, it may), and no stock "
+            "architecture computes the same model")
 
 
 def stock_text_config(text_config: dict) -> dict:
@@ -114,8 +115,9 @@ def can_write_heads_pruned(text_config) -> str | None:
     family = FAMILIES.get(data.get("model_type"))
     if family is None or not family.heads_divide_hidden:
         return None
-    # A count that never divides the hidden size stands for every pruned shape the run may reach.
-    probe = {**data, "num_attention_heads": data["hidden_size"] + 1}
+    # One head fewer stands for every pruned shape the run may reach.
+    heads = data["num_attention_heads"]
+    probe = {**data, "num_attention_heads": heads - 1, "head_dim": data.get("head_dim") or data["hidden_size"] // heads}
     if family.stock_form(probe) is not None:
         return None
     return unwritable_reason(family.model_type, "pruned attention heads") + "; prune MLP neurons only (--mlp_only)"

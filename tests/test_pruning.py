@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 from conftest import REPO, tiny_config
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from mop.adapter import count_parameters
 from mop.cli import prune_main
@@ -210,9 +210,12 @@ def test_resumed_run_equals_uninterrupted_run(checkpoint_factory, calibration_fi
     assert json.loads((full / "pruning_summary.json").read_text()) == json.loads((part / "pruning_summary.json").read_text())
 
 
-def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path):
-    """hidden 4096 is not a multiple of 31 heads: needs an explicit head_dim and transformers 4.57."""
+def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path, tokenizer_dir):
+    """hidden 4096 is not a multiple of 31 heads (LLaMA-2-7B with one head pruned): the project's
+    writer stores it as its Mistral twin, with an explicit head_dim, which stock from_pretrained
+    loads with the same logits."""
     from mop.adapter import get_adapter
+    from mop.checkpoint import save_checkpoint
     from mop.surgery import remove_groups, sync_config
 
     config = LlamaConfig(hidden_size=4096, intermediate_size=32, num_hidden_layers=1, num_attention_heads=32,
@@ -222,9 +225,10 @@ def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path):
     adapter = get_adapter(model)
     remove_groups(adapter, adapter.layers()[0], [7])
     sync_config(adapter)
-    model.save_pretrained(tmp_path / "m")
+    save_checkpoint(model, AutoTokenizer.from_pretrained(tokenizer_dir), tmp_path / "m")
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
     assert reloaded.config.num_attention_heads == 31 and reloaded.config.head_dim == 128
+    assert reloaded.config.model_type == "mistral" and reloaded.config.sliding_window is None
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         torch.testing.assert_close(reloaded(ids).logits, model(ids).logits, rtol=0, atol=0)

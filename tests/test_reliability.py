@@ -400,7 +400,7 @@ HANDSHAKE = textwrap.dedent("""
 
     def wait_for_the_other_then_pause(ready):  # the lock holder
         wait_until(ready.exists, "the other process")
-        time.sleep(1)  # the other process reaches the lock meanwhile
+        time.sleep(3)  # the other process reaches the lock meanwhile (its checks import model code first)
 
     def wait_for_the_lock_then_signal(lock, ready):  # the second process
         wait_until(lambda: lock.exists() and lock.read_text().strip(), f"a holder of {lock}")

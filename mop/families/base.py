@@ -48,8 +48,8 @@ class Family:
     final_logit_softcap: bool = False  # logits = cap * tanh(logits / cap) when the config sets a cap
     # Hub id -> config file in mop/assets/configs, shipped so dry runs of these models work offline.
     shipped_configs: tuple[tuple[str, str], ...] = ()
-    # transformers 5's config of this family refuses a hidden_size that is not a multiple of the
-    # head count (llama, gemma3_text), so a heads-pruned model cannot be written as this family.
+    # transformers 5's config of this family refuses a hidden size that is not a multiple of the
+    # head count (llama, gemma3_text), so a heads-pruned model may not be writable as this family.
     heads_divide_hidden: bool = False
     # For such a family: the config (a dict) of another stock model_type that computes the same
     # function for this config, or None where none does. Pruned checkpoints are written in that
@@ -57,13 +57,19 @@ class Family:
     twin: Callable[[dict], dict | None] | None = None
 
     def accepts_heads(self, text_config: dict) -> bool:
-        """Whether the config's head count can be written as this family itself."""
-        heads = text_config.get("num_attention_heads")
-        return not self.heads_divide_hidden or not heads or text_config["hidden_size"] % heads == 0
+        """Whether the config's attention can be written as this family itself: always, or, for a
+        family whose config checks the head count, while the heads still span the hidden size
+        (heads x head_dim == hidden, as before any head is pruned). Once heads are pruned such a
+        model is written as its twin whatever the count, so that the folders of one run never
+        change type from one iteration to the next, nor when the run is resumed."""
+        heads, hidden = text_config.get("num_attention_heads"), text_config.get("hidden_size")
+        if not self.heads_divide_hidden or not heads:
+            return True
+        return heads * (text_config.get("head_dim") or hidden // heads) == hidden
 
     def stock_form(self, text_config: dict) -> dict | None:
         """The config a checkpoint of this shape is written with: its own, its twin's, or None
-        where transformers 5 refuses the shape and no twin computes the same function."""
+        where transformers 5 may refuse the shape and no twin computes the same function."""
         if self.accepts_heads(text_config):
             return text_config
         return self.twin(text_config) if self.twin is not None else None
@@ -205,16 +211,21 @@ class DecoderAdapter:
         """Run the decoder as if layer `index` were deleted (for scoring without a copy).
 
         The decoder iterates over its `layers` list, so a list without the layer is exactly the
-        depth step's model for forward passes without a KV cache; the original list is put back
-        even when the block raises. Each layer keeps its own kind (sliding / global), as it does
-        after a real depth step.
+        depth step's model for forward passes without a KV cache. Each layer keeps its own kind
+        (sliding / global), as after a real depth step: transformers 5 hands layer i the mask and
+        rotary embeddings of `config.layer_types[i]`, so the removed layer's entry leaves that list
+        too. Both are put back even when the block raises.
         """
-        original = self.decoder.layers
+        original, kinds = self.decoder.layers, getattr(self.text_config, "layer_types", None)
         self.decoder.layers = nn.ModuleList(layer for i, layer in enumerate(original) if i != index)
+        if kinds is not None and len(kinds) == len(original):
+            self.text_config.layer_types = kinds[:index] + kinds[index + 1:]
         try:
             yield
         finally:
             self.decoder.layers = original
+            if kinds is not None:
+                self.text_config.layer_types = kinds
 
     def lora_targets(self) -> str:
         """A regex over full module names reaching only the decoder's projections (never a
