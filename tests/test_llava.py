@@ -301,8 +301,9 @@ def test_interrupted_llava_run_resumes_to_the_same_weights(pruned_run, llava_dir
 
 def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(pruned_run, tokenizer_dir, tmp_path):
     """The LLaVA pipeline (LoRA on the whole LLaVA with a language-model regex) gives the same weights
-    as recovering the extracted language model as a LlamaForCausalLM and putting it back."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    as recovering the extracted language model as a causal LM (of its written type: heads pruned,
+    the Mistral twin) and putting it back."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from mop.recovery import RecoverySettings, recover_model
 
@@ -322,7 +323,7 @@ def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(prun
     pruned, _ = load_llava(pruned_dir)
     assert vision_fingerprint(tuned) == vision_fingerprint(pruned)
 
-    causal_lm = LlamaForCausalLM(pruned.config.text_config)
+    causal_lm = AutoModelForCausalLM.from_config(pruned.config.text_config)
     causal_lm.model.load_state_dict(pruned.model.language_model.state_dict())
     causal_lm.lm_head.load_state_dict(pruned.lm_head.state_dict())
     tokenizer = AutoTokenizer.from_pretrained(pruned_dir)
@@ -493,7 +494,7 @@ def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp
     """--objective kd on a LLaVA: the teacher is the dense LLaVA (recorded in mop_prune.json) run on
     text; the result equals distilling the extracted pruned language model from the extracted
     dense one, and the vision half is untouched."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from mop.recovery import RecoverySettings, merge_adapter, train_adapter
 
@@ -514,7 +515,7 @@ def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp
     assert vision_fingerprint(tuned) == vision_fingerprint(pruned)
 
     def language_model(llava):
-        causal_lm = LlamaForCausalLM(llava.config.text_config)
+        causal_lm = AutoModelForCausalLM.from_config(llava.config.text_config)
         causal_lm.model.load_state_dict(llava.model.language_model.state_dict())
         causal_lm.lm_head.load_state_dict(llava.lm_head.state_dict())
         return causal_lm.eval()

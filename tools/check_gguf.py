@@ -7,7 +7,8 @@ bindings (`llama_cpp/llama_cpp.py`, loaded without the package's high-level modu
 
 Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smollm2-135m-mha)
 and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
-with the embedded tokenizer and one of its 4 heads pruned (3 x 32 != hidden 128). Each is
+with the embedded tokenizer and one of its 4 heads pruned (3 x 32 != hidden 128), which the
+project writes as its Mistral twin (mop/stock.py) and the converter maps to its llama architecture. Each is
 converted to f32 and q8_0; a q8_0 conversion must not fall back to f16 for any tensor.
 Q4_K_M (llama.cpp's `llama_model_quantize`, from the f32 GGUF): the dense model and the same two
 LGGL checkpoints pruned with --align 256. k-quants need rows that are multiples of 256; SmolLM2's

@@ -11,7 +11,8 @@ Checkpoints: the embedded dense model; iteration 4 of `Llama3/prune.py --mlp_onl
 exact budget only affords a group once the model is down to 8 layers); a `Llama2/prune.py` run on
 the embedded MHA model that removes 2 of its 9 heads (7 x 64 != hidden 576); and a
 `Llama3/prune.py --no-mlp_only` run on a tiny random GQA model (hidden 256, 8 heads of 32 in 4
-groups) that removes one group (6 x 32 != 256).
+groups) that removes one group (6 x 32 != 256); and a tiny LLaVA (random MHA language model, hidden
+256, one of 8 heads pruned in every layer) asked the same text prompts.
 
 Every checkpoint is loaded by vLLM exactly as the project wrote it, with nothing registered or
 patched in the vLLM process: heads-pruned Llamas are written in stock form (as their Mistral twin,
@@ -223,6 +224,36 @@ def tiny_gqa(work: Path) -> Path:
     return target
 
 
+def tiny_llava_heads_pruned(work: Path) -> Path:
+    """A tiny LLaVA (the embedded tiny CLIP tower) around a random 4-layer MHA Llama (hidden 256,
+    8 heads of 32) with the embedded tokenizer, one head pruned in every layer by the project's
+    surgery: its language model is written as the Mistral twin (7 x 32 != 256)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from mop.adapter import get_adapter
+    from mop.checkpoint import save_checkpoint
+    from mop.embedded import embedded_checkpoint
+    from mop.surgery import remove_groups, sync_config
+    from mop.tiny_llava import build_llava, tiny_vision_config
+
+    target = work / "tiny_llava_7_of_8_heads"
+    if target.exists():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=8, num_key_value_heads=8, head_dim=32, max_position_embeddings=1024,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
+    model, processor = build_llava(LlamaForCausalLM(config).eval(), tokenizer, tiny_vision_config(), 0)
+    adapter = get_adapter(model)
+    for layer in adapter.layers():
+        remove_groups(adapter, layer, [3])
+    sync_config(adapter)
+    save_checkpoint(model, processor, target)
+    return target
+
+
 def checkpoints(work: Path) -> list[tuple[str, Path]]:
     """(table name, folder) of every checkpoint the check serves; pruning runs are made once."""
     from mop.embedded import embedded_checkpoint
@@ -238,18 +269,32 @@ def checkpoints(work: Path) -> list[tuple[str, Path]]:
         ("Llama3/prune.py --no-mlp_only on tiny GQA, LGGL it. 4",
          prune_run(work, "tiny_gqa_LGGL", "Llama3/prune.py", str(tiny_gqa(work)), "LGGL",
                    ["--no-mlp_only", "--calibration_data", str(REPO / "mop" / "assets" / "instructions.json")])),
+        ("tiny LLaVA, 7 of 8 heads pruned (text prompts)", tiny_llava_heads_pruned(work)),
     ]
+
+
+def text_config_of(config: dict) -> dict:
+    """The language model's config: a LLaVA folder's `text_config`, else the config itself."""
+    return config.get("text_config", config)
+
+
+def model_class_of(folder: Path):
+    """The stock transformers class of a folder: LLaVA's own, else the causal-LM auto class."""
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
+
+    config = json.loads((folder / "config.json").read_text())
+    return LlavaForConditionalGeneration if config["model_type"] == "llava" else AutoModelForCausalLM
 
 
 def reference(folder: Path) -> tuple[dict, dict]:
     """transformers' side of one checkpoint: the request for vLLM and the reference results."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from check_gguf import PROMPTS, held_out_texts, hf_greedy, prompt_ids, total_nll
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    model = model_class_of(folder).from_pretrained(folder, dtype=torch.float32).eval()
     prompts = [prompt_ids(tokenizer, question) for question in PROMPTS]
     texts = [tokenizer(text)["input_ids"] for text in held_out_texts()]
     argmax, nll = [], 0.0
@@ -267,7 +312,7 @@ def reference(folder: Path) -> tuple[dict, dict]:
 
 def check_one(name: str, folder: Path, vllm_python: Path, work: Path, env: dict) -> dict:
     """Reference, vLLM run and comparison of one checkpoint, as one results row."""
-    config = json.loads((folder / "config.json").read_text())
+    config = text_config_of(json.loads((folder / "config.json").read_text()))
     row = {"checkpoint": name, "path": str(folder), "layers": config["num_hidden_layers"],
            "heads": config["num_attention_heads"], "kv_heads": config["num_key_value_heads"],
            "head_dim": config.get("head_dim"), "hidden": config["hidden_size"],
@@ -282,6 +327,7 @@ def check_one(name: str, folder: Path, vllm_python: Path, work: Path, env: dict)
                load_seconds=served["load_seconds"], run_seconds=served["run_seconds"])
     row.update(summarize(hf, served))
     row["greedy"] = [{"hf": a, "vllm": b} for a, b in zip(hf["greedy"], served["greedy"])]
+    row["prompt_ids"] = request["prompts"][0]
     return row
 
 
@@ -293,6 +339,68 @@ def report_line(row: dict) -> str:
             f"{row['greedy_prompts']} prompts ({row['greedy_tokens_agreeing']}/{row['greedy_tokens']} tokens), next-token "
             f"{100 * row['next_token_agreement']:.2f}%, ppl transformers {perplexity_text(row['ppl_hf'])} / vLLM "
             f"{perplexity_text(row['ppl_vllm'])}, vLLM load {row['load_seconds']:.0f} s")
+
+
+# ----------------------------------------------------------------------------- `vllm serve`, as a user runs it
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post_json(url: str, body: dict, timeout: float) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, seconds: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(1)
+    return False
+
+
+def serve_plain(vllm_python: Path, row: dict, work: Path, env: dict) -> dict:
+    """`vllm serve <checkpoint>` on 127.0.0.1, as a plain command (nothing registered): its greedy
+    completion of the first prompt's token ids must be transformers' 16 greedy tokens."""
+    port = free_port()
+    command = [str(vllm_python.parent / "vllm"), "serve", row["path"], "--host", "127.0.0.1", "--port", str(port),
+               "--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "4"]
+    log = work / "vllm-serve.log"
+    began = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work)
+    try:
+        if not wait_for_server(f"http://127.0.0.1:{port}/health", proc, 300):
+            return {"served": False, "error": f"vllm serve did not come up (see {log})"}
+        answer = post_json(f"http://127.0.0.1:{port}/v1/completions",
+                           {"model": row["path"], "prompt": row["prompt_ids"], "max_tokens": GREEDY_TOKENS,
+                            "temperature": 0, "ignore_eos": True, "return_token_ids": True}, timeout=120)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    from transformers import AutoTokenizer
+
+    choice, expected = answer["choices"][0], row["greedy"][0]["hf"]
+    tokens = choice.get("token_ids")  # vLLM's return_token_ids; else the text is compared
+    hf_text = AutoTokenizer.from_pretrained(row["path"]).decode(expected)
+    identical = tokens == expected if tokens is not None else choice["text"] == hf_text
+    return {"served": True, "seconds": round(time.perf_counter() - began), "text": choice["text"],
+            "hf_text": hf_text, "tokens": tokens, "identical": identical}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -332,7 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(check_one(name, folder, Path(args.vllm_python).absolute(), work, env))
         print(report_line(rows[-1]), flush=True)
     failed = [r["checkpoint"] for r in rows if not r["served"] or r["greedy_identical"] != r["greedy_prompts"]]
-    (work / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    heads_pruned = next(r for r in rows if r["checkpoint"].startswith("Llama2/prune.py"))
+    plain = serve_plain(Path(args.vllm_python).absolute(), heads_pruned, work, env)
+    print(f"vllm serve {heads_pruned['path']}: " + (f"greedy completion identical to transformers: {plain['identical']} "
+          f"({plain['seconds']} s with start-up)" if plain["served"] else plain["error"]), flush=True)
+    if not (plain["served"] and plain["identical"]):
+        failed.append("vllm serve")
+    (work / "results.json").write_text(json.dumps({"offline": rows, "vllm_serve": plain}, indent=2) + "\n")
     print("\n" + TABLE_HEAD)
     for row in rows:
         print(table_row(row))
