@@ -175,27 +175,38 @@ def pruned_checkpoint(work: Path, script: str, model: str, extra: list[str], ali
     return target
 
 
-def tiny_heads_pruned(work: Path) -> Path:
-    """A random 2-layer MHA Llama (hidden 128, 4 heads of 32) with the embedded tokenizer, head 1 pruned."""
+def random_llama(hidden: int, heads: int, kv_heads: int, layers: int):
+    """(A random Llama with heads of 32 over the embedded tokenizer's vocabulary, that tokenizer).
+    Untied: tied random embeddings make it repeat its input."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=32,
+                         max_position_embeddings=1024, bos_token_id=1, eos_token_id=2, pad_token_id=2,
+                         tie_word_embeddings=False)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+def prune_head(model, head: int):
+    """The project's width-step surgery removing one head (group) from every layer; returns the model."""
     from mop.adapter import get_adapter
     from mop.surgery import remove_groups, sync_config
 
-    target = work / "tiny_mha_3_of_4_heads"
-    if target.exists():
-        return target
-    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, head_dim=32, max_position_embeddings=1024,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
-    model = LlamaForCausalLM(config).eval()  # untied: tied random embeddings make it repeat its input
     adapter = get_adapter(model)
     for layer in adapter.layers():
-        remove_groups(adapter, layer, [1])
+        remove_groups(adapter, layer, [head])
     sync_config(adapter)
-    save_checkpoint(model, tokenizer, target)
+    return model
+
+
+def tiny_heads_pruned(work: Path) -> Path:
+    """A random 2-layer MHA Llama (hidden 128, 4 heads of 32) with the embedded tokenizer, head 1 pruned."""
+    target = work / "tiny_mha_3_of_4_heads"
+    if not target.exists():
+        model, tokenizer = random_llama(hidden=128, heads=4, kv_heads=4, layers=2)
+        save_checkpoint(prune_head(model, 1), tokenizer, target)
     return target
 
 

@@ -206,21 +206,13 @@ def prune_run(work: Path, name: str, script: str, model: str, sequence: str, ext
 def tiny_gqa(work: Path) -> Path:
     """A random 6-layer GQA Llama (hidden 256, 8 heads of 32 in 4 groups) with the embedded tokenizer:
     small enough that the exact budget affords a whole group in the first G steps."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from check_gguf import random_llama
 
     from mop.checkpoint import save_checkpoint
-    from mop.embedded import embedded_checkpoint
 
     target = work / "tiny_gqa_8_heads_4_groups"
-    if target.exists():
-        return target
-    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=6,
-                         num_attention_heads=8, num_key_value_heads=4, head_dim=32, max_position_embeddings=1024,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
-    save_checkpoint(LlamaForCausalLM(config).eval(), tokenizer, target)
+    if not target.exists():
+        save_checkpoint(*random_llama(hidden=256, heads=8, kv_heads=4, layers=6), target)
     return target
 
 
@@ -228,29 +220,16 @@ def tiny_llava_heads_pruned(work: Path) -> Path:
     """A tiny LLaVA (the embedded tiny CLIP tower) around a random 4-layer MHA Llama (hidden 256,
     8 heads of 32) with the embedded tokenizer, one head pruned in every layer by the project's
     surgery: its language model is written as the Mistral twin (7 x 32 != 256)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from check_gguf import prune_head, random_llama
 
-    from mop.adapter import get_adapter
     from mop.checkpoint import save_checkpoint
-    from mop.embedded import embedded_checkpoint
-    from mop.surgery import remove_groups, sync_config
     from mop.tiny_llava import build_llava, tiny_vision_config
 
     target = work / "tiny_llava_7_of_8_heads"
-    if target.exists():
-        return target
-    tokenizer = AutoTokenizer.from_pretrained(embedded_checkpoint("smollm2-135m"))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=4,
-                         num_attention_heads=8, num_key_value_heads=8, head_dim=32, max_position_embeddings=1024,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
-    model, processor = build_llava(LlamaForCausalLM(config).eval(), tokenizer, tiny_vision_config(), 0)
-    adapter = get_adapter(model)
-    for layer in adapter.layers():
-        remove_groups(adapter, layer, [3])
-    sync_config(adapter)
-    save_checkpoint(model, processor, target)
+    if not target.exists():
+        text_model, tokenizer = random_llama(hidden=256, heads=8, kv_heads=8, layers=4)
+        model, processor = build_llava(text_model, tokenizer, tiny_vision_config(), 0)
+        save_checkpoint(prune_head(model, 3), processor, target)
     return target
 
 
