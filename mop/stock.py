@@ -60,7 +60,7 @@ def with_legacy_rope(config: dict) -> dict:
 
 def unwritable_reason(model_type: str, shape: str) -> str:
     return (f"{model_type} with {shape} cannot be written in a form stock transformers 5 loads: its config refuses "
-            "a hidden size that is not a multiple of the head count (once heads are pruned, it may), and no stock "
+            "a hidden size that is not a multiple of the head count, which pruning heads makes, and no stock "
             "architecture computes the same model")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import hand_scored_multiple_choice
+from conftest import REPO, hand_scored_multiple_choice
 
 from mop import evaluate
 from mop.io import read_json
@@ -249,3 +249,22 @@ def test_heldout_perplexity_task_equals_a_hand_computation(tmp_path, checkpoint_
         assert scores[metric] == pytest.approx(value, rel=1e-5), metric
     assert scores["acc"] is None  # a perplexity task reports no accuracy
     assert 1 < expected["word_perplexity"] < 1e6  # a real number, not a degenerate one
+
+
+def test_an_earlier_llama_typed_folder_is_scored(tmp_path):
+    """A heads-pruned folder written before checkpoints were in stock form (the 4.57-era fixture,
+    whose config stock transformers 5 refuses) is scored by lm_eval through the project's loader,
+    with the answers of hand scoring on the same model."""
+    from mop.models import load_model
+
+    model_dir = REPO / "tests" / "fixtures" / "pre_stock" / "llama_mha_heads"
+    tasks_dir = tmp_path / "tasks"
+    write_task(tasks_dir)
+    out = tmp_path / "eval"
+    evaluate.main([str(model_dir), str(out), "--tasks", "tiny_mc", "--limit", str(LIMIT), "--device", "cpu",
+                   "--batch_size", "4", "--include_path", str(tasks_dir)])
+    scores = read_json(out / "mop_eval.json")["tasks"]["tiny_mc"]
+    model, tokenizer = load_model(str(model_dir), torch.float32, "cpu")
+    expected = hand_scored_multiple_choice(model, tokenizer, TASK_DOCS[:LIMIT])
+    for metric in ("acc", "acc_norm"):
+        assert scores[metric] == pytest.approx(expected[metric], abs=1e-9), metric
