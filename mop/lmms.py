@@ -292,7 +292,7 @@ def check_judge_key(tasks: list[str]) -> None:
 def model_args(model_path: str, settings: dict) -> str:
     """llava_hf's --model_args; lmms-eval splits the string at commas, so a path may hold none.
     device_map names the device too: llava_hf's default (an empty string) is refused by
-    transformers 4.57's from_pretrained."""
+    transformers' from_pretrained."""
     if "," in model_path:
         raise UsageError(f"lmms-eval cannot load a model folder whose path holds a comma: {model_path}")
     device = settings["device"]

@@ -224,7 +224,9 @@ def convert(llama_dir: Path, checkpoint: Path, outtype: str, out: Path, work: Pa
 
 
 def prompt_ids(tokenizer, question: str) -> list[int]:
-    return tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True)
+    """The ChatML prompt's token ids (transformers 5's apply_chat_template returns the encoding)."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                         return_dict=True)["input_ids"]
 
 
 def held_out_texts() -> list[str]:
