@@ -1,17 +1,18 @@
 """Writing a checkpoint folder (weights + tokenizer or processor) that deployment tools read.
 
-Every checkpoint the project writes (embedded model, pruned iteration, recovered model, tiny
-LLaVA) goes through `save_checkpoint`, so they all get the same fixes:
-- the config is in stock form (mop.stock): a heads-pruned Llama is written as the Mistral model
-  that computes the same function, so stock transformers 5, vLLM and llama.cpp load it; the
-  legacy rope keys are written beside `rope_parameters` so transformers 4.57 reads it right;
+Every checkpoint the project writes (embedded model, pruned iteration, recovered model, the tiny
+multimodal model) goes through `save_checkpoint`, so they all get the same fixes:
+- the config is in stock form (mop.stock): a heads-pruned model whose family's config refuses its
+  shape is written as the stock twin its family names, which computes the same function, so stock
+  transformers 5, vLLM and GGUF converters load it; the legacy rope keys are written beside
+  `rope_parameters` so transformers 4.57 reads it right;
 - the tokenizer class is named `PreTrainedTokenizerFast`: transformers 5 writes its own
   `TokenizersBackend`, which 4.57 cannot load (both versions read the former as tokenizer.json);
 - the chat template is also stored in `tokenizer_config.json`: transformers 4.57 writes it to
   `chat_template.jinja` only, and converters that read `tokenizer_config.json` drop it;
 - a `tokenizer.model` that is a byte copy of a GGUF file is removed: transformers' GGUF loader
   records the GGUF as the tokenizer's vocabulary file and `save_pretrained` copies it (98 MB for
-  the embedded model), and llama.cpp's converter cannot parse it. `tokenizer.json` holds the
+  the embedded model), and the GGUF converter cannot parse it. `tokenizer.json` holds the
   whole tokenizer, so nothing reads that file.
 """
 
@@ -75,7 +76,7 @@ def rewrite_json(path: Path, change) -> None:
 
 
 def legacy_rope_into_config(directory: Path) -> None:
-    """`rope_theta` / `rope_scaling` beside `rope_parameters` (also in a wrapper's text_config)."""
+    """The legacy rope keys beside `rope_parameters` (also in a wrapper's text_config)."""
     def add(config: dict) -> dict:
         config = with_legacy_rope(config)
         if isinstance(config.get("text_config"), dict):

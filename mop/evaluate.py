@@ -236,12 +236,12 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
 
 def hflm_model(model_dir: str, settings: dict) -> dict:
     """What HFLM is handed: the folder itself, as the paper's scripts pass it, or, for a folder
-    written before checkpoints were in stock form (a llama-typed heads-pruned one, whose config
-    stock transformers 5 refuses), the model and tokenizer loaded here."""
-    if earlier_form(model_dir) is None:
+    written before checkpoints were in stock form (whose config stock transformers 5 refuses), the
+    model and tokenizer loaded here."""
+    earlier = earlier_form(model_dir)
+    if earlier is None:
         return dict(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"])
-    config = load_config(model_dir)
-    dtype = saved_dtype(config, DTYPES["float32"]) if settings["dtype"] == "auto" else DTYPES[settings["dtype"]]
+    dtype = saved_dtype(earlier, DTYPES["float32"]) if settings["dtype"] == "auto" else DTYPES[settings["dtype"]]
     model, processing = load_model(model_dir, dtype, settings["device"])
     return dict(pretrained=model, tokenizer=text_tokenizer(processing))
 

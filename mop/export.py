@@ -2,13 +2,13 @@
 
     python -m mop.export SRC DST
 
-For folders written before checkpoints were in stock form: a heads-pruned Llama (or LLaVA around
-one) that this project wrote with transformers 4.57 is `llama`-typed with a hidden size that is
-not a multiple of its head count, and stock transformers 5, vLLM and `vllm serve` refuse it. DST
-gets every file of SRC byte for byte (weights, tokenizer, the project's metadata) except
-`config.json`, which is rewritten in stock form (mop.stock: the Mistral twin, both rope
-spellings), and `tokenizer_config.json`, whose class is named so that both transformers lines load
-it. The tensors keep their names and bytes, so nothing is re-saved and no model is loaded.
+For folders written before checkpoints were in stock form: a heads-pruned model (or a multimodal
+wrapper around one) that this project wrote with transformers 4.57 keeps its family's type with a
+hidden size that is not a multiple of its head count, and stock transformers 5, vLLM and `vllm
+serve` refuse it. DST gets every file of SRC byte for byte (weights, tokenizer, the project's
+metadata) except `config.json`, which is rewritten in stock form (mop.stock: the family's twin,
+both rope spellings), and `tokenizer_config.json`, whose class is named so that both transformers
+lines load it. The tensors keep their names and bytes, so nothing is re-saved and no model is loaded.
 A folder already in stock form is copied with the same two files normalised. DST must not exist:
 nothing is ever overwritten.
 """
@@ -23,14 +23,15 @@ from .args import OneLineParser
 from .checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
 from .io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
                  read_json_object)
-from .models import check_weights, is_stock, resolve_model_dir
-from .stock import stock_config_dict
+from .models import check_weights, resolve_model_dir
+from .stock import model_types, stock_config_dict
 
 SKIPPED = (LOCK_NAME,)
 
 
-def export(source: str, target: str) -> Path:
-    """Write SRC's stock form into the new folder DST (atomically); returns DST."""
+def export(source: str, target: str) -> tuple[Path, bool]:
+    """Write SRC's stock form into the new folder DST (atomically); returns DST and whether the
+    config changed type (False: SRC was already in stock form)."""
     source_dir = Path(resolve_model_dir(source))
     target_dir = Path(target).absolute()
     if target_dir.exists():
@@ -39,12 +40,13 @@ def export(source: str, target: str) -> Path:
         raise UsageError(f"{target} lies inside the source checkpoint {source_dir}")
     check_writable_target(target_dir, "DST")
     check_weights(source_dir)
-    config = stock_config_dict(_read_config(source_dir))
+    written = _read_config(source_dir)
+    config = stock_config_dict(written)
     with locked_result(target_dir, f"exporting {source_dir} to {target_dir}"), atomic_directory(target_dir) as tmp:
         copy_files(source_dir, tmp)
         rewrite_json(tmp / CONFIG_FILE, lambda _: config)
         finish_checkpoint_files(tmp)
-    return target_dir
+    return target_dir, model_types(config) != model_types(written)
 
 
 def _read_config(folder: Path) -> dict:
@@ -70,9 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> Path:
-    was_stock = is_stock(_read_config(Path(resolve_model_dir(args.source))))
-    target = export(args.source, args.target)
-    how = "copied (already in stock form)" if was_stock else "rewritten in stock form"
+    target, changed = export(args.source, args.target)
+    how = "rewritten in stock form" if changed else "copied (already in stock form)"
     print(f"{target}: {how}; loads with stock transformers' from_pretrained", flush=True)
     return target
 

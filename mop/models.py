@@ -108,8 +108,8 @@ def resolve_device(name: str) -> str:
 
 
 def load_config(model_path: str):
-    """A checkpoint's config; one written before checkpoints were in stock form (a llama-typed
-    heads-pruned folder, which transformers 5 refuses) is read as its stock form (mop.stock)."""
+    """A checkpoint's config; one written before checkpoints were in stock form (a heads-pruned
+    folder whose config transformers 5 refuses) is read as its stock form (mop.stock)."""
     from transformers import AutoConfig  # heavy: imported on use
 
     if model_path.startswith((".", "/", "~")) and not Path(model_path).expanduser().exists():

@@ -1,17 +1,17 @@
 """The stock form of a checkpoint: a config that plain transformers (5.x and 4.57), vLLM and
-llama.cpp load with no code of ours.
+GGUF converters load with no code of ours.
 
-transformers 5 refuses a Llama or Gemma-3 config whose hidden size is not a multiple of the head
+transformers 5 refuses some families' configs whose hidden size is not a multiple of the head
 count, which is what pruning attention heads makes. Each family says (mop/families) whether its
-own config takes a shape and, if not, which other stock model_type computes the same function (a
-bias-free Llama is a Mistral with no sliding window). This module applies that to a config dict,
-to a wrapper's `text_config`, and to a config object about to be written, so that:
+own config takes a shape and, if not, which other stock model_type computes the same function
+(its twin). This module applies that to a config dict, to a wrapper's `text_config`, and to a
+config object about to be written, so that:
 - every checkpoint the project writes is in stock form (mop.checkpoint);
-- checkpoints written before (llama-typed heads-pruned folders) still load here (mop.models) and
-  can be rewritten in stock form (`python -m mop.export`).
+- checkpoints written before (heads-pruned folders of the family's own type) still load here
+  (mop.models) and can be rewritten in stock form (`python -m mop.export`).
 
-Both rope spellings are written: transformers 5 reads `rope_parameters`, 4.57 reads only
-`rope_theta` / `rope_scaling` and silently falls back to theta 10000 without them.
+Both rope spellings are written: transformers 5 reads `rope_parameters`, 4.57 reads only the
+legacy keys each family names (`Family.legacy_rope`).
 """
 
 from __future__ import annotations
@@ -21,41 +21,12 @@ import copy
 from .families import FAMILIES, MULTIMODAL_WRAPPERS
 from .io import UsageError
 
-FULL_ATTENTION, SLIDING_ATTENTION = "full_attention", "sliding_attention"  # 5.x's per-kind rope entries
-
-
-def with_rope_parameters(config: dict) -> dict:
-    """`rope_parameters` from the legacy keys, for configs written by transformers 4.x."""
-    if "rope_parameters" in config or "rope_theta" not in config:
-        return config
-    scaling = dict(config.get("rope_scaling") or {})
-    scaling.setdefault("rope_type", scaling.pop("type", "default"))
-    out = dict(config)
-    out["rope_parameters"] = {**scaling, "rope_theta": config["rope_theta"]}
-    return out
-
-
 def with_legacy_rope(config: dict) -> dict:
-    """`rope_theta` and `rope_scaling` beside `rope_parameters`, for transformers 4.57 readers.
-
-    Models whose layers differ in kind (Gemma-3) get one `rope_parameters` entry per kind in 5.x;
-    4.57 read the global layers' as `rope_theta` / `rope_scaling` and the sliding-window layers'
-    theta as `rope_local_base_freq`.
-    """
-    params = config.get("rope_parameters")
-    if not isinstance(params, dict):
+    """The family's legacy rope keys beside `rope_parameters`, for transformers 4.57 readers."""
+    family, params = FAMILIES.get(config.get("model_type")), config.get("rope_parameters")
+    if family is None or not isinstance(params, dict):
         return config
-    out = dict(config)
-    if isinstance(params.get(FULL_ATTENTION), dict):
-        if isinstance(params.get(SLIDING_ATTENTION), dict):
-            out["rope_local_base_freq"] = params[SLIDING_ATTENTION]["rope_theta"]
-        params = params[FULL_ATTENTION]
-    if "rope_theta" not in params:
-        return config
-    out["rope_theta"] = params["rope_theta"]
-    scaling = {key: value for key, value in params.items() if key != "rope_theta"}
-    out["rope_scaling"] = None if scaling.get("rope_type", "default") == "default" else scaling
-    return out
+    return {**config, **family.legacy_rope(params)}
 
 
 def unwritable_reason(model_type: str, shape: str) -> str:
@@ -73,7 +44,7 @@ def stock_text_config(text_config: dict) -> dict:
     if written is None:
         shape = f"{text_config['num_attention_heads']} attention heads on hidden size {text_config['hidden_size']}"
         raise UsageError(unwritable_reason(family.model_type, shape))
-    return with_legacy_rope(with_rope_parameters(written))
+    return with_legacy_rope(written)
 
 
 def stock_config_dict(config: dict) -> dict:
@@ -85,9 +56,14 @@ def stock_config_dict(config: dict) -> dict:
 
 def config_from_dict(config: dict):
     """A transformers config object of the dict's stock form."""
+    return config_object(stock_config_dict(config))
+
+
+def config_object(config: dict):
+    """The transformers config object of a config dict (already in stock form)."""
     from transformers import AutoConfig  # heavy: imported on use
 
-    data = copy.deepcopy(stock_config_dict(config))
+    data = copy.deepcopy(config)
     model_type = data.pop("model_type", None)
     if model_type is None:
         raise UsageError("the config names no model_type")
@@ -100,7 +76,7 @@ def stock_config(config):
     written = stock_config_dict(current)
     if model_types(written) == model_types(current):
         return None
-    return config_from_dict(written)
+    return config_object(written)
 
 
 def model_types(config: dict) -> tuple:

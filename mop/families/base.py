@@ -35,6 +35,16 @@ PAPER_LORA = (32, 10)
 BIAS_RULES = ("config_all", "qkv_always", "none")
 
 
+def legacy_rope_keys(params: dict) -> dict:
+    """transformers 4.57's spelling of one `rope_parameters` entry (`rope_theta`, `rope_scaling`):
+    4.57 reads only these and silently falls back to theta 10000 without them."""
+    if "rope_theta" not in params:
+        return {}
+    scaling = {key: value for key, value in params.items() if key != "rope_theta"}
+    return {"rope_theta": params["rope_theta"],
+            "rope_scaling": None if scaling.get("rope_type", "default") == "default" else scaling}
+
+
 @dataclass(frozen=True)
 class Family:
     """The model-specific facts of one decoder family (see the module docstring)."""
@@ -55,6 +65,8 @@ class Family:
     # function for this config, or None where none does. Pruned checkpoints are written in that
     # form, so stock transformers, vLLM and llama.cpp load them with no code of ours.
     twin: Callable[[dict], dict | None] | None = None
+    # The legacy rope keys (for transformers 4.57) of this family's `rope_parameters`.
+    legacy_rope: Callable[[dict], dict] = legacy_rope_keys
 
     def accepts_heads(self, text_config: dict) -> bool:
         """Whether the config's attention can be written as this family itself: always, or, for a

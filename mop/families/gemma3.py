@@ -13,7 +13,18 @@
   (`--no-mlp_only`) is refused before any work; MLP-only runs are written as gemma3_text.
 """
 
-from .base import Family
+from .base import Family, legacy_rope_keys
+
+
+def per_kind_legacy_rope(params: dict) -> dict:
+    """transformers 5 writes one `rope_parameters` entry per layer kind; 4.57 read the global
+    layers' as `rope_theta` / `rope_scaling` and the sliding-window layers' theta as
+    `rope_local_base_freq`."""
+    keys = legacy_rope_keys(params.get("full_attention") or {})
+    if isinstance(params.get("sliding_attention"), dict):
+        keys["rope_local_base_freq"] = params["sliding_attention"]["rope_theta"]
+    return keys
+
 
 FAMILY = Family(
     model_type="gemma3_text",
@@ -23,4 +34,5 @@ FAMILY = Family(
     final_logit_softcap=True,
     shipped_configs=(("google/gemma-3-1b-pt", "gemma-3-1b-pt.json"),),
     heads_divide_hidden=True,
+    legacy_rope=per_kind_legacy_rope,
 )

@@ -15,11 +15,23 @@ from .base import Family
 LLAMA_ONLY_FIELDS = ("attention_bias", "mlp_bias", "pretraining_tp")
 
 
+def rope_parameters(config: dict) -> dict:
+    """transformers 5's `rope_parameters` of a config written by 4.x (`rope_theta`, `rope_scaling`)."""
+    if "rope_parameters" in config or "rope_theta" not in config:
+        return config.get("rope_parameters")
+    scaling = dict(config.get("rope_scaling") or {})
+    scaling.setdefault("rope_type", scaling.pop("type", "default"))
+    return {**scaling, "rope_theta": config["rope_theta"]}
+
+
 def mistral_twin(config: dict) -> dict | None:
     """The Mistral config that computes this Llama config's function, or None (biases)."""
     if config.get("attention_bias") or config.get("mlp_bias"):
         return None
     twin = {key: value for key, value in config.items() if key not in LLAMA_ONLY_FIELDS}
+    rope = rope_parameters(config)
+    if rope is not None:
+        twin["rope_parameters"] = rope
     twin.update(model_type="mistral", sliding_window=None,
                 head_dim=config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
     if "architectures" in config:
