@@ -91,6 +91,23 @@ def encode_records(tokenizer, records: Sequence[dict], max_length: int, chunk: i
     return examples
 
 
+MIN_RESPONSE_SHARE = 0.5  # recovery data in which fewer records keep a response word is refused
+
+
+def training_examples(tokenizer, records: Sequence[dict], max_length: int) -> list[dict]:
+    """`encode_records`, refused in one line when fewer than MIN_RESPONSE_SHARE of the records
+    keep a response token other than end-of-sequence (empty outputs, or responses cut away by
+    `max_length`): training on such data teaches the model to stop, and looks like a recovery."""
+    examples = encode_records(tokenizer, records, max_length)
+    eos = tokenizer.eos_token_id
+    worded = sum(1 for e in examples if any(label not in (IGNORE_INDEX, eos) for label in e["labels"]))
+    if worded < MIN_RESPONSE_SHARE * len(records):
+        raise UsageError(f"only {worded} of {len(records)} recovery records keep a response token within --max_length "
+                         f"{max_length} (empty 'output' fields, or prompts longer than the cut); at least "
+                         f"{MIN_RESPONSE_SHARE:.0%} must")
+    return examples
+
+
 # ----------------------------------------------------------------------------- batches
 
 

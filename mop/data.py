@@ -69,6 +69,13 @@ def load_alpaca_records(source: str | os.PathLike, limit: int | None = None) -> 
     return records[:limit] if limit else records
 
 
+def report_shortfall(flag: str, asked: int | None, used: int, source) -> None:
+    """One line when a count flag asked for more items than its data holds, so a run that used
+    fewer than requested says so (the scores then rest on `used` prompts)."""
+    if asked is not None and used < asked:
+        print(f"{flag} {asked}: {source} holds {used}, all of them used", flush=True)
+
+
 def calibration_prompt(rec: dict) -> str:
     """The published calibration format; the Input line only when the input is non-empty."""
     text = f"Instruction: {rec['instruction']}\n"

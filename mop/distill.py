@@ -179,6 +179,14 @@ def kd_sum(head: OutputHead, hidden: torch.Tensor, batch: dict, temperature: flo
     return chunked_sum(term, head.chunk_size(), *rows) * temperature ** 2, int(where.sum())
 
 
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast only where the hardware has it; CPU runs stay fp32."""
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "bf16" and not cuda_bf16:
+        raise UsageError("--precision bf16 needs a CUDA GPU with bf16 support")
+    return cuda_bf16 if precision == "auto" else precision == "bf16"
+
+
 def recovery_trainer_class():
     """The Trainer of every objective (built on use: transformers is heavy to import)."""
     from transformers import Trainer  # heavy: imported on use
@@ -223,6 +231,16 @@ def recovery_trainer_class():
                 if self.objective == "kd+sft":
                     ce, ce_count = response_ce_sum(head, hidden, inputs)
                     loss = loss + ce / max(ce_count, 1)
+            stop_on_non_finite(loss, self.state.global_step + 1, self.args.output_dir)
             return (loss, {"loss": loss}) if return_outputs else loss
 
     return RecoveryTrainer
+
+
+def stop_on_non_finite(loss: torch.Tensor, step: int, work_dir: str) -> None:
+    """A NaN or infinite loss stops recovery at once, in one line naming the step: the Trainer
+    would step on NaN gradients (and its logs filter NaN losses out), merging a broken model. The
+    Trainer checkpoints written so far stay in `work_dir`."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise UsageError(f"recovery step {step}: the training loss is {loss.item()}; stopped, the Trainer "
+                         f"checkpoints so far are kept in {work_dir} (an overflow? try a lower --learning_rate or --precision fp32)")

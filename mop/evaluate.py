@@ -235,13 +235,13 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
 
 
 def hflm_model(model_dir: str, settings: dict) -> dict:
-    """What HFLM is handed: the folder itself, as the paper's scripts pass it, or, for a folder
-    written before checkpoints were in stock form (whose config stock transformers 5 refuses), the
-    model and tokenizer loaded here."""
-    earlier = earlier_form(model_dir)
-    if earlier is None:
-        return dict(pretrained=model_dir, device=settings["device"], dtype=settings["dtype"])
-    dtype = saved_dtype(earlier, DTYPES["float32"]) if settings["dtype"] == "auto" else DTYPES[settings["dtype"]]
+    """What HFLM is handed: the model and tokenizer loaded here, not the folder, so every scored
+    checkpoint passes the project's checks on load (config against weights, finite weights;
+    mop.models) and a folder written before checkpoints were in stock form (whose config stock
+    transformers 5 refuses) is read as its stock form. `auto` is the checkpoint's own dtype,
+    as HFLM would choose from the folder."""
+    config = load_config(model_dir)
+    dtype = saved_dtype(config, DTYPES["float32"]) if settings["dtype"] == "auto" else DTYPES[settings["dtype"]]
     model, processing = load_model(model_dir, dtype, settings["device"])
     return dict(pretrained=model, tokenizer=text_tokenizer(processing))
 

@@ -46,6 +46,17 @@ class ImportanceScores:
         """Mean of the query-head scores of each GQA group: (H,) -> (H / group_size,)."""
         return self.heads[layer].view(-1, group_size).mean(dim=1)
 
+    def non_finite(self) -> str | None:
+        """Where the first NaN or infinite score is ('layer 5 neuron'), None when all are finite:
+        a NaN sorts anywhere, so the units pruned by it would be chosen by nothing."""
+        for kind, per_layer in (("head", self.heads), ("neuron", self.neurons)):
+            for layer, values in enumerate(per_layer):
+                if isinstance(values, torch.Tensor) and not bool(torch.isfinite(values).all()):
+                    return f"layer {layer} {kind}"
+        if self.layers is not None and not bool(torch.isfinite(self.layers).all()):
+            return f"layer {int((~torch.isfinite(self.layers)).nonzero()[0])} block-influence"
+        return None
+
 
 class _AmpAccumulator:
     """Sums of per-prompt token-mean scores, filled by forward pre-hooks of one pass."""

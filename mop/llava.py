@@ -24,6 +24,7 @@ import torch
 
 from .adapter import get_adapter
 from .args import OneLineParser
+from .data import report_shortfall
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
                        resolve_eval_dtype, score_checkpoint)
 from .io import UsageError, exit_on_usage_error, read_json, read_json_list, software_versions, write_json
@@ -131,6 +132,7 @@ def image_calibration_builder(questions_path: str | os.PathLike):
         if not hasattr(processor, "image_processor"):
             raise UsageError("--calibration_images needs a LLaVA model (its processor handles images)")
         entries = load_image_questions(questions_path, settings.num_calibration_prompts)
+        report_shortfall("--num_calibration_prompts", settings.num_calibration_prompts, len(entries), questions_path)
         batches = image_question_batches(processor, entries, settings.calibration_batch_size)
         record_calibration_images(Path(settings.save_dir), questions_path, len(entries))
         return batches

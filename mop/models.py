@@ -14,7 +14,7 @@ from typing import Iterator
 
 import torch
 
-from .adapter import check_supported, is_multimodal, model_class
+from .adapter import check_supported, is_multimodal, model_class, text_config_of
 from .embedded import EMBEDDED_NAMES, embedded_checkpoint
 from .io import UsageError, one_line, read_json_object
 from .stock import config_from_dict, model_types, stock_config_dict
@@ -178,6 +178,94 @@ def reading_checkpoint(model_path: str) -> Iterator[None]:
         raise UsageError(f"cannot load {model_path}: {one_line(err)}") from None
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' own logging at error level while inside (its load report would repeat, as a
+    table on stderr, the disagreement this module reports in one line); the level is restored."""
+    from transformers.utils import logging as hf_logging  # heavy: imported on use
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+LAYER_INDEX = re.compile(r"\blayers\.(\d+)\.")
+
+
+def natural_key(name: str) -> list:
+    """Sort key reading digit runs as numbers, so layer 2 comes before layer 10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def layer_count_note(model_path: str, config) -> str:
+    """' (config.json says N layers, the weights hold M)' when the names in a local checkpoint's
+    weight files show another number of decoder layers than its config (the commonest lie: a
+    config edited, or copied from another run), else ''. Reads the files' headers only."""
+    from safetensors import safe_open  # heavy: imported on use
+
+    said = getattr(text_config_of(config), "num_hidden_layers", None)
+    held = set()
+    for path in sorted(Path(model_path).glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as weights:
+            held.update(int(m.group(1)) for key in weights.keys() for m in [LAYER_INDEX.search(key)] if m)
+    if said is None or not held or max(held) + 1 == said:
+        return ""
+    return f" (config.json says {said} layers, the weights hold {max(held) + 1})"
+
+
+def disagreement(model_path: str, config, info: dict) -> str | None:
+    """The first way the weight files and the model config.json describes disagree, from
+    transformers' loading report (which already ignores the keys it knows are harmless): a
+    tensor of another shape, one the config implies but the files lack, one the files hold but
+    the config does not imply. None when they agree."""
+    mismatched = sorted(info.get("mismatched_keys") or [], key=lambda item: natural_key(item[0]))
+    if mismatched:
+        key, held, implied = mismatched[0][:3]
+        return (f"{model_path}: config.json disagrees with the weights: {key} has shape {tuple(held)} in the "
+                f"weight files, the config implies {tuple(implied)}")
+    missing = sorted(info.get("missing_keys") or [], key=natural_key)
+    if missing:
+        return (f"{model_path}: the weight files lack {missing[0]}, which config.json implies"
+                f"{layer_count_note(model_path, config)} ({len(missing)} tensor(s) missing)")
+    unexpected = sorted(info.get("unexpected_keys") or [], key=natural_key)
+    if unexpected:
+        return (f"{model_path}: the weight files hold {unexpected[0]}, which config.json does not imply"
+                f"{layer_count_note(model_path, config)} ({len(unexpected)} tensor(s) unused)")
+    return None
+
+
+def first_non_finite(model) -> str | None:
+    """'name: N NaN/inf values' for the first parameter holding a NaN or an infinity, else None.
+    Checked on the weights as loaded (in memory, wherever they are), so the disk is read once;
+    NaN weights (an fp16 overflow, a corrupt file) would otherwise give NaN importance scores
+    and a run that looks normal."""
+    for name, param in model.named_parameters():
+        if param.is_floating_point() and param.device.type != "meta" and not bool(torch.isfinite(param).all()):
+            bad = int((~torch.isfinite(param)).sum())
+            return f"{name} holds {bad} NaN/inf value(s)"
+    return None
+
+
+def load_checked_weights(model_path: str, config, dtype: torch.dtype):
+    """The model's weights, checked against themselves before any work: every tensor the config
+    implies is in the files with the shape it implies, none is left unused, and all are finite.
+    Anything else is a one-line UsageError naming the first disagreement (transformers itself
+    would drop unused tensors with a warning, and refuses a shape with a long table)."""
+    with quiet_transformers():
+        model, info = model_class(config).from_pretrained(model_path, config=config, dtype=dtype,
+                                                          output_loading_info=True, ignore_mismatched_sizes=True)
+    problem = disagreement(model_path, config, info)
+    if problem is None:
+        bad = first_non_finite(model)
+        problem = bad and f"{model_path}: weight {bad} (a corrupt file or a float16 overflow?)"
+    if problem is not None:
+        raise UsageError(problem)
+    return model
+
+
 def load_model(model_path: str, dtype: torch.dtype, device: str):
     """Model and its text/image processing (tokenizer, or a processor for LLaVA)."""
     from transformers import AutoProcessor, AutoTokenizer  # heavy: imported on use
@@ -186,7 +274,7 @@ def load_model(model_path: str, dtype: torch.dtype, device: str):
     check_supported(config)
     check_weights(model_path)
     with reading_checkpoint(model_path):
-        model = model_class(config).from_pretrained(model_path, config=config, dtype=dtype)
+        model = load_checked_weights(model_path, config, dtype)
         if is_multimodal(config):
             processing = AutoProcessor.from_pretrained(model_path, config=config)
             tokenizer = processing.tokenizer

@@ -27,7 +27,7 @@ import torch
 from . import path_selection
 from .adapter import check_supported, get_adapter
 from .checkpoint import save_checkpoint
-from .data import calibration_prompt, load_alpaca_records, resolve_data_source
+from .data import calibration_prompt, load_alpaca_records, report_shortfall, resolve_data_source
 from .importance import amp_scores, amp_scores_streamed, batch_prompts
 from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
@@ -119,6 +119,7 @@ def calibration_batches(settings: PruneSettings, processing) -> list[dict]:
     """Text calibration prompts (Alpaca), tokenised and batched."""
     source = resolve_data_source(settings.calibration_data, settings.model_name)
     records = load_alpaca_records(source, settings.num_calibration_prompts)
+    report_shortfall("--num_calibration_prompts", settings.num_calibration_prompts, len(records), source)
     prompts = [calibration_prompt(r) for r in records]
     return batch_prompts(
         text_tokenizer(processing), prompts, settings.calibration_batch_size, settings.max_calibration_length
@@ -234,6 +235,7 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
                                            with_layers=with_layers)
             return amp_scores(adapter, batches, with_heads=with_heads, progress=progress, with_layers=with_layers)
 
+    score_fn = finite_scores(score_fn, dtype)
     adapter = get_adapter(model)
     original_params = schedule[0]["params"]
     carry = restore_carry(save_dir, start, settings.align)
@@ -284,6 +286,21 @@ def prune_locked(settings: PruneSettings, score_fn: ScoreFn | None, progress: bo
     rows = write_summary(save_dir, schedule[0])
     report_disk(save_dir, rows)
     return rows
+
+
+def finite_scores(score_fn: ScoreFn, dtype: torch.dtype) -> ScoreFn:
+    """`score_fn` that stops the run (a one-line UsageError naming the layer) when a score is NaN
+    or infinite, before any unit is chosen by it; the checkpoints written so far stay as they are."""
+
+    def scored(adapter, with_heads):
+        scores = score_fn(adapter, with_heads)
+        where = scores.non_finite()
+        if where is not None:
+            raise UsageError(f"the {where} importance scores are NaN/inf (activations overflowing {dtype}?); "
+                             "pruning stopped, the checkpoints already written are kept")
+        return scores
+
+    return scored
 
 
 def save_iteration(save_dir: Path, i: int, model, processing, meta: dict) -> None:

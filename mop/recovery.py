@@ -50,10 +50,10 @@ import torch
 
 from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of
 from .args import check_seed
-from .batches import RecoveryCollator, encode_records
+from .batches import RecoveryCollator, training_examples
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, load_alpaca_records, resolve_data_source
-from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped
+from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped, use_bf16
 from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
                  read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
@@ -62,7 +62,7 @@ from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
-from .teacher_cache import TeacherCache, build_cache, cache_key, pad_id_of
+from .teacher_cache import TeacherCache, build_cache, cache_dtype, cache_key, check_cache_dir, pad_id_of
 
 
 TEACHER_MODES = ("auto", "online", "cache")
@@ -157,14 +157,6 @@ def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None)
 
 
 # ----------------------------------------------------------------------------- training
-
-
-def use_bf16(precision: str) -> bool:
-    """bf16 autocast only where the hardware has it; CPU runs stay fp32."""
-    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if precision == "bf16" and not cuda_bf16:
-        raise UsageError("--precision bf16 needs a CUDA GPU with bf16 support")
-    return cuda_bf16 if precision == "auto" else precision == "bf16"
 
 
 def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str | None = None,
@@ -313,7 +305,8 @@ def loss_summary(log_history: list[dict]) -> dict:
 
 def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoverySettings, work_dir,
                   target_modules: Sequence[str] | str | None = None, resume: bool = False,
-                  callbacks: Sequence = (), progress: bool = True, teacher=None, teacher_cache=None) -> TrainReport:
+                  callbacks: Sequence = (), progress: bool = True, teacher=None, teacher_cache=None,
+                  examples: list[dict] | None = None) -> TrainReport:
     """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
 
     `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory) or
@@ -323,13 +316,13 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     from the newest one there (optimizer, scheduler, RNG and data position included).
     `target_modules` overrides the default projections: a list of module-name suffixes, or a
     regex matched against full module names (e.g. to reach only LLaVA's language model).
+    `examples`: `records` already encoded (mop.batches.training_examples), else encoded here.
     """
 
     settings.check()
     work_dir = Path(work_dir)
-    examples = encode_records(tokenizer, records, settings.max_length)
-    if not examples:
-        raise UsageError(f"no training example keeps a response token within --max_length {settings.max_length}")
+    if examples is None:
+        examples = training_examples(tokenizer, records, settings.max_length)
     bf16 = use_bf16(settings.precision)
     args = training_arguments(settings, work_dir, bf16, progress)
     peft_model = wrap_with_lora(model, settings, target_modules)
@@ -496,15 +489,26 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
     """`auto`: decide from the pruned checkpoint's mop_prune.json (settings.model_name): the
     shipped instruction set for the embedded models, yahma/alpaca-cleaned otherwise -- also for
     folders without mop_prune.json (any hub-style checkpoint)."""
+    meta = prune_metadata(pruned_dir)
     if source != "auto":
         return source
+    if meta is None:
+        return HUB_ALPACA
+    return resolve_data_source("auto", meta.get("settings", {}).get("model_name", ""))
+
+
+def prune_metadata(pruned_dir: Path) -> dict | None:
+    """The checkpoint's mop_prune.json, checked by shape (mop.layout.METADATA_TYPES and the
+    settings' model name), None when the folder has none: a file of another shape is one line,
+    whether or not this run reads it, since it is copied into the recovered checkpoint."""
     meta_path = pruned_dir / PRUNE_META
     if not meta_path.exists():
-        return HUB_ALPACA
-    model_name = read_metadata(meta_path).get("settings", {}).get("model_name", "")
+        return None
+    meta = read_metadata(meta_path)
+    model_name = meta.get("settings", {}).get("model_name", "")
     if not isinstance(model_name, str):
         raise UsageError(f"{meta_path}: settings.model_name must be text, found {json_type_name(model_name)} (corrupt?)")
-    return resolve_data_source("auto", model_name)
+    return meta
 
 
 # Settings a resumed run must share with the interrupted one (others, e.g. save_steps, may change).
@@ -531,11 +535,10 @@ def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str |
     return path
 
 
-def teacher_cache_for(job: dict, tokenizer, records, settings: RecoverySettings, bf16: bool, state, progress: bool):
-    """The teacher cache of this run's data, built first (by the main process, the teacher on the
-    GPU if there is one) when the folder does not hold it yet."""
-    examples = encode_records(tokenizer, records, settings.max_length)
-    dtype = "float16" if bf16 else "float32"
+def teacher_cache_for(job: dict, tokenizer, examples, settings: RecoverySettings, bf16: bool, state, progress: bool):
+    """The teacher cache of this run's data (`examples`, as encoded for training), built first (by
+    the main process, the teacher on the GPU if there is one) when the folder does not hold it yet."""
+    dtype = cache_dtype(bf16)
     key = cache_key(job["teacher"], tokenizer, examples, settings.max_length, settings.kd_top_k,
                     settings.kd_temperature, dtype)
     folder = Path(job["teacher_cache_dir"])
@@ -716,6 +719,8 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
            "teacher": teacher_path, "teacher_mode": mode,
            "teacher_cache_dir": str(teacher_cache_dir or pruned_dir.parent.parent / "teacher_cache") if mode == "cache"
            else None}
+    if job["teacher_cache_dir"]:
+        check_cache_dir(Path(job["teacher_cache_dir"]), "--teacher_cache_dir")
     # The process group first: under FSDP with cpu_ram_efficient_loading, only the main process
     # then reads the weights (the others get empty ones, filled by FSDP from the main process).
     set_fsdp_wrap_class(config)
@@ -744,18 +749,20 @@ def _finetune_locked(pruned_dir: Path, tuned_dir: Path, work: Path, job: dict, c
     # On CPU; the Trainer places the model on each process's device.
     model, processing = load_model(str(pruned_dir), hooks.load_dtype(config, bf16), "cpu")
     tokenizer = getattr(processing, "tokenizer", processing)
+    examples = training_examples(tokenizer, records, settings.max_length)  # refused before anything is written
     targets = get_adapter(model).lora_targets()
     before = hooks.before_training(model)
     teacher, cache = None, None
     if job["teacher_mode"] == "online":
         teacher = load_model(job["teacher"], hooks.load_dtype(config, bf16), "cpu")[0]
     elif job["teacher_mode"] == "cache":
-        cache = teacher_cache_for(job, tokenizer, records, settings, bf16, state, progress)
+        cache = teacher_cache_for(job, tokenizer, examples, settings, bf16, state, progress)
     if state.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / WORK_SETTINGS, job)
     report = train_adapter(model, tokenizer, records, settings, work, target_modules=targets, resume=resume,
-                           callbacks=callbacks, progress=progress, teacher=teacher, teacher_cache=cache)
+                           callbacks=callbacks, progress=progress, teacher=teacher, teacher_cache=cache,
+                           examples=examples)
     del teacher
     meta = None
     if state.is_main_process:

@@ -10,10 +10,11 @@ those k + 1 buckets (mop/divergence.py `coarse_kl`, the path criterion's KL).
 
     python -m mop.teacher_cache --teacher meta-llama/Meta-Llama-3-8B --cache_dir Llama3/results_llama3/teacher_cache
 
-Per position: k ids (int32) + k log-probs (`--dtype`, float16 by default) + the tail (float32),
-i.e. 388 bytes at k = 64. The folder holds `key.json` (what the targets depend on: teacher,
-tokenizer, data, max length, k, temperature; a cache is refused for anything else), shards of
-`SHARD_EXAMPLES` examples (`shard-00000.safetensors`, each written atomically, so an interrupted
+Per position: k ids (int32) + k log-probs (`--dtype`: float16 beside bf16 training on a GPU,
+float32 on CPU, as recovery asks) + the tail (float32), i.e. 388 bytes at k = 64 in float16. The
+folder holds `key.json` (what the targets depend on: teacher, tokenizer, data, max length, k,
+temperature; a cache is refused for anything else), shards of `SHARD_EXAMPLES` examples
+(`shard-00000.safetensors`, each written atomically, so an interrupted
 build resumes at the first missing shard) and `complete.json`, written last.
 """
 
@@ -30,19 +31,31 @@ from typing import Sequence
 
 import torch
 
-from .batches import RecoveryCollator, encode_records
+from .batches import RecoveryCollator, training_examples
 from .data import load_alpaca_records, resolve_data_source
 from .disk import check_free_space
-from .distill import OutputHead, final_hidden
+from .distill import OutputHead, final_hidden, use_bf16
 from .divergence import top_k_targets
 from .io import UsageError, atomic_file, exit_on_usage_error, read_json, write_json
-from .models import load_config, load_model, resolve_model_name
+from .models import load_config, load_model, resolve_model_dir
 from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = "key.json", "complete.json"
 SHARD_EXAMPLES = 1024
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 KEY_FIELDS = ("teacher", "tokenizer", "data", "max_length", "top_k", "temperature", "dtype")
+
+
+def cache_dtype(bf16: bool) -> str:
+    """The stored log-probs' dtype a recovery asks for: float16 beside bf16 training on a GPU,
+    float32 for an fp32 (CPU) run."""
+    return "float16" if bf16 else "float32"
+
+
+def check_cache_dir(cache_dir: Path, flag: str) -> None:
+    """A cache folder's path must be a folder or not exist yet (one line, not FileExistsError)."""
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise UsageError(f"{flag} {cache_dir} is a file, not a folder; give a folder (new or an earlier cache)")
 
 
 def positions_of(examples: Sequence[dict]) -> list[int]:
@@ -205,7 +218,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max_length", type=int, default=512)
     p.add_argument("--top_k", type=int, default=64)
     p.add_argument("--kd_temperature", type=float, default=1.0)
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float16", help="of the stored log-probs")
+    p.add_argument("--dtype", choices=["auto", *sorted(DTYPES)], default="auto",
+                   help="of the stored log-probs; auto: what recovery on this machine asks for (float16 with bf16 "
+                        "on a GPU, float32 on CPU)")
     p.add_argument("--batch_size", type=int, default=8, help="examples per teacher forward pass")
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     return p.parse_args(argv)
@@ -216,12 +231,16 @@ def prepare(teacher_name: str, data: str, num_samples: int | None, max_length: i
     """(teacher model, tokenizer, encoded examples, key) for a cache over the recovery data."""
     if top_k < 1:
         raise UsageError(f"--top_k must be at least 1, got {top_k}")
+    try:
+        path = resolve_model_dir(teacher_name)
+    except UsageError as err:
+        raise UsageError(f"--teacher: {err}") from None
     records = load_alpaca_records(resolve_data_source(data, teacher_name), num_samples)
-    load_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    path = resolve_model_name(teacher_name)
-    model, processing = load_model(path, load_dtype, device)
+    bf16 = device.startswith("cuda") and use_bf16("auto")
+    dtype = cache_dtype(bf16) if dtype == "auto" else dtype
+    model, processing = load_model(path, torch.bfloat16 if bf16 else torch.float32, device)
     tokenizer = getattr(processing, "tokenizer", processing)
-    examples = encode_records(tokenizer, records, max_length)
+    examples = training_examples(tokenizer, records, max_length)
     key = cache_key(path, tokenizer, examples, max_length, top_k, temperature, dtype)
     return model, tokenizer, examples, key
 
@@ -233,6 +252,7 @@ def pad_id_of(tokenizer) -> int:
 @exit_on_usage_error
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_cache_dir(Path(args.cache_dir), "--cache_dir")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer, examples, key = prepare(args.teacher, args.data, args.num_samples, args.max_length, args.top_k,
                                               args.kd_temperature, args.dtype, device)
