@@ -4,7 +4,9 @@
 
 Why: a driver's first stage takes minutes to hours, so an interpreter without the project's
 dependencies, or a task name lm_eval does not know, must stop it at once with one line -- not
-as a traceback from the first stage, or after the dense model was scored. Only the standard
+as a traceback from the first stage, or after the dense model was scored. So must a MODEL_NAME
+that names no model, or a data file in PRUNE_ARGS / FT_ARGS that is not there -- dry runs included,
+which need neither weights nor the hub for it. Only the standard
 library and the mop modules that need nothing else (io, args, stages) are imported at the top, so
 that a bare interpreter reaches the dependency check; modules that import torch are imported on use.
 """
@@ -98,20 +100,78 @@ def parse_flag_setting(name: str, entry: str, text: str, leading: tuple[str, ...
     return argparse.ArgumentParser.parse_args(parser, [*leading, *text.split()])
 
 
-def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str, table_args: str) -> None:
+def with_lora_placeholders(parsed: argparse.Namespace) -> argparse.Namespace:
+    """Custom/finetune.py leaves LoRA r / alpha open (None) for the checkpoint's family to fill when
+    the stage runs (mop.cli.with_family_lora, which loads the model's config); here an open one is
+    given a valid stand-in, so that the recovery checks judge only the values FT_ARGS sets."""
+    open_values = {name: 1 for name in ("lora_r", "lora_alpha") if getattr(parsed, name, 1) is None}
+    return argparse.Namespace(**{**vars(parsed), **open_values})
+
+
+def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str, table_args: str) -> dict:
     """PRUNE_ARGS / FT_ARGS through the model folder's prune.py / finetune.py parsers (FT_ARGS also
-    through the recovery settings' own checks), TABLE_ARGS through mop.tables."""
+    through the recovery settings' own checks), TABLE_ARGS through mop.tables. Returns the parsed
+    PRUNE_ARGS and FT_ARGS by name (those given), for the checks that read their values."""
+    parsed = {}
     if model_folder:
-        parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
-        parsed = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
-        if parsed is not None:
+        parsed["PRUNE_ARGS"] = parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
+        parsed["FT_ARGS"] = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
+        if parsed["FT_ARGS"] is not None:
             from .recovery import RecoverySettings  # imports torch: only once the dependencies are checked
 
             try:
-                settings_from_args(RecoverySettings, parsed).check()
+                settings_from_args(RecoverySettings, with_lora_placeholders(parsed["FT_ARGS"])).check()
             except UsageError as err:
                 raise UsageError(f"FT_ARGS: {err}") from None
     parse_flag_setting("TABLE_ARGS", "mop.tables", table_args, leading=(".",))
+    return {name: flags for name, flags in parsed.items() if flags is not None}
+
+
+def check_model_name(name: str) -> None:
+    """MODEL_NAME resolves the way the stages will resolve it (mop.models.resolve_model_dir): a
+    local folder holding config.json, an embedded name, or a hub id whose config loads. Two of its
+    steps are skipped so that a dry run needs neither weights nor the hub: an embedded name is
+    accepted without building its checkpoint (minutes), and a hub id with a shipped config
+    (mop.configs.SHIPPED) without loading it -- each only where resolve_model_dir would not take
+    the name for a local path first. Offline, any other hub id resolves only from the HF cache."""
+    from .configs import SHIPPED  # imports torch: only once the dependencies are checked
+    from .embedded import EMBEDDED_NAMES
+    from .models import resolve_model_dir
+
+    if name in EMBEDDED_NAMES and not Path(name).expanduser().is_dir():
+        return
+    if name in SHIPPED and not Path(name.split("/")[0]).exists():
+        return
+    try:
+        resolve_model_dir(name)
+    except UsageError as err:
+        raise UsageError(f"MODEL_NAME={name}: {str(err).removesuffix(f': {name}')}") from None
+
+
+# The data-source flag of each free-form setting: prune.py's calibration prompts, finetune.py's records.
+DATA_FLAGS = {"PRUNE_ARGS": "calibration_data", "FT_ARGS": "data"}
+
+
+def check_data_file(setting: str, flag: str, source: str, model_name: str) -> None:
+    """A data source that is a local file by mop.data's rules (a path that exists, or a name that
+    looks like one, not a hub id) must be a readable file: read only when its stage starts."""
+    from .data import _looks_like_path, resolve_data_source
+
+    source = resolve_data_source(source, model_name)
+    path = Path(source)
+    if path.exists():
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise UsageError(f"{setting}: --{flag} {source} is not a readable file")
+    elif _looks_like_path(source):
+        raise UsageError(f"{setting}: --{flag} {source}: data file not found")
+
+
+def check_data_sources(parsed: dict, model_name: str) -> None:
+    """The data files PRUNE_ARGS (--calibration_data) and FT_ARGS (--data) name, as parsed."""
+    for setting, flags in parsed.items():
+        source = getattr(flags, DATA_FLAGS[setting], None)
+        if source is not None:
+            check_data_file(setting, DATA_FLAGS[setting], source, model_name)
 
 
 def check_driver(tasks_text: str | None, python_name: str, executor: str = "local", dry_run: bool = False) -> None:
@@ -142,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--python_name", default=sys.executable, help="how the driver names this interpreter")
     p.add_argument("--executor", default="local", help="the driver's EXECUTOR (slurm: its settings are checked)")
     p.add_argument("--dry_run", action="store_true", help="DRY_RUN=1: no sbatch needed")
+    p.add_argument("--model_name", help="the driver's MODEL_NAME (checked to resolve); omitted: not checked")
     p.add_argument("--model_folder", help="the driver's model folder (its prune.py and finetune.py parse the flags below)")
     p.add_argument("--prune_args", default="", help="the driver's PRUNE_ARGS")
     p.add_argument("--ft_args", default="", help="the driver's FT_ARGS")
@@ -149,7 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         check_driver(args.tasks, args.python_name, args.executor, args.dry_run)
-        check_flag_settings(args.model_folder, args.prune_args, args.ft_args, args.table_args)
+        if args.model_name is not None:
+            check_model_name(args.model_name)
+        parsed = check_flag_settings(args.model_folder, args.prune_args, args.ft_args, args.table_args)
+        check_data_sources(parsed, args.model_name or "")
     except Exception as err:  # a UsageError, or a broken installation: one line either way
         message = str(err) if type(err).__name__ == "UsageError" else f"PYTHON={args.python_name}: {type(err).__name__}: {err}"
         print("error: " + " ".join(message.split()), file=sys.stderr)

@@ -1,7 +1,10 @@
 # Settings for driver runs on the embedded SmolLM2-135M (CPU, minutes): sourced by a driver
-# when EMBEDDED=1. They replace the driver's own values; each is overridden through its EMBEDDED_*
-# variable (EMBEDDED_ITERATIONS, EMBEDDED_FT_ITERATIONS, EMBEDDED_NUM_EPOCHS, EMBEDDED_TASKS,
-# EMBEDDED_FT_ARGS, EMBEDDED_EVAL_UNRECOVERED, EMBEDDED_TABLE_ARGS), EVAL_LIMIT by itself.
+# (after scripts/pipeline.sh) when EMBEDDED=1. They replace the driver's own values; each is set
+# through its EMBEDDED_* variable (EMBEDDED_ITERATIONS, EMBEDDED_FT_ITERATIONS, EMBEDDED_NUM_EPOCHS,
+# EMBEDDED_TASKS, EMBEDDED_FT_ARGS, EMBEDDED_EVAL_UNRECOVERED, EMBEDDED_TABLE_ARGS), EVAL_LIMIT by
+# itself. The replaced variables themselves (NUM_ITERATIONS, ..., and MODEL_NAME, MAX_MEMORY_GB),
+# given in the environment, are refused first: one line naming the EMBEDDED_* variable to set.
+mop_refuse_embedded_overrides
 NUM_ITERATIONS=${EMBEDDED_ITERATIONS:-8}
 FT_ITERATIONS=(${EMBEDDED_FT_ITERATIONS:-4 8})
 NUM_EPOCHS=${EMBEDDED_NUM_EPOCHS:-1}

@@ -17,6 +17,46 @@ source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$(dirname "${BASH_SOURCE[
 MOP_PLAN=""       # the stage plan being written (mop_setup opens it, mop_finish runs it)
 MOP_STAGES=()     # names of the stages declared so far
 
+# Settings EMBEDDED=1 replaces with its own (scripts/embedded.sh; MODEL_NAME becomes the embedded
+# stand-in) or ignores (MAX_MEMORY_GB: CPU runs make no memory plan).
+MOP_EMBEDDED_REPLACES=(MODEL_NAME NUM_ITERATIONS FT_ITERATIONS NUM_EPOCHS TASKS FT_ARGS EVAL_UNRECOVERED TABLE_ARGS
+                       MAX_MEMORY_GB)
+
+mop_record_user_settings() {
+    # Sets MOP_USER_SET to "NAME=value" for each of MOP_EMBEDDED_REPLACES the caller's environment
+    # gives (non-empty: the drivers read an empty value as their default). Run here, when a driver
+    # sources this file at its top: once its `NAME=${NAME:-default}` lines have run, a value the
+    # user gave can no longer be told from the driver's default.
+    local name
+    MOP_USER_SET=()
+    for name in "${MOP_EMBEDDED_REPLACES[@]}"; do
+        if [[ -n "${!name:-}" && "${!name@a}" == *x* ]]; then MOP_USER_SET+=("$name=${!name}"); fi
+    done
+}
+mop_record_user_settings
+
+mop_embedded_instead() {
+    # Usage: mop_embedded_instead NAME -- what EMBEDDED=1 does with the setting, and what to set instead.
+    case $1 in
+        MODEL_NAME) echo "is replaced by EMBEDDED=1 (the driver runs its embedded stand-in model); unset MODEL_NAME" ;;
+        MAX_MEMORY_GB) echo "is ignored under EMBEDDED=1 (embedded runs are on CPU, where recovery makes no memory plan); unset MAX_MEMORY_GB" ;;
+        NUM_ITERATIONS) echo "is replaced by EMBEDDED=1 (its settings come from scripts/embedded.sh); set EMBEDDED_ITERATIONS instead" ;;
+        *) echo "is replaced by EMBEDDED=1 (its settings come from scripts/embedded.sh); set EMBEDDED_$1 instead" ;;
+    esac
+}
+
+mop_refuse_embedded_overrides() {
+    # EMBEDDED=1 (scripts/embedded.sh calls this first): a setting the user gave that the embedded
+    # run would replace or ignore is refused -- dropping it silently would run something other than
+    # what was asked for. One line, exit status 2, before anything is created.
+    local entry
+    for entry in ${MOP_USER_SET[@]+"${MOP_USER_SET[@]}"}; do
+        entry=${entry//$'\n'/ }
+        echo "error: $entry $(mop_embedded_instead "${entry%%=*}"), or run without EMBEDDED=1" >&2
+        exit 2
+    done
+}
+
 mop_check_positive_int() {
     # Usage: mop_check_positive_int NAME VALUE -- a setting that must be a whole number >= 1
     if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
@@ -86,8 +126,9 @@ mop_check_gpus() {
 
 mop_check_python() {
     # PYTHON runs and has the project's dependencies, EXECUTOR=slurm's settings parse and sbatch is
-    # there, lm_eval knows every task in TASKS, and PRUNE_ARGS / FT_ARGS / TABLE_ARGS parse with the
-    # scripts they go to (mop/driver_check.py): found now, not when the first stage starts.
+    # there, lm_eval knows every task in TASKS, MODEL_NAME names a model (dry runs too: no weights
+    # needed), PRUNE_ARGS / FT_ARGS / TABLE_ARGS parse with the scripts they go to and the data files
+    # they name are there (mop/driver_check.py): found now, not when the first stage starts.
     if ! command -v "$PYTHON" >/dev/null 2>&1; then
         echo "error: PYTHON=$PYTHON is not an interpreter that can be run; set PYTHON to one with the project installed" >&2
         exit 2
@@ -95,8 +136,8 @@ mop_check_python() {
     local dry=()
     [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
     "$PYTHON" -m mop.driver_check --python_name "$PYTHON" --executor "${EXECUTOR:-local}" ${dry[@]+"${dry[@]}"} \
-        ${TASKS+--tasks "$TASKS"} --model_folder "$MODEL_FOLDER" --prune_args="${PRUNE_ARGS:-}" \
-        --ft_args="${FT_ARGS:-}" --table_args="${TABLE_ARGS:-}" || exit 2
+        ${TASKS+--tasks "$TASKS"} ${MODEL_NAME+--model_name="$MODEL_NAME"} --model_folder "$MODEL_FOLDER" \
+        --prune_args="${PRUNE_ARGS:-}" --ft_args="${FT_ARGS:-}" --table_args="${TABLE_ARGS:-}" || exit 2
 }
 
 mop_check_settings() {
@@ -364,7 +405,7 @@ mop_common_settings() {
             echo "error: EMBEDDED=1 needs EMBEDDED_MODEL, the embedded model this driver stands in with (e.g. smollm2-135m); set it in the driver" >&2
             exit 2
         fi
-        source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"
+        source "$(dirname "${BASH_SOURCE[0]}")/embedded.sh"  # refuses first what it replaces, if the user set it
         MODEL_NAME=$EMBEDDED_MODEL
         RESULTS_DIR=${RESULTS_DIR}_embedded
     fi

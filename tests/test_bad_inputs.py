@@ -356,11 +356,133 @@ def test_dry_run_creates_nothing_and_runs_only_the_checks(tmp_path):
     assert modules == ["mop.driver_check", "mop.stages"], log.read_text()
 
 
-@pytest.mark.parametrize("override,epochs", [({}, "1"), ({"EMBEDDED_NUM_EPOCHS": "3"}, "3"), ({"NUM_EPOCHS": "5"}, "1")])
+@pytest.mark.parametrize("override,epochs", [({}, "1"), ({"EMBEDDED_NUM_EPOCHS": "3"}, "3"), ({"NUM_EPOCHS": "5"}, None)])
 def test_embedded_epochs_come_from_embedded_num_epochs(override, epochs, tmp_path):
-    """EMBEDDED=1 replaces the driver's NUM_EPOCHS (1 on CPU); EMBEDDED_NUM_EPOCHS overrides it."""
+    """EMBEDDED=1 replaces the driver's NUM_EPOCHS (1 on CPU); EMBEDDED_NUM_EPOCHS overrides it, and
+    a NUM_EPOCHS given with EMBEDDED=1 is refused rather than silently dropped (epochs None)."""
     script = (f'source "{REPO}/scripts/pipeline.sh"; RESULTS_DIR=/x; EMBEDDED_MODEL=smollm2-135m; '
               'NUM_EPOCHS=${NUM_EPOCHS:-2}; EMBEDDED=1 mop_common_settings; echo "$NUM_EPOCHS"')
     env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, **override}
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.stdout.split() == [epochs], proc.stderr
+    if epochs is None:
+        assert_one_line_exit_2(proc.returncode, proc.stderr, "NUM_EPOCHS=5 is replaced by EMBEDDED=1",
+                               "set EMBEDDED_NUM_EPOCHS instead")
+        assert proc.stdout == ""
+    else:
+        assert proc.stdout.split() == [epochs], proc.stderr
+
+
+# A setting EMBEDDED=1 replaces (scripts/embedded.sh, MODEL_NAME) or ignores (MAX_MEMORY_GB), with
+# a value that is valid by itself, and what the refusal says to do instead.
+EMBEDDED_REPLACED = [
+    ("NUM_ITERATIONS", "6", "set EMBEDDED_ITERATIONS instead"),
+    ("FT_ITERATIONS", "4 8", "set EMBEDDED_FT_ITERATIONS instead"),
+    ("NUM_EPOCHS", "two", "set EMBEDDED_NUM_EPOCHS instead"),
+    ("TASKS", "mop_mini", "set EMBEDDED_TASKS instead"),
+    ("FT_ARGS", "--max_steps 2", "set EMBEDDED_FT_ARGS instead"),
+    ("EVAL_UNRECOVERED", "0", "set EMBEDDED_EVAL_UNRECOVERED instead"),
+    ("TABLE_ARGS", "--targets 0.1", "set EMBEDDED_TABLE_ARGS instead"),
+    ("MODEL_NAME", "meta-llama/Meta-Llama-3-8B", "unset MODEL_NAME"),
+    ("MAX_MEMORY_GB", "80", "unset MAX_MEMORY_GB"),
+]
+
+
+@pytest.mark.parametrize("name,value,instead", EMBEDDED_REPLACED, ids=[name for name, _, _ in EMBEDDED_REPLACED])
+def test_a_setting_embedded_replaces_is_refused_not_dropped(name, value, instead, tmp_path):
+    """Given with EMBEDDED=1, a setting the embedded run replaces would be silently ignored: a real
+    run is refused at once (PYTHON=/bin/false: the refusal comes before any Python runs; without it
+    the driver would stop at its interpreter check with no message at all)."""
+    proc = run_driver(tmp_path, {"DRY_RUN": "0", "EMBEDDED": "1", "PYTHON": "/bin/false", name: value})
+    assert_one_line_exit_2(proc.returncode, proc.stderr, f"error: {name}={value} ", "EMBEDDED=1", instead)
+    assert tree(tmp_path / "work") == {}
+
+
+def test_the_llava_driver_refuses_a_setting_embedded_replaces(tmp_path):
+    """Llava/run_mop_llava.sh sources scripts/embedded.sh itself (no mop_common_settings): same refusal."""
+    proc = run_driver(tmp_path, {"DRY_RUN": "0", "EMBEDDED": "1", "PYTHON": "/bin/false", "TASKS": "mop_mini"},
+                      REPO / "Llava" / "run_mop_llava.sh")
+    assert_one_line_exit_2(proc.returncode, proc.stderr, "TASKS=mop_mini is replaced by EMBEDDED=1", "EMBEDDED_TASKS")
+    assert tree(tmp_path / "work") == {}
+
+
+def test_embedded_variables_still_set_the_embedded_run(tmp_path):
+    """The EMBEDDED_* variables are the way to change an embedded run: each reaches the planned
+    commands (EXECUTOR=slurm DRY_RUN=1 prints them), and the driver's own settings for EMBEDDED=1
+    (Llama3 minimal: DEPTH_RULE, FT_OBJECTIVE) are not taken for the user's."""
+    proc = run_driver(tmp_path, {"EMBEDDED": "1", "EXECUTOR": "slurm", "EMBEDDED_ITERATIONS": "4",
+                                 "EMBEDDED_FT_ITERATIONS": "2 4", "EMBEDDED_NUM_EPOCHS": "3", "EMBEDDED_TASKS": "mop_mini",
+                                 "EMBEDDED_FT_ARGS": "--max_steps 2", "EMBEDDED_EVAL_UNRECOVERED": "0",
+                                 "EMBEDDED_TABLE_ARGS": "--targets 0.3"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "--model_name smollm2-135m" in out and "--num_iterations 4 " in out and "--keep_iterations 2,4 " in out
+    assert "prune_iteration_2_ft_3ep " in out and "--num_epochs 3 " in out and "--max_steps 2 ;;" in out
+    assert "dense_eval mop_mini\n" in out and "_it2_eval" not in out and "--targets 0.3\n" in out
+    assert "--max_memory_gb" not in out and "results_embedded/run_seed_1_block_influence" in out
+    assert tree(tmp_path / "work") == {}
+
+
+@pytest.mark.parametrize("env,fragment", [
+    ({"MODEL_NAME": "/no/such/folder"}, "MODEL_NAME=/no/such/folder: model folder not found"),
+    ({"MODEL_NAME": "{tmp}/no_config"}, "MODEL_NAME={tmp}/no_config: {tmp}/no_config holds no config.json"),
+    ({"MODEL_NAME": "nobody-mop/no-such-model"}, "MODEL_NAME=nobody-mop/no-such-model: cannot load the config"),
+    ({"FT_ARGS": "--data {tmp}/missing.json"}, "FT_ARGS: --data {tmp}/missing.json: data file not found"),
+    ({"FT_ARGS": "--data {tmp}"}, "FT_ARGS: --data {tmp} is not a readable file"),
+    ({"PRUNE_ARGS": "--calibration_data ./no_such_prompts.jsonl"},
+     "PRUNE_ARGS: --calibration_data ./no_such_prompts.jsonl: data file not found"),
+], ids=["missing-folder", "folder-without-config", "unknown-hub-id-offline", "missing-data", "data-is-a-folder",
+        "missing-calibration-data"])
+def test_a_dry_run_refuses_a_model_or_data_file_that_is_not_there(env, fragment, tmp_path):
+    """A dry run needs no weights, but what it can check without them it does: MODEL_NAME resolves
+    (offline: a hub id only from the cache), and the data files PRUNE_ARGS / FT_ARGS name exist."""
+    (tmp_path / "no_config").mkdir()
+    proc = run_driver(tmp_path, {k: v.format(tmp=tmp_path) for k, v in env.items()})
+    assert_one_line_exit_2(proc.returncode, proc.stderr, fragment.format(tmp=tmp_path))
+    assert tree(tmp_path / "work") == {}
+
+
+def test_a_real_run_refuses_a_missing_model_folder_before_anything_is_made(tmp_path):
+    proc = run_driver(tmp_path, {"DRY_RUN": "0", "MODEL_NAME": str(tmp_path / "absent")})
+    assert_one_line_exit_2(proc.returncode, proc.stderr, f"MODEL_NAME={tmp_path / 'absent'}: model folder not found")
+    assert tree(tmp_path / "work") == {}
+
+
+DRIVERS = sorted(REPO.glob("*/run_*.sh"))
+
+
+@pytest.mark.parametrize("driver", DRIVERS, ids=[d.name for d in DRIVERS])
+def test_every_drivers_default_model_resolves_offline_without_weights(driver, monkeypatch):
+    """Each driver's default MODEL_NAME (a hub id with a shipped config) and embedded stand-in pass
+    the check with the hub and the embedded builds out of reach: they are never consulted."""
+    import re
+
+    from mop import driver_check, models
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the model check loaded a config or built a checkpoint")
+
+    for name in ("load_config", "resolve_model_name", "embedded_checkpoint", "tiny_llava_checkpoint"):
+        monkeypatch.setattr(models, name, unreachable)
+    text = driver.read_text()
+    default = re.search(r"^MODEL_NAME=\$\{MODEL_NAME:-(\S+?)\}", text, re.M)
+    stand_in = re.search(r"^(?:EMBEDDED_MODEL|    MODEL_NAME)=(\S+)", text, re.M)
+    assert default and stand_in, driver
+    driver_check.check_model_name(default[1])
+    driver_check.check_model_name(stand_in[1])
+
+
+def test_a_local_checkpoint_folder_passes_the_model_check(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    proc = run_driver(tmp_path, {"MODEL_NAME": str(tmp_path / "model")}, REPO / "Custom" / "run_mop_custom.sh")
+    assert proc.returncode == 0, proc.stderr
+    assert tree(tmp_path / "work") == {}
+
+
+def test_custom_driver_checks_ft_args_with_the_lora_left_to_the_family(tmp_path):
+    """Custom/finetune.py leaves LoRA r / alpha to the model's family (None until the stage runs):
+    FT_ARGS are still checked, not taken for a broken installation."""
+    custom = REPO / "Custom" / "run_mop_custom.sh"
+    assert run_driver(tmp_path, {"FT_ARGS": "--max_steps 3"}, custom).returncode == 0
+    proc = run_driver(tmp_path, {"FT_ARGS": "--lora_r 0"}, custom)
+    assert_one_line_exit_2(proc.returncode, proc.stderr, "FT_ARGS: --lora_r must be at least 1, got 0")

@@ -184,7 +184,9 @@ def test_extreme_drivers_run_depth_only_and_width_only(driver, mlp_only, tmp_pat
 def test_drivers_pass_the_papers_24_gb_budget_to_recovery(driver, env, budget, tmp_path):
     """finetune.py alone plans for the GPU's own memory; the drivers keep the paper's card (24 GB)
     unless MAX_MEMORY_GB says otherwise (`device`: no flag), and embedded CPU runs make no plan."""
-    commands = planned_commands(driver, tmp_path, "finetune.py", FT_ITERATIONS="3", EMBEDDED_FT_ITERATIONS="3", **env)
+    # EMBEDDED=1 refuses FT_ITERATIONS (it replaces it) and reads EMBEDDED_FT_ITERATIONS instead.
+    iterations = {"EMBEDDED_FT_ITERATIONS": "3"} if env.get("EMBEDDED") == "1" else {"FT_ITERATIONS": "3"}
+    commands = planned_commands(driver, tmp_path, "finetune.py", **iterations, **env)
     assert commands
     for argv in commands:
         assert [b for a, b in zip(argv, argv[1:]) if a == "--max_memory_gb"] == budget, argv
