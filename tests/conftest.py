@@ -142,7 +142,7 @@ def calibration_file(tmp_path_factory):
     records = []
     for i in range(24):
         words = " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + (i * 5) % 17))
-        records.append({"instruction": f"explain {words} .", "input": "the sun" if i % 3 == 0 else "", "output": "ok"})
+        records.append({"instruction": f"explain {words} .", "input": "the sun" if i % 3 == 0 else "", "output": "good ."})
     path = tmp_path_factory.mktemp("data") / "calibration.json"
     path.write_text(json.dumps(records))
     return path
