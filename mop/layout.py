@@ -29,6 +29,9 @@ PRUNE_META = "mop_prune.json"  # how the pruned checkpoint was made
 FINETUNE_META = "mop_finetune.json"  # how the recovered checkpoint was made
 LOSS_LOG = "loss_log.csv"
 WORK_SETTINGS = "mop_finetune_settings.json"  # in a recovery work folder: what a resume must match
+TRAINER_STATE = "trainer_state.json"  # the Trainer's, in each checkpoint-<step>/ of a work folder
+TEACHER_KEY = "key.json"  # in a teacher cache: what its targets depend on
+TEACHER_COMPLETE = "complete.json"  # in a teacher cache, written last: its shard count and size
 
 # Inside a scoring folder
 EVAL_META = "mop_eval.json"
@@ -57,6 +60,11 @@ METADATA_TYPES = {
     FINETUNE_META: {"settings": dict},
     EVAL_META: {"tasks": dict},
     WORK_SETTINGS: {"settings": dict, "pruned_model_dir": str, "data": str, "num_samples": (int, type(None))},
+    TRAINER_STATE: {"global_step": int, "num_input_tokens_seen": int},
+    CALIBRATION_RECORD: {"questions": str, "num_prompts": int, "content": str},
+    TEACHER_KEY: {"teacher": str, "tokenizer": str, "data": str, "max_length": int, "top_k": int, "temperature": NUMBER,
+                  "dtype": str},
+    TEACHER_COMPLETE: {"shards": int, "examples": int, "positions": int, "bytes": int},
 }
 
 

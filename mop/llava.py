@@ -27,7 +27,7 @@ from .args import OneLineParser
 from .data import report_shortfall
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
                        resolve_eval_dtype, score_checkpoint)
-from .io import UsageError, exit_on_usage_error, read_json, read_json_list, software_versions, write_json
+from .io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
 from .layout import CALIBRATION_RECORD
 from .models import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
 from .recovery import RecoveryHooks, finetune_checkpoint
@@ -146,7 +146,7 @@ def record_calibration_images(save_dir: Path, questions_path, count: int) -> Non
               "content": Path(questions_path).read_text()}
     target = save_dir / CALIBRATION_RECORD
     if target.exists():
-        stored = read_json(target)
+        stored = read_metadata(target)
         if stored.get("content") != record["content"] or stored.get("num_prompts") != count:
             raise UsageError(f"{save_dir} was calibrated with other image questions ({stored.get('questions')})")
         return

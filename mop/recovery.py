@@ -54,10 +54,9 @@ from .batches import RecoveryCollator, training_examples
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, load_alpaca_records, resolve_data_source
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped, use_bf16
-from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_json,
-                 read_metadata,
+from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
-from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, WORK_SETTINGS, work_dir_for
+from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
 from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
@@ -418,8 +417,7 @@ def _tokens_at(checkpoint: str | None) -> int:
     """Tokens already seen at the resumed checkpoint (0 for a fresh run)."""
     if not checkpoint:
         return 0
-    state = read_json(Path(checkpoint) / "trainer_state.json")
-    return int(state.get("num_input_tokens_seen", 0))
+    return read_metadata(Path(checkpoint) / TRAINER_STATE).get("num_input_tokens_seen", 0)
 
 
 def merge_adapter(peft_model):

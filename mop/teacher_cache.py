@@ -36,11 +36,12 @@ from .data import load_alpaca_records, resolve_data_source
 from .disk import check_free_space
 from .distill import OutputHead, final_hidden, use_bf16
 from .divergence import top_k_targets
-from .io import UsageError, atomic_file, exit_on_usage_error, read_json, write_json
+from .io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
+from .layout import TEACHER_COMPLETE, TEACHER_KEY
 from .models import load_config, load_model, resolve_model_dir
 from .packed_attention import packed_attention
 
-KEY_FILE, COMPLETE_FILE = "key.json", "complete.json"
+KEY_FILE, COMPLETE_FILE = TEACHER_KEY, TEACHER_COMPLETE
 SHARD_EXAMPLES = 1024
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 KEY_FIELDS = ("teacher", "tokenizer", "data", "max_length", "top_k", "temperature", "dtype")
@@ -96,7 +97,7 @@ def cache_key(teacher_path: str, tokenizer, examples: Sequence[dict], max_length
 
 def check_key(cache_dir: Path, key: dict) -> None:
     """Refuse a folder made for another teacher, tokenizer, data, max length or k (one line)."""
-    stored = read_json(cache_dir / KEY_FILE)
+    stored = read_metadata(cache_dir / KEY_FILE)
     differs = [name for name in KEY_FIELDS if stored.get(name) != key[name]]
     if differs:
         name = differs[0]
@@ -182,7 +183,7 @@ class TeacherCache:
             raise UsageError(f"teacher cache {cache_dir} is not complete; build it with python -m mop.teacher_cache")
         check_key(cache_dir, key)
         cache = cls(cache_dir, key["top_k"])
-        for n in range(read_json(cache_dir / COMPLETE_FILE)["shards"]):
+        for n in range(read_metadata(cache_dir / COMPLETE_FILE, ("shards",))["shards"]):
             shard = safe_open(str(shard_path(cache_dir, n)), framework="pt")
             cache._shards.append(shard)
             first = 0
@@ -257,7 +258,7 @@ def main(argv=None) -> None:
     model, tokenizer, examples, key = prepare(args.teacher, args.data, args.num_samples, args.max_length, args.top_k,
                                               args.kd_temperature, args.dtype, device)
     folder = build_cache(Path(args.cache_dir), key, model, pad_id_of(tokenizer), examples, args.batch_size)
-    info = read_json(folder / COMPLETE_FILE)
+    info = read_metadata(folder / COMPLETE_FILE, ("examples", "positions", "bytes"))
     print(f"teacher cache {folder}: {info['examples']} examples, {info['positions']:,} positions, "
           f"{info['bytes'] / 2 ** 20:.1f} MiB")
 

@@ -282,3 +282,46 @@ def test_a_missing_teacher_is_named(tmp_path, capsys):
                                                       "--cache_dir", str(tmp_path / "cache")]), capsys)
     assert_one_line_exit_2(code, err, f"--teacher: model folder not found: {tmp_path / 'no_such_model'}")
     assert tree(tmp_path) == before
+
+
+# ----------------------------------------------------------------------------- files read back
+
+
+GOOD_KEY = {"teacher": "t@1", "tokenizer": "k", "data": "8 examples@d", "max_length": 512, "top_k": 64,
+            "temperature": 1.0, "dtype": "float32"}
+
+
+def read_teacher_cache(folder: Path):
+    return teacher_cache.TeacherCache.open(folder, GOOD_KEY)
+
+
+def read_trainer_state(folder: Path):
+    from mop.recovery import _tokens_at
+
+    return _tokens_at(str(folder))
+
+
+def read_calibration_record(folder: Path):
+    from mop.llava import record_calibration_images
+
+    questions = folder / "questions.json"
+    questions.write_text("[]")
+    return record_calibration_images(folder, questions, 0)
+
+
+@pytest.mark.parametrize("reader,files,fragment", [
+    (read_teacher_cache, {"key.json": "[1]", "complete.json": "{}"}, "key.json does not hold a JSON object"),
+    (read_teacher_cache, {"key.json": json.dumps({**GOOD_KEY, "top_k": "64"}), "complete.json": "{}"},
+     "key.json: 'top_k' must be a whole number, found text"),
+    (read_teacher_cache, {"key.json": json.dumps(GOOD_KEY), "complete.json": '{"shards": "2"}'},
+     "complete.json: 'shards' must be a whole number, found text"),
+    (read_teacher_cache, {"key.json": json.dumps(GOOD_KEY), "complete.json": "{}"}, "complete.json lacks shards"),
+    (read_trainer_state, {"trainer_state.json": '{"num_input_tokens_seen": null}'},
+     "trainer_state.json: 'num_input_tokens_seen' must be a whole number, found null"),
+    (read_calibration_record, {"calibration_images.json": '["a"]'}, "calibration_images.json does not hold a JSON object"),
+], ids=["cache-key-list", "cache-key-type", "cache-complete-type", "cache-complete-field", "trainer-state", "image-record"])
+def test_files_read_back_are_checked_by_shape(reader, files, fragment, tmp_path):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(UsageError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        reader(tmp_path)

@@ -239,6 +239,7 @@ def fake_driver(tmp_path):
     folder = tmp_path / "Fake"
     folder.mkdir()
     (tmp_path / "fake-model").mkdir()
+    (tmp_path / "fake-model" / "config.json").write_text('{"model_type": "llama"}')  # the setup check resolves it
     (folder / "prune.py").write_text(FAKE_PRUNE)
     (folder / "finetune.py").write_text(FAKE_FINETUNE)
     (folder / "eval.sh").write_text(FAKE_EVAL)
