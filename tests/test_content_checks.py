@@ -4,7 +4,7 @@ config or hold NaN, a list-shaped mop_prune.json, recovery data without response
 that are files or built for another dtype; and a run whose scores or losses turn NaN stops in
 one line, keeping what it had written.
 
-Each fixture is made here from a tiny random Llama, so every case takes well under a second.
+Each case corrupts a copy of the tiny random Llama of test_bad_inputs, so each takes well under a second.
 """
 
 import json
@@ -15,8 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import make_tokenizer, save_checkpoint, tiny_model
-from test_bad_inputs import assert_one_line_exit_2, call_main, tree
+from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
 from mop import evaluate, latency, teacher_cache
 from mop.cli import finetune_main, prune_main
@@ -69,30 +68,19 @@ CORRUPTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sound(tmp_path_factory):
-    """A tiny sound checkpoint (4 layers, GQA 4/2, intermediate 96) and an Alpaca file."""
-    root = tmp_path_factory.mktemp("content")
-    make_tokenizer(root / "tok")
-    base = save_checkpoint(tiny_model(2, 4), root / "tok", root / "base")
-    data = root / "alpaca.json"
-    data.write_text(json.dumps([{"instruction": f"say {i} .", "input": "", "output": "the sun ."} for i in range(8)]))
-    return {"base": base, "data": data}
-
-
-def corrupted(sound, tmp_path: Path, name: str) -> Path:
+def corrupted(checkpoint, tmp_path: Path, name: str) -> Path:
     folder = tmp_path / "model"
-    shutil.copytree(sound["base"], folder)
+    shutil.copytree(checkpoint["base"], folder)
     CORRUPTIONS[name][0](folder)
     return folder
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
-def test_prune_refuses_a_checkpoint_that_disagrees_with_itself(name, sound, tmp_path, capsys):
-    model = corrupted(sound, tmp_path, name)
+def test_prune_refuses_a_checkpoint_that_disagrees_with_itself(name, checkpoint, tmp_path, capsys):
+    model = corrupted(checkpoint, tmp_path, name)
     before = tree(tmp_path)
     argv = ["--model_name", str(model), "--save_dir", str(tmp_path / "run"), "--num_iterations", "1",
-            "--decision_sequence", "G", "--mlp_only", "--calibration_data", str(sound["data"]),
+            "--decision_sequence", "G", "--mlp_only", "--calibration_data", str(checkpoint["data"]),
             "--num_calibration_prompts", "4"]
     code, err = call_main(lambda: prune_main({"model_name": "x", "save_dir": "y"}, "test", argv), capsys)
     assert_one_line_exit_2(code, err, str(model), *CORRUPTIONS[name][1])
@@ -100,35 +88,35 @@ def test_prune_refuses_a_checkpoint_that_disagrees_with_itself(name, sound, tmp_
 
 
 ENTRY_POINTS = {
-    "finetune": lambda model, sound, out: lambda: finetune_main(
+    "finetune": lambda model, checkpoint, out: lambda: finetune_main(
         {"pruned_model_dir": str(model)}, "test",
-        ["--pruned_model_dir", str(model), "--tuned_model_dir", str(out), "--data", str(sound["data"]),
+        ["--pruned_model_dir", str(model), "--tuned_model_dir", str(out), "--data", str(checkpoint["data"]),
          "--max_steps", "1"]),
-    "eval": lambda model, sound, out: lambda: evaluate.main([str(model), str(out), "--tasks", "mop_arc",
+    "eval": lambda model, checkpoint, out: lambda: evaluate.main([str(model), str(out), "--tasks", "mop_arc",
                                                              "--limit", "2"]),
-    "latency": lambda model, sound, out: lambda: latency.main(["--model", str(model), "--runs", "2", "--warmup", "1",
+    "latency": lambda model, checkpoint, out: lambda: latency.main(["--model", str(model), "--runs", "2", "--warmup", "1",
                                                                "--new_tokens", "2", "--out", str(out)]),
-    "teacher_cache": lambda model, sound, out: lambda: teacher_cache.main(
-        ["--teacher", str(model), "--cache_dir", str(out), "--data", str(sound["data"])]),
+    "teacher_cache": lambda model, checkpoint, out: lambda: teacher_cache.main(
+        ["--teacher", str(model), "--cache_dir", str(out), "--data", str(checkpoint["data"])]),
 }
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize("name", ["nan-weights", "config-fewer-layers"])
-def test_every_entry_point_checks_the_checkpoint(entry, name, sound, tmp_path, capsys):
-    model = corrupted(sound, tmp_path, name)
+def test_every_entry_point_checks_the_checkpoint(entry, name, checkpoint, tmp_path, capsys):
+    model = corrupted(checkpoint, tmp_path, name)
     before = tree(tmp_path)
-    code, err = call_main(ENTRY_POINTS[entry](model, sound, tmp_path / "out"), capsys)
+    code, err = call_main(ENTRY_POINTS[entry](model, checkpoint, tmp_path / "out"), capsys)
     assert_one_line_exit_2(code, err, str(model), *CORRUPTIONS[name][1])
     assert tree(tmp_path) == before
 
 
-def test_a_sound_checkpoint_loads_as_before(sound):
+def test_a_sound_checkpoint_loads_as_before(checkpoint):
     """The checked load gives the weights transformers gives (the check reads, never changes)."""
     from transformers import AutoModelForCausalLM
 
-    checked, _ = load_model(str(sound["base"]), torch.float32, "cpu")
-    plain = AutoModelForCausalLM.from_pretrained(sound["base"], dtype=torch.float32)
+    checked, _ = load_model(str(checkpoint["base"]), torch.float32, "cpu")
+    plain = AutoModelForCausalLM.from_pretrained(checkpoint["base"], dtype=torch.float32)
     plain_state = plain.state_dict()
     assert checked.state_dict().keys() == plain_state.keys()
     assert all(torch.equal(value, plain_state[key]) for key, value in checked.state_dict().items())
@@ -137,7 +125,7 @@ def test_a_sound_checkpoint_loads_as_before(sound):
 # ----------------------------------------------------------------------------- during the work
 
 
-def test_nan_importance_stops_the_run_and_keeps_the_checkpoints_written(sound, tmp_path):
+def test_nan_importance_stops_the_run_and_keeps_the_checkpoints_written(checkpoint, tmp_path):
     calls = []
 
     def scores_nan_from_the_second_call(adapter, with_heads):
@@ -151,10 +139,10 @@ def test_nan_importance_stops_the_run_and_keeps_the_checkpoints_written(sound, t
     from mop.pruner import calibration_batches
     from transformers import AutoTokenizer
 
-    settings = PruneSettings(model_name=str(sound["base"]), save_dir=str(tmp_path / "run"), num_iterations=3,
-                             decision_sequence="GGG", calibration_data=str(sound["data"]), num_calibration_prompts=4,
+    settings = PruneSettings(model_name=str(checkpoint["base"]), save_dir=str(tmp_path / "run"), num_iterations=3,
+                             decision_sequence="GGG", calibration_data=str(checkpoint["data"]), num_calibration_prompts=4,
                              mlp_only=True)
-    batches = calibration_batches(settings, AutoTokenizer.from_pretrained(sound["base"]))
+    batches = calibration_batches(settings, AutoTokenizer.from_pretrained(checkpoint["base"]))
     with pytest.raises(UsageError, match="the layer 2 neuron importance scores are NaN/inf") as stop:
         run_pruning(settings, score_fn=scores_nan_from_the_second_call, progress=False)
     assert "checkpoints already written are kept" in str(stop.value)
@@ -172,12 +160,12 @@ def test_importance_scores_name_where_they_turn_non_finite():
     assert layers.non_finite() == "layer 1 block-influence"
 
 
-def test_nan_loss_stops_recovery_and_keeps_the_trainer_checkpoints(sound, tmp_path):
+def test_nan_loss_stops_recovery_and_keeps_the_trainer_checkpoints(checkpoint, tmp_path):
     from transformers import AutoTokenizer, TrainerCallback
 
-    model, _ = load_model(str(sound["base"]), torch.float32, "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(sound["base"])
-    records = json.loads(sound["data"].read_text())
+    model, _ = load_model(str(checkpoint["base"]), torch.float32, "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint["base"])
+    records = json.loads(checkpoint["data"].read_text())
 
     class PoisonAfterStep2(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -201,24 +189,24 @@ def test_nan_loss_stops_recovery_and_keeps_the_trainer_checkpoints(sound, tmp_pa
 
 
 @pytest.mark.parametrize("data", ["explicit", "auto"])
-def test_a_list_shaped_mop_prune_json_is_refused_whatever_the_data(data, sound, tmp_path, capsys):
+def test_a_list_shaped_mop_prune_json_is_refused_whatever_the_data(data, checkpoint, tmp_path, capsys):
     pruned = tmp_path / "prune_iteration_1"
-    shutil.copytree(sound["base"], pruned)
+    shutil.copytree(checkpoint["base"], pruned)
     (pruned / PRUNE_META).write_text("[1, 2]")
     before = tree(tmp_path)
     argv = ["--pruned_model_dir", str(pruned), "--max_steps", "1", "--data",
-            str(sound["data"]) if data == "explicit" else "auto"]
+            str(checkpoint["data"]) if data == "explicit" else "auto"]
     code, err = call_main(lambda: finetune_main({"pruned_model_dir": str(pruned)}, "test", argv), capsys)
     assert_one_line_exit_2(code, err, "mop_prune.json does not hold a JSON object")
     assert tree(tmp_path) == before
 
 
 @pytest.mark.parametrize("outputs,worded", [([""] * 8, 0), (["", " ", "", "x .", "", "", "", ""], 1)])
-def test_recovery_data_without_responses_is_refused(outputs, worded, sound, tmp_path, capsys):
+def test_recovery_data_without_responses_is_refused(outputs, worded, checkpoint, tmp_path, capsys):
     data = tmp_path / "empty.json"
     data.write_text(json.dumps([{"instruction": f"say {i} .", "input": "", "output": out} for i, out in enumerate(outputs)]))
     pruned = tmp_path / "pruned"
-    shutil.copytree(sound["base"], pruned)
+    shutil.copytree(checkpoint["base"], pruned)
     before = tree(tmp_path)
     argv = ["--pruned_model_dir", str(pruned), "--data", str(data), "--max_steps", "1"]
     code, err = call_main(lambda: finetune_main({"pruned_model_dir": str(pruned)}, "test", argv), capsys)
@@ -226,17 +214,17 @@ def test_recovery_data_without_responses_is_refused(outputs, worded, sound, tmp_
     assert tree(tmp_path) == before
 
 
-def test_a_calibration_request_larger_than_the_data_says_what_it_used(sound, capsys):
+def test_a_calibration_request_larger_than_the_data_says_what_it_used(checkpoint, capsys):
     from mop.pruner import calibration_batches
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(sound["base"])
-    settings = PruneSettings(model_name="x", save_dir="y", calibration_data=str(sound["data"]),
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint["base"])
+    settings = PruneSettings(model_name="x", save_dir="y", calibration_data=str(checkpoint["data"]),
                              num_calibration_prompts=100000, calibration_batch_size=4)
     capsys.readouterr()
     batches = calibration_batches(settings, tokenizer)
     assert sum(len(b["input_ids"]) for b in batches) == 8
-    assert capsys.readouterr().out.strip() == f"--num_calibration_prompts 100000: {sound['data']} holds 8, all of them used"
+    assert capsys.readouterr().out.strip() == f"--num_calibration_prompts 100000: {checkpoint['data']} holds 8, all of them used"
     settings.num_calibration_prompts = 8
     calibration_batches(settings, tokenizer)
     assert capsys.readouterr().out == ""
@@ -247,31 +235,31 @@ def test_a_calibration_request_larger_than_the_data_says_what_it_used(sound, cap
 # ----------------------------------------------------------------------------- teacher caches
 
 
-def test_teacher_cache_defaults_to_what_recovery_asks_for_here(sound, tmp_path):
+def test_teacher_cache_defaults_to_what_recovery_asks_for_here(checkpoint, tmp_path):
     """The documented command's cache is then taken by a CPU kd recovery (float32 both sides)."""
     cache = tmp_path / "cache"
-    teacher_cache.main(["--teacher", str(sound["base"]), "--cache_dir", str(cache), "--data", str(sound["data"])])
+    teacher_cache.main(["--teacher", str(checkpoint["base"]), "--cache_dir", str(cache), "--data", str(checkpoint["data"])])
     assert json.loads((cache / "key.json").read_text())["dtype"] == "float32"
     pruned = tmp_path / "pruned"
-    shutil.copytree(sound["base"], pruned)
+    shutil.copytree(checkpoint["base"], pruned)
     meta = finetune_main({"pruned_model_dir": str(pruned)}, "test", [
-        "--pruned_model_dir", str(pruned), "--data", str(sound["data"]), "--max_steps", "1", "--objective", "kd",
-        "--teacher", str(sound["base"]), "--teacher_mode", "cache", "--teacher_cache_dir", str(cache)])
+        "--pruned_model_dir", str(pruned), "--data", str(checkpoint["data"]), "--max_steps", "1", "--objective", "kd",
+        "--teacher", str(checkpoint["base"]), "--teacher_mode", "cache", "--teacher_cache_dir", str(cache)])
     assert meta["teacher_mode"] == "cache" and meta["teacher_cache_dir"] == str(cache)
 
 
-def test_a_teacher_cache_dir_that_is_a_file_is_one_line(sound, tmp_path, capsys):
+def test_a_teacher_cache_dir_that_is_a_file_is_one_line(checkpoint, tmp_path, capsys):
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("x")
     pruned = tmp_path / "pruned"
-    shutil.copytree(sound["base"], pruned)
+    shutil.copytree(checkpoint["base"], pruned)
     before = tree(tmp_path)
     code, err = call_main(lambda: finetune_main({"pruned_model_dir": str(pruned)}, "test", [
-        "--pruned_model_dir", str(pruned), "--data", str(sound["data"]), "--max_steps", "1", "--objective", "kd",
-        "--teacher", str(sound["base"]), "--teacher_mode", "cache", "--teacher_cache_dir", str(not_a_folder)]), capsys)
+        "--pruned_model_dir", str(pruned), "--data", str(checkpoint["data"]), "--max_steps", "1", "--objective", "kd",
+        "--teacher", str(checkpoint["base"]), "--teacher_mode", "cache", "--teacher_cache_dir", str(not_a_folder)]), capsys)
     assert_one_line_exit_2(code, err, f"--teacher_cache_dir {not_a_folder} is a file, not a folder")
-    code, err = call_main(lambda: teacher_cache.main(["--teacher", str(sound["base"]), "--cache_dir", str(not_a_folder),
-                                                      "--data", str(sound["data"])]), capsys)
+    code, err = call_main(lambda: teacher_cache.main(["--teacher", str(checkpoint["base"]), "--cache_dir", str(not_a_folder),
+                                                      "--data", str(checkpoint["data"])]), capsys)
     assert_one_line_exit_2(code, err, f"--cache_dir {not_a_folder} is a file, not a folder")
     assert tree(tmp_path) == before
 
