@@ -4,6 +4,7 @@ llama.cpp comes from the llama-cpp-python source distribution (the Makefile down
 pip and builds only the shared library `libllama.so` of its vendored llama.cpp): its
 `convert_hf_to_gguf.py` converts, with the gguf-py it ships (on PYTHONPATH), and its ctypes
 bindings (`llama_cpp/llama_cpp.py`, loaded without the package's high-level module) run the GGUF.
+That machinery (finding the build, converting, quantising, running) is mop/gguf.py's.
 
 Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smollm2-135m-mha)
 and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
@@ -28,14 +29,12 @@ a q8_0 conversion falls back, or the tokenizers disagree.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +43,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mop import gguf  # noqa: E402
 from mop.checkpoint import save_checkpoint  # noqa: E402
 from mop.data import calibration_prompt  # noqa: E402
 from mop.embedded import embedded_checkpoint  # noqa: E402
-from mop.io import read_json  # noqa: E402
+from mop.gguf import LlamaCpp, LlamaCppBuild, find_build, load_bindings, quantize  # noqa: E402
+from mop.io import exit_on_usage_error, read_json  # noqa: E402
 
 GREEDY_TOKENS = 16
 PROMPTS = ["What is the capital of France?", "Write a short poem about the sea.",
@@ -58,96 +59,7 @@ TOKENIZER_TEXTS = [
     "naïve café, Zürich → 東京 🚀 😶\u200d🌫️", "def add(a, b):\n    return a + b  # sum\n\tx = [1, 2, 3]\n",
     "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n", "  leading spaces and trailing   ",
 ]
-FALLBACK_MARKERS = ("falling back", "Can't quantize")
 KQUANT_ROWS_SET_BY_PRUNING = "ffn_down"  # its rows are the (aligned) MLP width
-
-
-# ----------------------------------------------------------------------------- llama.cpp through ctypes
-
-
-def load_bindings(llama_cpp_dir: Path, lib_dir: Path):
-    """The sdist's low-level ctypes module, without its package __init__ (which needs diskcache)."""
-    os.environ["LLAMA_CPP_LIB_PATH"] = str(lib_dir)
-    package = types.ModuleType("llama_cpp")
-    package.__path__ = [str(llama_cpp_dir / "llama_cpp")]
-    sys.modules["llama_cpp"] = package
-    import llama_cpp.llama_cpp as C  # noqa: E402  (the module registered just above)
-
-    C.llama_backend_init()
-    C._quiet_logger = C.llama_log_callback(lambda level, text, data: None)  # keep a reference
-    C.llama_log_set(C._quiet_logger, None)
-    return C
-
-
-class LlamaCpp:
-    """One GGUF loaded in llama.cpp: tokenize, next-token logits of every position, greedy generation."""
-
-    def __init__(self, C, path: Path, n_ctx: int = 1024, threads: int = 2):
-        self.C = C
-        self.model = C.llama_model_load_from_file(str(path).encode(), C.llama_model_default_params())
-        if not self.model:
-            raise RuntimeError(f"llama.cpp cannot load {path}")
-        params = C.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_ctx, n_ctx
-        params.n_threads, params.n_threads_batch = threads, threads
-        self.ctx = C.llama_init_from_model(self.model, params)
-        self.vocab = C.llama_model_get_vocab(self.model)
-        self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
-
-    def close(self):
-        self.C.llama_free(self.ctx)
-        self.C.llama_model_free(self.model)
-
-    def tokenize(self, text: str) -> list[int]:
-        data = text.encode()
-        buf = (self.C.llama_token * (len(data) + 8))()
-        n = self.C.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, True)
-        return list(buf[:n])
-
-    def _feed(self, token: int) -> np.ndarray:
-        arr = (self.C.llama_token * 1)(token)
-        if self.C.llama_decode(self.ctx, self.C.llama_batch_get_one(arr, 1)) != 0:
-            raise RuntimeError("llama_decode failed")
-        logits = self.C.llama_get_logits_ith(self.ctx, -1)
-        return np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).copy()
-
-    def _reset(self):
-        self.C.llama_memory_clear(self.C.llama_get_memory(self.ctx), True)
-
-    def logits(self, ids: list[int]) -> np.ndarray:
-        """(len(ids), vocab) next-token logits, one token at a time (as generation sees them)."""
-        self._reset()
-        return np.stack([self._feed(t) for t in ids])
-
-    def greedy(self, ids: list[int], n: int) -> list[int]:
-        self._reset()
-        for t in ids:
-            last = self._feed(t)
-        out = []
-        for _ in range(n):
-            out.append(int(np.argmax(last)))
-            last = self._feed(out[-1])
-        return out
-
-
-def quantize(C, source: Path, out: Path, ftype: int) -> dict:
-    """llama.cpp's own quantizer (what the llama-quantize tool calls), with its log captured to
-    read the tensors that fell back to another type."""
-    pieces: list[str] = []
-    capture = C.llama_log_callback(lambda level, text, data: pieces.append(text.decode(errors="replace")))
-    params = C.llama_model_quantize_default_params()
-    params.ftype = ftype
-    began = time.perf_counter()
-    C.llama_log_set(capture, None)
-    try:
-        status = C.llama_model_quantize(str(source).encode(), str(out).encode(), ctypes.byref(params))
-    finally:
-        C.llama_log_set(C._quiet_logger, None)
-    if status != 0:
-        raise SystemExit(f"llama_model_quantize failed ({status}) on {source}")
-    fallbacks = [line.strip() for line in "".join(pieces).splitlines() if "falling back" in line]
-    return {"gguf_bytes": out.stat().st_size, "fallback_warnings": fallbacks,
-            "convert_seconds": round(time.perf_counter() - began, 1)}
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -210,14 +122,9 @@ def tiny_heads_pruned(work: Path) -> Path:
     return target
 
 
-def convert(llama_dir: Path, checkpoint: Path, outtype: str, out: Path, work: Path) -> dict:
-    env = {"PYTHONPATH": str(llama_dir / "gguf-py")}  # its own gguf-py, not the pinned gguf package
-    began = time.perf_counter()
-    log = run([sys.executable, str(llama_dir / "convert_hf_to_gguf.py"), str(checkpoint), "--outtype", outtype,
-               "--outfile", str(out)], work / f"{out.stem}.convert.log", env)
-    fallbacks = [line.strip() for line in log.splitlines() if any(m in line for m in FALLBACK_MARKERS)]
-    return {"gguf_bytes": out.stat().st_size, "fallback_warnings": fallbacks,
-            "convert_seconds": round(time.perf_counter() - began, 1)}
+def convert(build: LlamaCppBuild, checkpoint: Path, outtype: str, out: Path, work: Path) -> dict:
+    """mop.gguf.convert with the check's log name; a failed conversion stops the check with it."""
+    return gguf.convert(build, checkpoint, outtype, out, work / f"{out.stem}.convert.log")
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -292,6 +199,7 @@ def checkpoint_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
+@exit_on_usage_error
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--llama_cpp", required=True, help="extracted llama-cpp-python sdist")
@@ -300,8 +208,7 @@ def main() -> int:
     args = parser.parse_args()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    sdist, work = Path(args.llama_cpp), Path(args.work)
-    llama_dir = sdist / "vendor" / "llama.cpp"
+    build, work = find_build(args.llama_cpp, args.lib_dir), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     dense = embedded_checkpoint("smollm2-135m")
@@ -318,7 +225,7 @@ def main() -> int:
                                                                    ["--mlp_only"], 256), ("f32", "q4_k_m")),
         ("tiny MHA, 3 of 4 heads", tiny_heads_pruned(work), ("f32", "q8_0")),
     ]
-    C = load_bindings(sdist, Path(args.lib_dir))
+    C = load_bindings(build)
     results, failed = [], False
     for name, folder, outtypes in checkpoints:
         config = read_json(folder / "config.json")
@@ -328,7 +235,7 @@ def main() -> int:
         for outtype in outtypes:
             out = work / f"{stem}-{outtype}.gguf"
             made = (quantize(C, work / f"{stem}-f32.gguf", out, C.LLAMA_FTYPE_MOSTLY_Q4_K_M) if outtype == "q4_k_m"
-                    else convert(llama_dir, folder, outtype, out, work))
+                    else convert(build, folder, outtype, out, work))
             row = {"checkpoint": name, "outtype": outtype, "path": str(folder),
                    "layers": config["num_hidden_layers"], "heads": config["num_attention_heads"],
                    "head_dim": config.get("head_dim"), "hidden": config["hidden_size"],
