@@ -51,6 +51,7 @@ clean-demo:
 # llama.cpp conversion check (README, "Deploying with llama.cpp"): llama.cpp's converter, gguf-py
 # and runtime come from the llama-cpp-python source distribution on PyPI; only its shared library
 # is compiled (about 10 minutes on 2 cores), once, under .cache/ (git-ignored).
+# (mop/gguf.py's LLAMA_CPP_PYTHON and default paths say the same)
 LLAMA_CPP_PYTHON ?= 0.3.36
 LLAMA_CPP_CACHE := .cache/llama-cpp
 LLAMA_CPP_SDIST := $(LLAMA_CPP_CACHE)/llama_cpp_python-$(LLAMA_CPP_PYTHON)
@@ -71,6 +72,11 @@ $(LLAMA_CPP_LIB): $(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py
 		-DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=ON -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
 		-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF
 	cmake --build $(LLAMA_CPP_BUILD) --target llama -j$$(nproc)
+
+# Only the library (for `python -m mop.compare --backend llamacpp`, benchmarks/bench_speedup.py),
+# built by the rule above if there is none; mop/gguf.py finds it at these paths.
+.PHONY: build-llamacpp
+build-llamacpp: install $(LLAMA_CPP_LIB)
 
 check-gguf: install $(LLAMA_CPP_LIB)
 	$(PY) tools/check_gguf.py --llama_cpp $(LLAMA_CPP_SDIST) --lib_dir $(LLAMA_CPP_BUILD)/bin
