@@ -195,6 +195,8 @@ def measure_all(args) -> list[Row]:
         for outtype in ("f32", "q8_0"):
             gguf = cached_gguf(build, folder, outtype, args.work / "gguf")
             row.formats[f"llama.cpp {outtype}"] = measure_llama_cpp(C, gguf, ids, args)
+            if not args.keep_gguf:  # half a GB each in f32: the next model's room on a small disk
+                gguf.unlink()
         print(f"{label}: " + ", ".join(f"{k} {v['tokens_per_s']:.1f} tok/s" for k, v in row.formats.items()), flush=True)
         rows.append(row)
     return rows
@@ -248,6 +250,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="for the pruning run (which neurons go does not change any shape)")
     p.add_argument("--align", type=int, default=0, help="the pruning run's --align (32: q8_0 blocks, no f16 fallback)")
     p.add_argument("--work", default=str(REPO / ".cache" / "bench-speedup"), help="pruning run and GGUF files")
+    p.add_argument("--keep_gguf", action="store_true", help="keep the GGUF files under --work (default: each is "
+                   "deleted once measured)")
     p.add_argument("--out", help="JSON file for every figure")
     args = p.parse_args(argv)
     args.work = Path(args.work)
