@@ -362,7 +362,13 @@ class Column:
 
     def heading(self) -> str:
         share = "" if self.compression is None else f", {100 * self.compression:.1f}% pruned"
-        return f"{self.name}\n{self.params / 1e6:,.1f}M parameters{share}"
+        return f"{short_name(self.name)}\n{self.params / 1e6:,.1f}M parameters{share}"
+
+
+def short_name(name: str, parts: int = 3) -> str:
+    """A column's title: a long folder path shortened to its last `parts` components."""
+    pieces = Path(name).parts
+    return name if len(pieces) <= parts else "…/" + "/".join(pieces[-parts:])
 
 
 def figures_line(answer: Answer | None) -> str:
@@ -528,7 +534,7 @@ def summary_markdown(columns: Sequence[Column], results: Sequence[Sequence[Answe
     for m, column in enumerate(columns):
         answers = [row[m] for row in results]
         ttft, speed = median_of(a.time_to_first_token_s for a in answers), median_of(a.decode_tokens_per_s for a in answers)
-        cells = [column.name, f"{column.params / 1e6:,.1f}M",
+        cells = [short_name(column.name), f"{column.params / 1e6:,.1f}M",
                  "-" if column.compression is None else f"{100 * column.compression:.1f}%",
                  "-" if ttft is None else f"{1000 * ttft:.0f}", "-" if speed is None else f"{speed:.1f}",
                  f"{max(a.memory_gb or 0 for a in answers):.2f}", str(sum(len(a.token_ids) for a in answers))]
