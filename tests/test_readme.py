@@ -21,7 +21,8 @@ SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/f
            "Llava/finetune.py", "Custom/prune.py", "Custom/finetune.py", "benchmarks/gpu_check.py",
            "benchmarks/check_candidates.py", "benchmarks/bench_objectives.py", "benchmarks/bench_finetune.py",
            "tools/check_gguf.py"]
-MODULES = ["mop.evaluate", "mop.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava", "mop.teacher_cache"]
+MODULES = ["mop.evaluate", "mop.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava", "mop.teacher_cache",
+           "mop.compare"]
 # Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
 FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", "--mem", "--cpus-per-task",  # sbatch
                  "--config_file", "--num_processes",  # accelerate launch
