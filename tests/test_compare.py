@@ -159,3 +159,19 @@ def test_results_names_pick_the_recovered_checkpoint(tmp_path):
     assert compare.resolve_entry(f"{run}/8") == str((run / "prune_iteration_8").resolve())
     assert compare.resolve_entry(f"{run}/8/ft") == str((run / "prune_iteration_8_ft_1ep").resolve())
     assert compare.resolve_entry(f"{run}/8/kd") == str((run / "prune_iteration_8_ft_1ep_kd").resolve())
+
+
+def test_a_llava_checkpoint_answers_about_the_image(capsys):
+    """tiny-llava (random vision tower): the column holds the greedy answer of mop.llava's own
+    image-question path; without --image it is one line."""
+    from mop.llava import SHIPPED_QUESTIONS, answer_image_question, load_image_questions, open_image
+    from mop.models import resolve_model_name
+
+    entry = load_image_questions(SHIPPED_QUESTIONS, limit=1)[0]
+    data, _ = run_compare(capsys, "--models", "tiny-llava", "--image", str(entry["image"]), "--prompt",
+                          entry["question"], "--max_new_tokens", "6")
+    model, processor = load_model(resolve_model_name("tiny-llava"), torch.float32, "cpu")
+    expected, _ = answer_image_question(model, processor, open_image(entry["image"]), entry["question"], 6)
+    assert answers_of(data)[0]["token_ids"] == expected
+    code, err = call_main(lambda: compare.main(["--models", "tiny-llava", "--prompt", "hi"]), capsys)
+    assert_one_line_exit_2(code, err, "tiny-llava is a multimodal model: give --image PATH")
