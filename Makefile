@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms check-vllm
+.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms check-vllm install-web
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -30,11 +30,32 @@ $(LMMS_VENV)/.installed: requirements-lmms.txt requirements.txt
 
 install-lmms: install $(LMMS_VENV)/.installed
 
+# The browser page of mop.compare (`--web`) in its own environment: gradio and playwright
+# (requirements-web.txt) beside the project's pins (requirements.txt; all but pillow, which gradio
+# caps below 13: requirements-web.txt pins its 12.x), `pip check` clean, the embedded model's GGUF
+# copied from $(VENV). The browser test drives Debian's chromium, installed
+# here with apt-get when none is on PATH (never `playwright install`, which downloads a browser).
+WEB_VENV ?= .cache/web-venv
+$(WEB_VENV)/.installed: requirements-web.txt requirements.txt $(VENV)/.installed
+	python3 -m venv $(WEB_VENV)
+	$(WEB_VENV)/bin/python -m pip install -q --upgrade pip
+	sed '/^pillow==/d' requirements.txt > $(WEB_VENV)/project-pins.txt
+	$(WEB_VENV)/bin/python -m pip install -q -r $(WEB_VENV)/project-pins.txt -r requirements-web.txt
+	$(WEB_VENV)/bin/python -m pip check
+	mkdir -p $(WEB_VENV)/share && cp -r $(VENV)/share/mop $(WEB_VENV)/share/
+	touch $@
+
+install-web: install $(WEB_VENV)/.installed
+	command -v chromium >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium)
+
+DEMO_PRUNED := Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft  # the demo's recovered 20% checkpoint
 # A short MoP pipeline on the embedded model (CPU): dense score, the 8-iteration seed-1 path under
 # both depth rules (third_to_last, block_influence), iteration 8 scored before and after recovery,
-# then the result table.
+# then the result table; last, the dense and the recovered block_influence model answer side by side.
 demo: install
 	EMBEDDED=1 PYTHON=$(PY) bash Llama3/run_mop_llama3_minimal.sh
+	$(PY) -m mop.compare --models smollm2-135m $(DEMO_PRUNED) --prompts mop/assets/compare_prompts.txt --max_new_tokens 48
 
 test: install
 	$(PY) -m pytest -q -m "not slow" tests
