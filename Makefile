@@ -71,7 +71,7 @@ clean-demo:
 
 # llama.cpp conversion check (README, "Deploying with llama.cpp"): llama.cpp's converter, gguf-py
 # and runtime come from the llama-cpp-python source distribution on PyPI; only its shared library
-# is compiled (about 10 minutes on 2 cores), once, under .cache/ (git-ignored).
+# is compiled (2.3 minutes measured on 2 cores), once, under .cache/ (git-ignored).
 # (mop/gguf.py's LLAMA_CPP_PYTHON and default paths say the same)
 LLAMA_CPP_PYTHON ?= 0.3.36
 LLAMA_CPP_CACHE := .cache/llama-cpp

@@ -34,6 +34,7 @@ import torch
 
 from .adapter import check_supported, count_parameters, is_multimodal
 from .args import OneLineParser
+from .gguf import OUTTYPES as GGUF_TYPES
 from .io import UsageError, check_writable_target, exit_on_usage_error, read_text_file, write_json
 from .layout import ITERATION_DIR, OBJECTIVE_SUFFIX
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype, text_tokenizer
@@ -577,10 +578,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--web", action="store_true", help="the same comparison as a local web page (needs make install-web)")
     p.add_argument("--port", type=int, default=7860, help="--web: the page's port on 127.0.0.1")
     p.add_argument("--backend", choices=("transformers", "llamacpp"), default="transformers")
+    p.add_argument("--gguf_type", choices=GGUF_TYPES, default="q8_0",
+                   help="--backend llamacpp: the GGUF each checkpoint folder is converted to")
     args = p.parse_args(argv)
     if args.prompt is not None and args.prompts is not None:
         p.error("give --prompt or --prompts, not both")
     return args
+
+
+def publish(columns: Sequence[Column], results: Sequence[Sequence[Answer]], data: dict, out: str | None) -> dict:
+    """The end of a comparison, whatever the backend: the summary table, then `data` in --out."""
+    print(summary_markdown(columns, results), flush=True)
+    if out:
+        write_json(out, data)
+        print(f"wrote {out}")
+    return data
 
 
 @exit_on_usage_error
@@ -596,12 +608,7 @@ def main(argv: list[str] | None = None) -> dict:
         return compare_gguf(args)
     comparison = plan_comparison(args)
     columns, results = compare(comparison)
-    print(summary_markdown(columns, results), flush=True)
-    data = report(columns, results, comparison)
-    if args.out:
-        write_json(args.out, data)
-        print(f"wrote {args.out}")
-    return data
+    return publish(columns, results, report(columns, results, comparison), args.out)
 
 
 if __name__ == "__main__":

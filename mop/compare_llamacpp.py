@@ -10,7 +10,7 @@ A model is a checkpoint folder or any name mop.compare reads (embedded name, `<r
 `<run>/<i>/ft`), converted once into the GGUF cache (`$MOP_CACHE/gguf`, default ~/.cache/mop/gguf;
 or $MOP_GGUF_CACHE; the file is keyed by the folder and the size and mtime of its files, so a
 rewritten checkpoint is converted again), or an existing `.gguf` file, used as it is. The GGUF type is
-$MOP_GGUF_TYPE (f32, f16, bf16 or q8_0; default q8_0); llama.cpp's threads are
+`--gguf_type` (f32, f16, bf16 or q8_0; default q8_0); llama.cpp's threads are
 $MOP_LLAMA_CPP_THREADS (default: torch's thread count, what the transformers backend uses).
 
 A checkpoint folder's prompt is tokenized by its own tokenizer exactly as mop.compare does
@@ -31,27 +31,18 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .compare import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
-                      check_settings, prompt_text, read_prompts, report, resolve_entry, summary_markdown)
+                      check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
 from .embedded import cache_root
 from .families import check_supported, is_multimodal
-from .gguf import OUTTYPES, LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings
-from .io import UsageError, check_writable_target, write_json
+from .gguf import LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings
+from .io import UsageError, check_writable_target
 from .models import load_config
 
-GGUF_TYPE_ENV, THREADS_ENV, CACHE_ENV = "MOP_GGUF_TYPE", "MOP_LLAMA_CPP_THREADS", "MOP_GGUF_CACHE"
-DEFAULT_GGUF_TYPE = "q8_0"
+THREADS_ENV, CACHE_ENV = "MOP_LLAMA_CPP_THREADS", "MOP_GGUF_CACHE"
 CONTEXT_MARGIN = 16  # tokens beyond prompt + max_new_tokens in llama.cpp's context
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def gguf_type() -> str:
-    """$MOP_GGUF_TYPE, checked (mop/compare.py has no flag for it)."""
-    outtype = os.environ.get(GGUF_TYPE_ENV, DEFAULT_GGUF_TYPE).strip().lower()
-    if outtype not in OUTTYPES:
-        raise UsageError(f"{GGUF_TYPE_ENV}={outtype}: choose from {', '.join(OUTTYPES)}")
-    return outtype
 
 
 def thread_count() -> int:
@@ -108,7 +99,7 @@ class GgufPlan:
 def plan_gguf(args) -> GgufPlan:
     """The build first (nothing else is worth doing without it), then what mop.compare checks."""
     build = find_build()
-    outtype, threads = gguf_type(), thread_count()
+    outtype, threads = args.gguf_type, thread_count()
     settings = GenerationSettings(args.max_new_tokens, args.sample, args.seed, args.temperature, args.top_p,
                                   not args.no_chat_template)
     check_settings(settings)
@@ -258,10 +249,6 @@ def compare_gguf(args, display=None) -> dict:
     C = load_bindings(plan.build)
     run = compare_one_by_one if plan.comparison.sequential else compare_together
     columns, results = run(C, plan, display or TerminalDisplay())
-    print(summary_markdown(columns, results), flush=True)
     data = {**report(columns, results, plan.comparison), "backend": "llamacpp", "gguf_type": plan.outtype,
             "threads": plan.threads, "checkpoints": [str(s.folder) if s.folder else None for s in plan.sources]}
-    if args.out:
-        write_json(args.out, data)
-        print(f"wrote {args.out}")
-    return data
+    return publish(columns, results, data, args.out)

@@ -209,11 +209,19 @@ class Generation:
 
 
 class LlamaCpp:
-    """One GGUF loaded in llama.cpp: tokenize, next-token logits of every position, generation."""
+    """One GGUF loaded in llama.cpp: tokenize, next-token logits of every position, generation.
+
+    llama.cpp's extra weight buffers (repacked layouts, Intel AMX) are off: on the Xeons with AMX
+    this project runs on, the AMX matrix kernel faults (a general protection fault in
+    libggml-cpu) as soon as a prompt of more than one token is decoded in q8_0 (llama.cpp issue
+    20824 reports the same crash), and the plain CPU kernels give every machine the same code
+    path, so figures compare across machines."""
 
     def __init__(self, C, path: Path, n_ctx: int = 1024, threads: int = 2):
         self.C = C
-        self.model = C.llama_model_load_from_file(str(path).encode(), C.llama_model_default_params())
+        model_params = C.llama_model_default_params()
+        model_params.use_extra_bufts = False
+        self.model = C.llama_model_load_from_file(str(path).encode(), model_params)
         if not self.model:
             raise UsageError(f"llama.cpp cannot load {path}")
         params = C.llama_context_default_params()

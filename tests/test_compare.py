@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_bad_inputs import assert_one_line_exit_2, call_main, tree
+from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree  # noqa: F401 (a fixture)
 
 from mop import compare
 from mop.models import load_model, resolve_model_name
@@ -69,7 +69,7 @@ def test_each_column_holds_what_generate_gives_that_model_alone(pruned_run, tmp_
     dense_column, pruned_column = data["models"]
     assert dense_column["compression"] is None and 0 < pruned_column["compression"] < 0.2
     assert pruned_column["params"] < dense_column["params"]
-    assert "| model | parameters | compression |" in printed and f"| {pruned} |" in printed
+    assert "| model | parameters | compression |" in printed and f"| {compare.short_name(pruned)} |" in printed
 
 
 def test_sequential_gives_the_same_tokens(pruned_run, capsys):
@@ -99,14 +99,6 @@ def test_seeded_sampling_repeats(pruned_run, capsys):
     assert answers_of(first)[0]["token_ids"] != greedy_alone(DENSE, PROMPT)  # it did sample
 
 
-@pytest.fixture
-def gpt2_folder(tmp_path):
-    folder = tmp_path / "gpt2"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 2}))
-    return folder
-
-
 @pytest.mark.parametrize("case,fragments", [
     ("missing", ["model folder not found"]),
     ("gpt2", ["gpt2"]),
@@ -114,11 +106,11 @@ def gpt2_folder(tmp_path):
     ("zero-tokens", ["--max_new_tokens must be at least 1, got 0"]),
     ("no-iteration", ["no recovered checkpoint(s) of iteration 2 (ft)"]),
 ])
-def test_bad_inputs_are_one_line_and_write_nothing(case, fragments, pruned_run, gpt2_folder, tmp_path, capsys):
+def test_bad_inputs_are_one_line_and_write_nothing(case, fragments, pruned_run, gpt2_config, tmp_path, capsys):
     image = tmp_path / "cat.png"
     image.write_bytes(b"not really a png")
     argv = {"missing": ["--models", DENSE, str(tmp_path / "nope")],
-            "gpt2": ["--models", DENSE, str(gpt2_folder)],
+            "gpt2": ["--models", DENSE, str(gpt2_config)],
             "image-for-text": ["--models", DENSE, "--image", str(image)],
             "zero-tokens": ["--models", DENSE, "--max_new_tokens", "0"],
             "no-iteration": ["--models", DENSE, f"{pruned_run}/2/ft"]}[case]

@@ -20,7 +20,7 @@ README = (REPO / "README.md").read_text()
 SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/finetune.py", "Llava/prune.py",
            "Llava/finetune.py", "Custom/prune.py", "Custom/finetune.py", "benchmarks/gpu_check.py",
            "benchmarks/check_candidates.py", "benchmarks/bench_objectives.py", "benchmarks/bench_finetune.py",
-           "tools/check_gguf.py"]
+           "tools/check_gguf.py", "benchmarks/bench_speedup.py"]
 MODULES = ["mop.evaluate", "mop.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava", "mop.teacher_cache",
            "mop.compare"]
 # Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
