@@ -58,7 +58,7 @@ demo: install
 	$(PY) -m mop.compare --models smollm2-135m $(DEMO_PRUNED) --prompts mop/assets/compare_prompts.txt --max_new_tokens 48
 
 test: install
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" --durations=15 tests
 
 test-all: install
 	$(PY) -m pytest -q tests
