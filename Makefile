@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-all bench clean-demo check-gguf install-lmms check-vllm install-web
+.PHONY: install demo test test-all test-slow bench clean-demo check-gguf install-lmms check-vllm install-web
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -62,6 +62,10 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q tests
+
+# The tests marked slow (about 6 minutes here): CI runs them after make test.
+test-slow: install
+	$(PY) -m pytest -q -m slow --durations=10 tests
 
 bench: install
 	$(PY) benchmarks/bench_prune.py

@@ -307,6 +307,7 @@ def test_bad_flags_for_a_stage_stop_the_driver_before_anything_is_made(env, frag
     assert tree(tmp_path / "work") == {}
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_unknown_task_stops_the_driver_before_the_dense_stage(tmp_path):
     proc = run_driver(tmp_path, {"DRY_RUN": "0", "TASKS": "mop_mini,no_such_task"})
     assert_one_line_exit_2(proc.returncode, proc.stderr, "TASKS: unknown lm_eval task(s) no_such_task")

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
           "teacher cache", "recovery, cache kd", "lm_eval")
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_gpu_check_tiny_cpu(tmp_path):
     out = tmp_path / "check.json"
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--device", "cpu",

@@ -502,6 +502,7 @@ def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_i
     assert code == 2 and len(err.splitlines()) == 1 and "--grad_accum 4 does not split across 3 processes" in err
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_two_ddp_processes_keep_the_effective_batch(checkpoint, tokenizer, tmp_path):
     """NUM_GPUS=2 on 2 CPU processes (torchrun, gloo), with a memory plan that lowers the micro-batch:
     one epoch over 48 examples at effective batch 4 x 4 = 16 is 3 optimizer steps (not 2, as with

@@ -430,6 +430,7 @@ WAIT_FOR_LOCK_THEN_RUN = HANDSHAKE + textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_two_prune_runs_on_one_folder(assets, cache, tmp_path):
     """Two processes on the same --save_dir: one finishes with the weights of a lone run, the
     other stops at once with one line naming the first; nothing of the first is touched."""
@@ -475,6 +476,7 @@ FAKE_CACHE_BUILD = HANDSHAKE + textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_two_first_uses_of_the_model_cache_both_succeed(tmp_path):
     """Two processes need the embedded model on an empty cache: one builds it, the other waits
     for it and uses the same folder; both succeed (only the GGUF dequantisation is faked)."""

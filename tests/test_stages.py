@@ -290,6 +290,7 @@ def recorded_graph(fake_dir):
     return jobs, graph
 
 
+@pytest.mark.slow  # 6-17 s: make test-slow (CI) runs it
 def test_slurm_jobs_dependencies_and_running_them_by_hand(tmp_path, fake_driver):
     proc = bash(f'bash "{fake_driver}"', slurm_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
