@@ -37,4 +37,5 @@ if __name__ == "__main__":
              learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, grad_accum=GRAD_ACCUM,
              max_length=MAX_LENGTH, seed=SEED),
         description=__doc__,
+        scope="any",  # text families and multimodal wrappers (LLaVA) alike
     )

@@ -37,7 +37,6 @@ SEED = 1
 
 if __name__ == "__main__":
     from mop.cli import finetune_main
-    from mop.llava import LlavaRecovery
 
     finetune_main(
         dict(pruned_model_dir=PRUNED_MODEL_DIR, tuned_model_dir=TUNED_MODEL_DIR, num_epochs=NUM_EPOCHS,
@@ -45,5 +44,5 @@ if __name__ == "__main__":
              learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, grad_accum=GRAD_ACCUM,
              max_length=MAX_LENGTH, seed=SEED),
         description=__doc__,
-        hooks=LlavaRecovery(),
+        scope="multimodal",  # LLaVA only; its recovery hooks come from its config (mop/llava.py)
     )

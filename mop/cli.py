@@ -23,7 +23,7 @@ from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .preflight import check_heads_writable
 from .pruner import PruneSettings, calibration_batches, run_pruning
-from .recovery import TEACHER_MODES, RecoveryHooks, RecoverySettings, finetune_checkpoint
+from .recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from .streaming import OFFLOAD_MODES
 
@@ -237,9 +237,10 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
     return p
 
 
-def finetune_main(defaults: dict, description: str, argv: list[str] | None = None,
-                  hooks: RecoveryHooks | None = None) -> dict | None:
-    """Entry point of the finetune.py scripts: they differ in defaults, and LLaVA in its `hooks`."""
+def finetune_main(defaults: dict, description: str, argv: list[str] | None = None, scope: str = "text") -> dict | None:
+    """Entry point of the finetune.py scripts: they differ in defaults and in the kinds of
+    checkpoint they take (`scope`: text, multimodal or any); what a kind needs beyond the text
+    recovery comes from the checkpoint's config (mop.recovery.recovery_hooks)."""
     args = finetune_parser(defaults, description).parse_args(argv)
     tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs, args.objective)
 
@@ -247,7 +248,7 @@ def finetune_main(defaults: dict, description: str, argv: list[str] | None = Non
     def main():
         settings = settings_from_args(RecoverySettings, with_family_lora(args))
         return finetune_checkpoint(args.pruned_model_dir, tuned, settings, data=args.data,
-                                   num_samples=args.num_samples, resume=args.resume, hooks=hooks, teacher=args.teacher,
+                                   num_samples=args.num_samples, resume=args.resume, scope=scope, teacher=args.teacher,
                                    teacher_cache_dir=args.teacher_cache_dir)
 
     return main()

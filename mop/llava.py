@@ -217,9 +217,6 @@ class LlavaRecovery(RecoveryHooks):
     exactly, so the vision half stays bit-identical).
     """
 
-    multimodal = True
-    wrong_kind = "{path} is not a LLaVA checkpoint (model_type {model_type!r}); use Llama2/finetune.py or Llama3/finetune.py"
-
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return saved_dtype(config, torch.float32) if bf16 else torch.float32
 
@@ -241,9 +238,12 @@ class LlavaRecovery(RecoveryHooks):
                 "vision tower and projector bit-identical")
 
 
+RECOVERY_HOOKS = LlavaRecovery  # found by mop.recovery.recovery_hooks through mop.families.WRAPPER_PLUGINS
+
+
 def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, **kwargs) -> dict | None:
     """Recover a pruned LLaVA folder into a complete merged LLaVA folder (with its processor)."""
-    return finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings, hooks=LlavaRecovery(), **kwargs)
+    return finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings, scope="multimodal", **kwargs)
 
 
 # ----------------------------------------------------------------------------- evaluation

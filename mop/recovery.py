@@ -48,7 +48,7 @@ from typing import Sequence
 
 import torch
 
-from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of
+from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
 from .args import check_seed
 from .batches import RecoveryCollator, training_examples
 from .checkpoint import save_checkpoint
@@ -515,7 +515,7 @@ RESUME_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "learning_rate", "num_epo
                "seed", "objective", "kd_temperature", "packing", "kd_top_k")
 
 
-def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None, hooks) -> str | None:
+def resolve_teacher(settings: RecoverySettings, pruned_dir: Path, teacher: str | None) -> str | None:
     """The teacher checkpoint folder of a distillation objective (None for sft), checked to be a
     model of the student's kind (a LLaVA distils from a LLaVA, text only like its recovery) and
     vocabulary, before anything is loaded."""
@@ -636,20 +636,13 @@ def set_fsdp_wrap_class(config, environ=os.environ) -> None:
 
 
 class RecoveryHooks:
-    """What differs between model families when a checkpoint folder is recovered.
+    """What differs between kinds of checkpoint when a folder is recovered.
 
-    The defaults serve causal LMs (Llama-2, Llama-3): train in bf16 on a GPU that has it, else
-    fp32. mop/llava.py overrides them to keep LLaVA's saved dtype and prove its vision half
-    untouched. LoRA always targets the decoder's projections only (`DecoderAdapter.lora_targets`).
+    The defaults serve causal LMs (every text family): train in bf16 on a GPU that has it, else
+    fp32. A multimodal wrapper's plugin overrides them (mop/llava.py: keep LLaVA's saved dtype and
+    prove its vision half untouched). LoRA always targets the decoder's projections only
+    (`DecoderAdapter.lora_targets`).
     """
-
-    multimodal = False
-    wrong_kind = ("{path} is a LLaVA checkpoint: recover it with Llava/finetune.py, which tunes its "
-                  "language model only")
-
-    def check(self, path: Path, config) -> None:
-        if is_multimodal(config) != self.multimodal:
-            raise UsageError(self.wrong_kind.format(path=path, model_type=config.model_type))
 
     def load_dtype(self, config, bf16: bool) -> torch.dtype:
         return torch.bfloat16 if bf16 else torch.float32
@@ -675,9 +668,29 @@ class RecoveryHooks:
                 f"{meta['tokens_per_second']} tokens/s")
 
 
+SCOPES = ("text", "multimodal", "any")
+
+
+def recovery_hooks(path: Path, config, scope: str = "text") -> RecoveryHooks:
+    """The hooks a checkpoint is recovered with, found from its config: a multimodal wrapper's
+    plugin registers its own (`RECOVERY_HOOKS`), text families share the defaults. `scope` is
+    what the calling script recovers (Llama2/ and Llama3/: text models, Llava/: LLaVA, Custom/:
+    either); a checkpoint outside it is refused in one line naming the scripts that take it."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope {scope!r}: one of {', '.join(SCOPES)}")
+    multimodal = is_multimodal(config)
+    if scope == "text" and multimodal:
+        raise UsageError(f"{path} is a {config.model_type} checkpoint (a multimodal wrapper): recover it with "
+                         "Llava/finetune.py or Custom/finetune.py, which tune its language model only")
+    if scope == "multimodal" and not multimodal:
+        raise UsageError(f"{path} is not a multimodal checkpoint (model_type {config.model_type!r}); use "
+                         "Llama2/finetune.py, Llama3/finetune.py or Custom/finetune.py")
+    return wrapper_plugin(config).RECOVERY_HOOKS() if multimodal else RecoveryHooks()
+
+
 def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySettings, data: str = "auto",
                         num_samples: int | None = None, resume: bool = False, progress: bool = True,
-                        callbacks: Sequence = (), hooks: RecoveryHooks | None = None,
+                        callbacks: Sequence = (), scope: str = "text",
                         teacher: str | None = None, teacher_cache_dir: str | None = None) -> dict | None:
     """Recover one pruned checkpoint folder into a merged checkpoint folder.
 
@@ -690,9 +703,9 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
     checkpoint's mop_prune.json; with a teacher cache (`teacher_mode`, decided by the memory plan
     under `auto`) its targets are read from, or first written to, `teacher_cache_dir` (default:
     `teacher_cache/` beside the pruned checkpoint's run folder, shared by the runs of a grid).
+    `scope`: the kinds of checkpoint the calling script recovers (see `recovery_hooks`).
     """
 
-    hooks = hooks or RecoveryHooks()
     settings.check()
     num_processes = process_count()
     accumulation_per_process(settings.grad_accum, num_processes)  # a split that does not divide: refused now
@@ -703,11 +716,11 @@ def finetune_checkpoint(pruned_model_dir, tuned_model_dir, settings: RecoverySet
         print(f"{tuned_dir} is already complete")
         return read_metadata(tuned_dir / FINETUNE_META)
     config = load_config(str(pruned_dir))
-    hooks.check(pruned_dir, config)
+    hooks = recovery_hooks(pruned_dir, config, scope)
     check_weights(pruned_dir)
     source = resolve_finetune_data(data, pruned_dir)
     records = load_alpaca_records(source, num_samples)
-    teacher_path = resolve_teacher(settings, pruned_dir, teacher, hooks)
+    teacher_path = resolve_teacher(settings, pruned_dir, teacher)
     check_writable_target(tuned_dir, "--tuned_model_dir")
     bf16 = use_bf16(settings.precision)
     settings, memory_plan, mode = plan_memory(settings, config, hooks.load_dtype(config, bf16), num_processes,

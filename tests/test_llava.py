@@ -23,7 +23,7 @@ from mop.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
 from mop.evaluate import TASKS_DIR
 from mop.llava import (
-    SHIPPED_QUESTIONS, TASKS_VISION, LlavaRecovery, answer_image_question, check_text_config,
+    SHIPPED_QUESTIONS, TASKS_VISION, answer_image_question, check_text_config,
     check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
     load_image_questions, merge_lm_eval_results, open_image, record_calibration_images, vision_fingerprint,
 )
@@ -402,10 +402,37 @@ def test_finetune_refuses_a_text_checkpoint(checkpoint_factory, tmp_path, capsys
     base = checkpoint_factory(layers=4)
     with pytest.raises(SystemExit) as exit_info:
         finetune_main(dict(pruned_model_dir=str(base), tuned_model_dir=None, num_epochs=1, data="auto"),
-                      "test", argv=["--max_steps", "1"], hooks=LlavaRecovery())
+                      "test", argv=["--max_steps", "1"], scope="multimodal")
     assert exit_info.value.code == 2
-    assert "not a LLaVA checkpoint" in capsys.readouterr().err
+    assert "is not a multimodal checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "base_ft_1ep").exists()
+
+
+def test_llava_recovery_is_found_from_the_config(pruned_run, tmp_path, capsys):
+    """No script chooses LLaVA's recovery: Custom/finetune.py's scope (any) and Llava/finetune.py's
+    (multimodal) give byte-identical merged weights; the Llama scripts' scope (text) refuses it."""
+    pruned_dir = pruned_run[0] / "prune_iteration_3"
+    data = tmp_path / "records.json"
+    write_json(data, RECORDS)
+    argv = ["--max_steps", "2", "--lora_r", "4", "--lora_alpha", "8", "--batch_size", "4", "--grad_accum", "1",
+            "--max_length", "64", "--precision", "fp32", "--data", str(data)]
+
+    def finetune(scope: str, name: str):
+        defaults = dict(pruned_model_dir=str(pruned_dir), tuned_model_dir=str(tmp_path / name), num_epochs=1)
+        return finetune_main(defaults, "test", argv=argv, scope=scope)
+
+    llava_meta, custom_meta = finetune("multimodal", "llava"), finetune("any", "custom")
+    assert llava_meta["vision_unchanged"] and custom_meta["vision_unchanged"]
+    llava_weights = (tmp_path / "llava" / "model.safetensors").read_bytes()
+    assert llava_weights == (tmp_path / "custom" / "model.safetensors").read_bytes()
+    assert llava_weights != (pruned_dir / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        finetune("text", "text")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "is a llava checkpoint (a multimodal wrapper)" in err and "Custom/finetune.py" in err
+    assert not (tmp_path / "text").exists()
 
 
 # ----------------------------------------------------------------------------- the image question task

@@ -21,13 +21,17 @@ from .base import LORA_PROJECTIONS, DecoderAdapter, Family, count_parameters
 FAMILIES: dict[str, Family] = {m.FAMILY.model_type: m.FAMILY for m in (llama, mistral, qwen2, qwen3, gemma3)}
 # Wrapper model_type -> published recovery LoRA (r, alpha) of its language model.
 MULTIMODAL_WRAPPERS = {"llava": (8, 16)}
+# Wrapper model_type -> the plugin module that knows the wrapper beyond its language model (its
+# recovery hooks, `RECOVERY_HOOKS`), imported on first use: callers find it from the checkpoint's
+# config, never by name.
+WRAPPER_PLUGINS = {"llava": "mop.llava"}
 # Hub id -> shipped config file (mop/assets/configs): every family's, and the paper's LLaVA.
 SHIPPED_CONFIGS = {hub: file for family in FAMILIES.values() for hub, file in family.shipped_configs}
 SHIPPED_CONFIGS["llava-hf/llava-1.5-7b-hf"] = "llava-1.5-7b-hf.json"
 
 __all__ = ["FAMILIES", "LORA_PROJECTIONS", "SHIPPED_CONFIGS", "DecoderAdapter", "Family", "check_supported", "count_parameters",
            "default_mlp_only", "family_of", "get_adapter", "is_multimodal", "model_class", "published_lora",
-           "supported_types", "text_config_of"]
+           "supported_types", "text_config_of", "wrapper_plugin"]
 
 
 def is_multimodal(config) -> bool:
@@ -86,3 +90,11 @@ def get_adapter(model: nn.Module) -> DecoderAdapter:
         return DecoderAdapter(model, model.model.language_model, config.text_config, family)
     decoder = model.model if hasattr(model, "model") else model
     return DecoderAdapter(model, decoder, config, family)
+
+
+def wrapper_plugin(config):
+    """The plugin module of a multimodal wrapper (mop.llava for LLaVA), imported on use: it brings
+    the wrapper's heavier dependencies, which text models never need."""
+    import importlib
+
+    return importlib.import_module(WRAPPER_PLUGINS[config.model_type])
