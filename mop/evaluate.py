@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from .adapter import is_multimodal
+from .adapter import is_multimodal, wrapper_plugin
 from .args import OneLineParser
 from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
                  software_versions, write_json)
@@ -322,18 +322,28 @@ class EvalBackend:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def eval_backend(config) -> EvalBackend:
+    """How a checkpoint is scored, found from its config: a multimodal wrapper's plugin registers
+    its backend (`EVAL_BACKEND`; LLaVA's scores text tasks through `hf-multimodal`), text
+    families use lm_eval's `hf` model. So `python -m mop.evaluate` (Custom/eval.sh) scores any
+    kind of checkpoint the project writes."""
+    return wrapper_plugin(config).EVAL_BACKEND() if is_multimodal(config) else EvalBackend()
+
+
 def score_checkpoint(args: argparse.Namespace, command: str, backend: EvalBackend | None = None) -> dict | None:
     """Score args.model_dir on args.tasks into args.out_dir/mop_eval.json (atomically).
 
     An OUT_DIR holding mop_eval.json is complete and skipped; every input is checked before the
     model is loaded; OUT_DIR is locked (`.<name>.lock` beside it) while it is being made.
+    `backend`: how to score it, by default found from the checkpoint's config (`eval_backend`).
     """
-    backend = backend or EvalBackend()
     out_dir = Path(args.out_dir)
     if check_out_dir(out_dir):
         return None
     model_path = resolve_model_dir(args.model_dir)
-    backend.check(args.model_dir, load_config(model_path))
+    config = load_config(model_path)
+    backend = backend or eval_backend(config)
+    backend.check(args.model_dir, config)
     check_weights(model_path)
     tasks = parse_tasks(args.tasks)
     settings = backend.settings(args)

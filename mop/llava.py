@@ -335,6 +335,9 @@ class LlavaEval(EvalBackend):
         return merge_lm_eval_results(parts), extra
 
 
+EVAL_BACKEND = LlavaEval  # found by mop.evaluate.eval_backend through mop.families.WRAPPER_PLUGINS
+
+
 def evaluate_llava(model_dir: str, out_dir: str, tasks: list[str], batch_size: str | None = None,
                    device: str = "auto", dtype: str = "auto", limit: str | None = None,
                    command: str = "") -> dict | None:

@@ -517,6 +517,20 @@ def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
     assert evaluate_llava(str(llava_dir), str(out), ["mop_arc"], command="again") is None  # complete: skipped
 
 
+def test_mop_evaluate_scores_a_llava_through_its_plugin(llava_dir, tmp_path):
+    """`python -m mop.evaluate` (Custom/eval.sh) finds LLaVA's backend from the config: the same
+    text-task scores as mop.llava's own scoring, written the same way."""
+    from mop.evaluate import main as evaluate_main
+    from mop.llava import evaluate_llava
+
+    evaluate_llava(str(llava_dir), str(tmp_path / "llava"), ["mop_arc"], batch_size="1", device="cpu", limit="3",
+                   command="test")
+    evaluate_main([str(llava_dir), str(tmp_path / "generic"), "--tasks", "mop_arc", "--batch_size", "1",
+                   "--device", "cpu", "--limit", "3"])
+    llava, generic = read_json(tmp_path / "llava" / "mop_eval.json"), read_json(tmp_path / "generic" / "mop_eval.json")
+    assert generic["tasks"] == llava["tasks"] and generic["text_tasks"] == ["mop_arc"]
+
+
 def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp_path):
     """--objective kd on a LLaVA: the teacher is the dense LLaVA (recorded in mop_prune.json) run on
     text; the result equals distilling the extracted pruned language model from the extracted

@@ -22,8 +22,8 @@ FAMILIES: dict[str, Family] = {m.FAMILY.model_type: m.FAMILY for m in (llama, mi
 # Wrapper model_type -> published recovery LoRA (r, alpha) of its language model.
 MULTIMODAL_WRAPPERS = {"llava": (8, 16)}
 # Wrapper model_type -> the plugin module that knows the wrapper beyond its language model (its
-# recovery hooks, `RECOVERY_HOOKS`), imported on first use: callers find it from the checkpoint's
-# config, never by name.
+# recovery hooks `RECOVERY_HOOKS`, its lm_eval backend `EVAL_BACKEND`), imported on first use:
+# callers find it from the checkpoint's config, never by name.
 WRAPPER_PLUGINS = {"llava": "mop.llava"}
 # Hub id -> shipped config file (mop/assets/configs): every family's, and the paper's LLaVA.
 SHIPPED_CONFIGS = {hub: file for family in FAMILIES.values() for hub, file in family.shipped_configs}
