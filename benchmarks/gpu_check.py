@@ -79,7 +79,7 @@ from mop.adapter import count_parameters, default_mlp_only, get_adapter, model_c
 from mop.configs import config_for_dry_run  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
-from mop.io import one_line  # noqa: E402
+from mop.core.io import one_line  # noqa: E402
 from mop.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 
 from .data import alpaca_prompt
-from .io import UsageError
+from .core.io import UsageError
 
 IGNORE_INDEX = -100  # label value the losses skip
 

@@ -33,10 +33,10 @@ from typing import Callable, Sequence
 import torch
 
 from .adapter import check_supported, count_parameters, is_multimodal
-from .args import OneLineParser
+from .core.args import OneLineParser
 from .gguf import OUTTYPES as GGUF_TYPES
-from .io import UsageError, check_writable_target, exit_on_usage_error, read_text_file, write_json
-from .layout import ITERATION_DIR, OBJECTIVE_SUFFIX
+from .core.io import UsageError, check_writable_target, exit_on_usage_error, read_text_file, write_json
+from .core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype, text_tokenizer
 
 GB = 1024 ** 3

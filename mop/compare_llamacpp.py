@@ -35,7 +35,7 @@ from .compare import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, Generatio
 from .embedded import cache_root
 from .families import check_supported, is_multimodal
 from .gguf import LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings
-from .io import UsageError, check_writable_target
+from .core.io import UsageError, check_writable_target
 from .models import load_config
 
 THREADS_ENV, CACHE_ENV = "MOP_LLAMA_CPP_THREADS", "MOP_GGUF_CACHE"

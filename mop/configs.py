@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .adapter import SHIPPED_CONFIGS
-from .io import UsageError
+from .core.io import UsageError
 from .models import load_config, resolve_model_name
 
 CONFIG_DIR = Path(__file__).resolve().parent / "assets" / "configs"

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .embedded import EMBEDDED_NAMES
-from .io import UsageError, one_line, read_json_list
+from .core.io import UsageError, one_line, read_json_list
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"

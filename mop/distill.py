@@ -38,8 +38,8 @@ from torch.utils.checkpoint import checkpoint
 from .adapter import get_adapter
 from .batches import next_tokens, prediction_positions, response_positions
 from .divergence import coarse_kl, full_kl
-from .io import UsageError, json_type_name, read_metadata
-from .layout import PRUNE_META
+from .core.io import UsageError, json_type_name, read_metadata
+from .core.layout import PRUNE_META
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
 # fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from unittest import mock
 
-from .args import settings_from_args
-from .io import UsageError
+from .core.args import settings_from_args
+from .core.io import UsageError
 from .stages import SlurmSettings
 
 # What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.

@@ -39,10 +39,10 @@ import time
 from pathlib import Path
 
 from .adapter import is_multimodal, wrapper_plugin
-from .args import OneLineParser
-from .io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
+from .core.args import OneLineParser
+from .core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
                  software_versions, write_json)
-from .layout import EVAL_META, RAW_RESULTS, work_dir_for
+from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
 from .models import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
                      resolve_model_dir, saved_dtype, text_tokenizer)
 

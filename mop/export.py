@@ -19,9 +19,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .args import OneLineParser
+from .core.args import OneLineParser
 from .checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
-from .io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
+from .core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
                  read_json_object)
 from .models import check_weights, resolve_model_dir
 from .stock import model_types, stock_config_dict

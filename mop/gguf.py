@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .io import UsageError, atomic_file, exclusive_lock, sibling_lock
+from .core.io import UsageError, atomic_file, exclusive_lock, sibling_lock
 
 REPO = Path(__file__).resolve().parents[1]
 LLAMA_CPP_PYTHON = "0.3.36"  # the Makefile's LLAMA_CPP_PYTHON

@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 
 from .adapter import get_adapter
-from .args import OneLineParser
+from .core.args import OneLineParser
 from .data import report_shortfall
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
                        resolve_eval_dtype, score_checkpoint)
-from .io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
-from .layout import CALIBRATION_RECORD
+from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
+from .core.layout import CALIBRATION_RECORD
 from .models import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
 from .recovery import RecoveryHooks, finetune_checkpoint
 

@@ -44,11 +44,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .args import OneLineParser
+from .core.args import OneLineParser
 from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
                        print_summary, score_checkpoint, summarize)
-from .io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
-from .layout import EVAL_META, RAW_RESULTS, work_dir_for
+from .core.io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
+from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
 from .models import check_weights, load_config, resolve_model_dir
 from .tasks_lmms.make_parquet import ensure_parquet
 
@@ -355,7 +355,7 @@ def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command
 
 
 def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, samples: dict, summary: dict) -> None:
-    """OUT_DIR appears complete or not at all (mop.io.atomic_directory), as mop.evaluate's does."""
+    """OUT_DIR appears complete or not at all (mop.core.io.atomic_directory), as mop.evaluate's does."""
     with atomic_directory(out_dir) as tmp:
         if text_raw:
             write_json(tmp / RAW_RESULTS, {k: v for k, v in text_raw.items() if k != "samples"})

@@ -61,10 +61,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .adapter import LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types, text_config_of
-from .args import OneLineParser, finite_float
+from .core.args import OneLineParser, finite_float
 from .configs import config_for_dry_run
 from .distill import head_chunk_positions
-from .io import UsageError, exit_on_usage_error
+from .core.io import UsageError, exit_on_usage_error
 from .models import build_meta_model
 
 GB = 2**30

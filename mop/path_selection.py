@@ -80,8 +80,8 @@ from .candidates import candidate, training_state_kept
 from .data import calibration_prompt, load_alpaca_records, resolve_data_source
 from .divergence import coarse_kl, top_k_targets
 from .importance import batch_prompts
-from .io import UsageError, atomic_file
-from .layout import REFERENCE_FILE
+from .core.io import UsageError, atomic_file
+from .core.layout import REFERENCE_FILE
 from .models import load_model
 from .plan import WidthCarry
 from .recovery import RecoverySettings, train_adapter

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .adapter import check_supported, text_config_of
-from .args import check_seed
+from .core.args import check_seed
 from .data import load_alpaca_records, resolve_data_source
-from .io import UsageError, check_writable_target, read_metadata
-from .layout import PRUNE_META, completed_iterations, iteration_dir, iteration_meta_path
+from .core.io import UsageError, check_writable_target, read_metadata
+from .core.layout import PRUNE_META, completed_iterations, iteration_dir, iteration_meta_path
 from .models import check_weights, load_config, resolve_device, resolve_dtype, resolve_model_name
 from .path_selection import check_path_settings
 from .plan import parse_decisions

@@ -29,11 +29,11 @@ from .adapter import check_supported, get_adapter
 from .checkpoint import save_checkpoint
 from .data import calibration_prompt, load_alpaca_records, report_shortfall, resolve_data_source
 from .importance import amp_scores, amp_scores_streamed, batch_prompts
-from .disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
+from .core.disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
-from .io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
+from .core.io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
                  read_metadata, remove_stale_temporaries, software_versions, write_json)
-from .layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
+from .core.layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
                      completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
 from .plan import WidthCarry, normalise_decisions, parse_decisions

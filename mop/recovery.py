@@ -49,14 +49,14 @@ from typing import Sequence
 import torch
 
 from .adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
-from .args import check_seed
+from .core.args import check_seed
 from .batches import RecoveryCollator, training_examples
 from .checkpoint import save_checkpoint
 from .data import HUB_ALPACA, load_alpaca_records, resolve_data_source
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped, use_bf16
-from .io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
+from .core.io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
-from .layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
+from .core.layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
 from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
 from .models import check_weights, load_config, load_model, resolve_model_name, saved_dtype
@@ -496,7 +496,7 @@ def resolve_finetune_data(source: str, pruned_dir: Path) -> str:
 
 
 def prune_metadata(pruned_dir: Path) -> dict | None:
-    """The checkpoint's mop_prune.json, checked by shape (mop.layout.METADATA_TYPES and the
+    """The checkpoint's mop_prune.json, checked by shape (mop.core.layout.METADATA_TYPES and the
     settings' model name), None when the folder has none: a file of another shape is one line,
     whether or not this run reads it, since it is copied into the recovered checkpoint."""
     meta_path = pruned_dir / PRUNE_META

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from .args import OneLineParser
-from .io import UsageError, exit_on_usage_error
+from .core.args import OneLineParser
+from .core.io import UsageError, exit_on_usage_error
 
 EXECUTORS = ("local", "gpus", "slurm")
 TAIL_LINES = 15  # lines of a failed stage's log shown on the terminal

@@ -24,7 +24,7 @@ import torch
 
 from .adapter import DecoderAdapter, count_parameters, get_adapter
 from .importance import ImportanceScores
-from .io import UsageError
+from .core.io import UsageError
 from .models import build_meta_model
 from .plan import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config

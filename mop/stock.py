@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 
 from .families import FAMILIES, MULTIMODAL_WRAPPERS
-from .io import UsageError
+from .core.io import UsageError
 
 def with_legacy_rope(config: dict) -> dict:
     """The family's legacy rope keys beside `rope_parameters`, for transformers 4.57 readers."""

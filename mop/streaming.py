@@ -33,7 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapter import DecoderAdapter
-from .io import UsageError
+from .core.io import UsageError
 
 OFFLOAD_MODES = ("auto", "on", "off")
 # `auto` streams when the weights take more than this share of the device's free memory (the rest

@@ -33,11 +33,11 @@ import torch
 
 from .batches import RecoveryCollator, training_examples
 from .data import load_alpaca_records, resolve_data_source
-from .disk import check_free_space
+from .core.disk import check_free_space
 from .distill import OutputHead, final_hidden, use_bf16
 from .divergence import top_k_targets
-from .io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
-from .layout import TEACHER_COMPLETE, TEACHER_KEY
+from .core.io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
+from .core.layout import TEACHER_COMPLETE, TEACHER_KEY
 from .models import load_config, load_model, resolve_model_dir
 from .packed_attention import packed_attention
 

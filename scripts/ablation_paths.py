@@ -59,7 +59,7 @@ THREADS = 1  # torch threads: on a shared 2-core machine one thread is much fast
 
 
 def build_parser():
-    from mop.args import OneLineParser
+    from mop.core.args import OneLineParser
 
     p = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_name", default=MODEL_NAME)
@@ -90,7 +90,7 @@ def build_parser():
 
 def planned_runs(args) -> list[tuple[str, str, int]]:
     """(run name, --path, --seed) of every run, criteria first."""
-    from mop.io import UsageError
+    from mop.core.io import UsageError
     from mop.path_selection import METRIC_PATHS
 
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()]
@@ -127,7 +127,7 @@ def drop_intermediate_weights(save_dir: Path, last: int) -> None:
 
 
 def prune(args, name: str, path: str, seed: int) -> Path:
-    from mop.layout import iteration_dir
+    from mop.core.layout import iteration_dir
     from mop.pruner import run_pruning
 
     save_dir = Path(args.out_dir) / f"run_{name}"
@@ -162,9 +162,9 @@ def recover(args, pruned: Path) -> Path:
 
 
 def evaluate(args, model_dir: Path) -> dict:
-    from mop.layout import EVAL_META
+    from mop.core.layout import EVAL_META
     from mop.evaluate import main as evaluate_main
-    from mop.io import read_json
+    from mop.core.io import read_json
 
     out = model_dir.parent / f"{model_dir.name}_eval"
     print(f"\n=== evaluate {model_dir} ===", flush=True)
@@ -190,8 +190,8 @@ def averages(scores: dict) -> dict:
 
 
 def run_row(name: str, path: str, seed: int, pruned: Path, tuned: Path, scores: dict, same_as: str | None) -> dict:
-    from mop.io import read_json
-    from mop.layout import FINETUNE_META
+    from mop.core.io import read_json
+    from mop.core.layout import FINETUNE_META
 
     meta = read_json(pruned / "mop_prune.json")
     return {
@@ -249,7 +249,7 @@ def format_table(rows: list[dict], summary: list[dict], settings: dict) -> str:
 def run(args) -> str:
     import torch
 
-    from mop.io import UsageError, write_json
+    from mop.core.io import UsageError, write_json
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -288,7 +288,7 @@ def run(args) -> str:
 
 
 def main(argv=None):
-    from mop.io import exit_on_usage_error
+    from mop.core.io import exit_on_usage_error
 
     args = build_parser().parse_args(argv)
     return exit_on_usage_error(run)(args)

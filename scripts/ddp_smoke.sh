@@ -20,7 +20,7 @@ import sys
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from mop.models import resolve_model_name
-from mop.io import write_json
+from mop.core.io import write_json
 
 ckpt, data = sys.argv[1], sys.argv[2]
 tok = AutoTokenizer.from_pretrained(resolve_model_name("smollm2-135m"))

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mop.layout import FINETUNE_META, PRUNE_META, RUN_CONFIG, CHECKPOINT_DIR  # noqa: E402
+from mop.core.layout import FINETUNE_META, PRUNE_META, RUN_CONFIG, CHECKPOINT_DIR  # noqa: E402
 from mop.models import check_weights  # noqa: E402
 
 PRUNE = [sys.executable, str(REPO / "Llama2" / "prune.py")]

@@ -13,7 +13,7 @@ from test_bad_inputs import assert_one_line_exit_2, call_main, tree
 
 from mop import compare
 from mop.gguf import MISSING_BUILD, find_build
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"

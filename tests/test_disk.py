@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import mop.disk
+import mop.core.disk
 import mop.pruner
 from conftest import REPO
 from mop.cli import prune_main
-from mop.disk import estimate_run_bytes, parse_keep
+from mop.core.disk import estimate_run_bytes, parse_keep
 from mop.pruner import PruneSettings, run_pruning
 from test_drivers import run_bash
 
@@ -69,7 +69,7 @@ def test_keep_list_parsing():
     assert parse_keep("4, 8", 8) == {4, 8}
     assert parse_keep("4", 8) == {4, 8}  # the last iteration always stays
     for bad in ("4,x", "0,4", "9"):
-        with pytest.raises(mop.disk.UsageError):
+        with pytest.raises(mop.core.disk.UsageError):
             parse_keep(bad, 8)
 
 
@@ -128,7 +128,7 @@ def test_interrupted_keep_run_resumes_to_the_same_checkpoints(stop_after, checkp
 def test_run_that_cannot_fit_is_refused_before_writing(checkpoint_factory, calibration_file, tmp_path, monkeypatch,
                                                       capsys):
     base = checkpoint_factory(kv_heads=4)
-    monkeypatch.setattr(mop.disk, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(mop.core.disk, "free_bytes", lambda path: 1000)
     run = tmp_path / "run"
     argv = ["--model_name", str(base), "--save_dir", str(run), "--calibration_data", str(calibration_file),
             "--num_iterations", "4", "--num_calibration_prompts", "8"]

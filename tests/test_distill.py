@@ -9,8 +9,8 @@ import pytest
 from conftest import tiny_model
 
 from mop.cli import finetune_main
-from mop.io import write_json
-from mop.layout import LOSS_LOG, PRUNE_META
+from mop.core.io import write_json
+from mop.core.layout import LOSS_LOG, PRUNE_META
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")

@@ -69,7 +69,7 @@ def test_objectives_per_run_and_their_folder_suffixes(tmp_path):
               'for o in sft kd kd+sft; do echo "[$(mop_objective_suffix $o)]"; done')
     lines = run_bash(script, tmp_path).stdout.strip().splitlines()
     assert lines == ["run_seed_1: sft", "run_seed_1_block_influence: sft,kd,kd+sft", "[]", "[_kd]", "[_kd_sft]"]
-    from mop.layout import OBJECTIVE_SUFFIX, default_tuned_dir
+    from mop.core.layout import OBJECTIVE_SUFFIX, default_tuned_dir
 
     assert [default_tuned_dir("/r/prune_iteration_8", 1, o) for o in ("sft", "kd", "kd+sft")] == [
         f"/r/prune_iteration_8_ft_1ep{OBJECTIVE_SUFFIX[o]}" for o in ("sft", "kd", "kd+sft")]

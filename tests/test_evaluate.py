@@ -15,7 +15,7 @@ import torch
 from conftest import REPO, hand_scored_multiple_choice
 
 from mop import evaluate
-from mop.io import read_json
+from mop.core.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multip
 from torch.testing import assert_close
 
 from mop.adapter import get_adapter
-from mop.io import UsageError, read_json, write_json
+from mop.core.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
 from mop.evaluate import TASKS_DIR
 from mop.llava import (

@@ -21,7 +21,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest
 
 from mop import lmms
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.tasks_lmms import make_parquet
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from mop import memory
 from mop.configs import config_for_dry_run
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.memory import TrainingSetup, estimate_peak, plan_recovery
 from mop.adapter import LORA_PROJECTIONS
 from mop.recovery import RecoverySettings
@@ -193,7 +193,7 @@ def test_gigabytes_are_gibibytes_of_the_hand_computed_total():
 def test_a_config_without_llama_sizes_is_refused_naming_the_supported_families():
     from transformers import GPT2Config
 
-    from mop.io import UsageError
+    from mop.core.io import UsageError
     from mop.memory import check_decoder_config
 
     with pytest.raises(UsageError) as err:

@@ -189,7 +189,7 @@ def test_logged_scores_equal_an_independent_computation(checkpoint_factory, toke
 
 def test_printed_decisions_replay_bit_identically_without_the_probe_update(tokenizer_dir, calibration_file, tmp_path,
                                                                            capsys):
-    from mop.layout import REFERENCE_FILE
+    from mop.core.layout import REFERENCE_FILE
     from mop.path_selection import Reference, score_candidate
 
     base = trained_checkpoint(tmp_path / "base", tokenizer_dir, calibration_file, dead_layer, harmful_width=True)

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import REPO
 
-from mop import layout, tables
+from mop import tables
+from mop.core import layout
 from mop.driver_check import script_parser
 
 README = (REPO / "README.md").read_text()

@@ -19,9 +19,9 @@ import torch
 from transformers import TrainerCallback
 
 from mop.data import alpaca_prompt
-from mop.io import UsageError, write_json
+from mop.core.io import UsageError, write_json
 from mop.cli import finetune_main
-from mop.layout import LOSS_LOG, PRUNE_META, work_dir_for
+from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
 from mop.recovery import (
     CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints, last_complete_checkpoint, merge_adapter,
@@ -419,7 +419,7 @@ def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
 
 
 def test_interrupted_checkpoint_run_resumes(checkpoint, data_file, tmp_path):
-    from mop.io import UsageError
+    from mop.core.io import UsageError
     from mop.recovery import finetune_checkpoint
 
     out = tmp_path / "prune_iteration_1_ft_1ep"

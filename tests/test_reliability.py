@@ -21,8 +21,8 @@ import pytest
 
 from conftest import REPO, WORDS, make_tokenizer, save_checkpoint, tiny_model
 
-from mop.io import LOCK_NAME, UsageError, exclusive_lock, locked_result, remove_stale_temporaries, sibling_lock
-from mop.layout import PRUNE_META, RUN_CONFIG, WORK_SETTINGS, iteration_dir, work_dir_for
+from mop.core.io import LOCK_NAME, UsageError, exclusive_lock, locked_result, remove_stale_temporaries, sibling_lock
+from mop.core.layout import PRUNE_META, RUN_CONFIG, WORK_SETTINGS, iteration_dir, work_dir_for
 from mop.pruner import PruneSettings, run_pruning
 
 PRUNE = [sys.executable, str(REPO / "Llama2" / "prune.py")]

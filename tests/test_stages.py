@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from conftest import REPO
 
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.stages import (Stage, check_plan, dependants, gpu_slots, job_dependencies, plan_jobs, read_plan, run_gpus,
                         run_local)
 

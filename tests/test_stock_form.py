@@ -23,7 +23,7 @@ from torch.testing import assert_close
 
 from mop.adapter import FAMILIES, get_adapter
 from mop.checkpoint import save_checkpoint
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.surgery import remove_groups, remove_neurons, sync_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module

@@ -18,7 +18,7 @@ from torch.testing import assert_close
 
 from mop.adapter import get_adapter
 from mop.importance import amp_scores, amp_scores_streamed, batch_prompts
-from mop.io import UsageError
+from mop.core.io import UsageError
 from mop.llava import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
 from mop.pruner import PruneSettings, run_pruning
 from mop.streaming import (capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped)

@@ -14,8 +14,8 @@ import mop.teacher_cache as tc
 from mop.batches import RecoveryCollator, prediction_positions
 from mop.distill import OutputHead, final_hidden, kd_sum
 from mop.divergence import coarse_kl, top_k_targets
-from mop.io import UsageError
-from mop.layout import LOSS_LOG
+from mop.core.io import UsageError
+from mop.core.layout import LOSS_LOG
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAD = 3
@@ -77,7 +77,7 @@ def test_an_interrupted_build_resumes_at_the_missing_shard(cache_dir, monkeypatc
 
 
 def test_no_room_for_the_cache_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr("mop.disk.free_bytes", lambda path: 1000)
+    monkeypatch.setattr("mop.core.disk.free_bytes", lambda path: 1000)
     with pytest.raises(UsageError, match="the teacher cache needs about .* --teacher_cache_dir"):
         tc.build_cache(tmp_path / "cache", key(), None, PAD, examples(), progress=False)
     assert not (tmp_path / "cache").exists()

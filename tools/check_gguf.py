@@ -48,7 +48,7 @@ from mop.checkpoint import save_checkpoint  # noqa: E402
 from mop.data import calibration_prompt  # noqa: E402
 from mop.embedded import embedded_checkpoint  # noqa: E402
 from mop.gguf import LlamaCpp, LlamaCppBuild, find_build, load_bindings, quantize  # noqa: E402
-from mop.io import exit_on_usage_error, read_json  # noqa: E402
+from mop.core.io import exit_on_usage_error, read_json  # noqa: E402
 
 GREEDY_TOKENS = 16
 PROMPTS = ["What is the capital of France?", "Write a short poem about the sea.",

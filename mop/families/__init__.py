@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..io import UsageError
+from ..core.io import UsageError
 from . import gemma3, llama, mistral, qwen2, qwen3
 from .base import LORA_PROJECTIONS, DecoderAdapter, Family, count_parameters
 

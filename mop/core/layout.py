@@ -4,7 +4,7 @@ Every stage finds the others' results through these names: a pruning run folder 
 `prune_iteration_<i>/` checkpoints (each with `mop_prune.json`), a recovered checkpoint sits
 beside its source as `<pruned>_ft_<e>ep/` (with `mop_finetune.json`), and a scored checkpoint
 has an `<checkpoint>_eval/` folder with `mop_eval.json`. A folder with its final name is always
-complete (see `mop.io.atomic_directory`).
+complete (see `mop.core.io.atomic_directory`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def objective_of_suffix(suffix: str | None) -> str:
 
 
 # The JSON types of each metadata file's keys, checked whenever the file is read back
-# (mop.io.read_metadata; the reader also names the keys it needs). A file of another shape -- a
+# (mop.core.io.read_metadata; the reader also names the keys it needs). A file of another shape -- a
 # JSON list, `"settings": null`, a number written as text -- is then one line naming the file and
 # the key, never an AttributeError or KeyError in the code that uses it.
 NUMBER = (int, float)

@@ -322,7 +322,7 @@ def json_type_name(value_or_type) -> str:
 
 def read_metadata(path: str | os.PathLike, needs: tuple[str, ...] = (), kind: str | None = None) -> dict:
     """A metadata file the project wrote (mop_prune.json, run_config.json, mop_eval.json, ...):
-    a JSON object holding the keys `needs`, each key of a known type (mop.layout.METADATA_TYPES
+    a JSON object holding the keys `needs`, each key of a known type (mop.core.layout.METADATA_TYPES
     for `kind`, by default the file's name) of that type. Any difference is one UsageError naming
     the file and the key."""
     path = Path(path)
