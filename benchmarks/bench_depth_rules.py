@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from mop.heldout import heldout_texts, mean_token_loss, perplexity, tail_texts  # noqa: E402
 from mop.core.layout import iteration_dir  # noqa: E402
-from mop.models import load_model, resolve_model_name  # noqa: E402
+from mop.models.loading import load_model, resolve_model_name  # noqa: E402
 from mop.path_selection import freeze_startup_objects  # noqa: E402
 from mop.pruner import PruneSettings, run_pruning  # noqa: E402
 from mop.steps import DEPTH_RULES  # noqa: E402

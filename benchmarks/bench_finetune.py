@@ -95,7 +95,7 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
 
 def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dict:
     """Train one configuration in this process; its statistics."""
-    from mop.models import load_model
+    from mop.models.loading import load_model
     from mop.recovery import train_adapter
     from mop.teacher_cache import TeacherCache
 
@@ -117,7 +117,7 @@ def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dic
 
 
 def build_cache(checkpoint: Path, records, work: Path) -> None:
-    from mop.models import load_model, resolve_model_name
+    from mop.models.loading import load_model, resolve_model_name
     from mop.batches import encode_records
     from mop.teacher_cache import build_cache as build, cache_key, pad_id_of
 
@@ -130,7 +130,7 @@ def build_cache(checkpoint: Path, records, work: Path) -> None:
 
 
 def child(args) -> None:
-    from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
+    from mop.models.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
     from mop.path_selection import freeze_startup_objects
 
     torch.set_num_threads(args.threads)
@@ -153,7 +153,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"error: {checkpoint} not found; make it with benchmarks/bench_depth_rules.py")
     runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="mop_bench_ft_") as tmp:
-        from mop.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
+        from mop.models.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
 
         began = time.perf_counter()
         build_cache(checkpoint, load_alpaca_records(str(EMBEDDED_INSTRUCTIONS), args.num_records), Path(tmp))

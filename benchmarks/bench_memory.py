@@ -106,7 +106,7 @@ def ensure_random_model(folder: Path) -> Path:
     """Write the random ~250M model (fp32) and the embedded tokenizer once."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from mop.models import resolve_model_name
+    from mop.models.loading import resolve_model_name
 
     if (folder / "config.json").exists():
         return folder
@@ -121,7 +121,7 @@ def ensure_random_model(folder: Path) -> Path:
 
 
 def model_path(name: str, random_dir: str) -> str:
-    from mop.models import resolve_model_name
+    from mop.models.loading import resolve_model_name
 
     return str(ensure_random_model(Path(random_dir))) if name == RANDOM_NAME else resolve_model_name(name)
 
@@ -149,7 +149,7 @@ def measure(job: dict) -> dict:
     from transformers import AutoTokenizer
 
     from mop.memory import TrainingSetup, estimate_peak
-    from mop.models import load_model
+    from mop.models.loading import load_model
     from mop.recovery import RecoverySettings, train_adapter
 
     baseline_kib = proc_status_kib("VmRSS")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from mop.heldout import heldout_texts, mean_token_loss, tail_texts  # noqa: E402
-from mop.models import load_model  # noqa: E402
+from mop.models.loading import load_model  # noqa: E402
 from mop.path_selection import freeze_startup_objects  # noqa: E402
 from mop.recovery import RecoverySettings, finetune_checkpoint  # noqa: E402
 

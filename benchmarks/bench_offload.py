@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from mop.adapter import get_adapter  # noqa: E402
-from mop.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_records  # noqa: E402
-from mop.models import resolve_model_name  # noqa: E402
+from mop.models.adapter import get_adapter  # noqa: E402
+from mop.models.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_records  # noqa: E402
+from mop.models.loading import resolve_model_name  # noqa: E402
 from mop.importance import amp_scores, amp_scores_streamed, batch_prompts  # noqa: E402
 from mop.streaming import capture_layer_inputs, swapped  # noqa: E402
 
@@ -155,7 +155,7 @@ def layer_bytes(checkpoint: Path) -> tuple[int, int]:
 
 def run_pass(mode: str, checkpoint: Path, prompts: int, batch_size: int, device: str, out: Path) -> None:
     """One pass in this (fresh) process; writes its measurements and scores to `out`."""
-    from mop.models import load_model
+    from mop.models.loading import load_model
 
     batches = calibration(checkpoint, prompts, batch_size)
     torch.set_grad_enabled(False)

@@ -30,7 +30,7 @@ def build_random_model(folder: Path) -> str:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from mop.models import resolve_model_name
+    from mop.models.loading import resolve_model_name
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_name("smollm2-135m-mha"))
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=1024, intermediate_size=2816, num_hidden_layers=12,

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from mop.adapter import get_adapter  # noqa: E402
+from mop.models.adapter import get_adapter  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
-from mop.models import load_model, resolve_model_name  # noqa: E402
+from mop.models.loading import load_model, resolve_model_name  # noqa: E402
 from mop.path_selection import (METRIC_PATHS, PathSelector, build_reference, freeze_startup_objects,  # noqa: E402
                                 held_out_records, probe_setup, reference_batches)
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402

@@ -74,14 +74,14 @@ from transformers import AutoConfig, AutoTokenizer, LlamaConfig  # noqa: E402
 from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
 from mop import latency  # noqa: E402
 from mop import path_selection as paths  # noqa: E402
-from mop.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
-from mop.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
-from mop.configs import config_for_dry_run  # noqa: E402
+from mop.models.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
+from mop.models.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
+from mop.models.configs import config_for_dry_run  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
 from mop.core.io import one_line  # noqa: E402
 from mop.memory import GB, fit_recovery_settings  # noqa: E402
-from mop.models import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
+from mop.models.loading import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
 from mop.batches import encode_records  # noqa: E402

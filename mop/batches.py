@@ -26,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from .data import alpaca_prompt
+from .models.data import alpaca_prompt
 from .core.io import UsageError
 
 IGNORE_INDEX = -100  # label value the losses skip

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import torch
 
-from .adapter import DecoderAdapter, count_parameters
+from .models.adapter import DecoderAdapter, count_parameters
 from .plan import WidthCarry
 from .steps import THIRD_TO_LAST, ScoreFn, depth_choice, plan_live_width_step
 

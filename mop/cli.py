@@ -12,13 +12,13 @@ import argparse
 import dataclasses
 from typing import Callable
 
-from .adapter import default_mlp_only, published_lora
+from .models.adapter import default_mlp_only, published_lora
 from .core.args import OneLineParser, finite_float, settings_defaults, settings_from_args
-from .configs import config_for_dry_run
+from .models.configs import config_for_dry_run
 from .distill import OBJECTIVES
 from .core.io import UsageError, exit_on_usage_error
 from .core.layout import default_tuned_dir
-from .models import load_config, resolve_model_name
+from .models.loading import load_config, resolve_model_name
 from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .preflight import check_heads_writable

@@ -32,12 +32,12 @@ from typing import Callable, Sequence
 
 import torch
 
-from .adapter import check_supported, count_parameters, is_multimodal
+from .models.adapter import check_supported, count_parameters, is_multimodal
 from .core.args import OneLineParser
 from .gguf import OUTTYPES as GGUF_TYPES
 from .core.io import UsageError, check_writable_target, exit_on_usage_error, read_text_file, write_json
 from .core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
-from .models import load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype, text_tokenizer
+from .models.loading import load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype, text_tokenizer
 
 GB = 1024 ** 3
 DEFAULT_PROMPTS = ["What is the capital of France?", "Give three tips for staying healthy.",
@@ -48,7 +48,7 @@ DEFAULT_PROMPTS = ["What is the capital of France?", "Give three tips for stayin
 
 
 def resolve_entry(name: str) -> str:
-    """A model name as everywhere (mop.models.resolve_model_dir), or a results checkpoint named
+    """A model name as everywhere (mop.models.loading.resolve_model_dir), or a results checkpoint named
     the way the tables name it: `<run>/<i>` -> `<run>/prune_iteration_<i>`, `<run>/<i>/ft` (or
     `kd`, `kd+sft`) -> the single recovered folder `prune_iteration_<i>_ft_<e>ep<suffix>`."""
     match = re.match(r"^(?P<run>.+?)/(?P<i>\d+)(?:/(?P<objective>ft|sft|kd|kd\+sft))?/?$", name)

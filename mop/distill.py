@@ -35,9 +35,9 @@ from typing import Callable, Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .adapter import get_adapter
+from .models.adapter import get_adapter
 from .batches import next_tokens, prediction_positions, response_positions
-from .divergence import coarse_kl, full_kl
+from .models.divergence import coarse_kl, full_kl
 from .core.io import UsageError, json_type_name, read_metadata
 from .core.layout import PRUNE_META
 

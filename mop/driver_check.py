@@ -128,15 +128,15 @@ def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str,
 
 
 def check_model_name(name: str) -> None:
-    """MODEL_NAME resolves the way the stages will resolve it (mop.models.resolve_model_dir): a
+    """MODEL_NAME resolves the way the stages will resolve it (mop.models.loading.resolve_model_dir): a
     local folder holding config.json, an embedded name, or a hub id whose config loads. Two of its
     steps are skipped so that a dry run needs neither weights nor the hub: an embedded name is
     accepted without building its checkpoint (minutes), and a hub id with a shipped config
-    (mop.configs.SHIPPED) without loading it -- each only where resolve_model_dir would not take
+    (mop.models.configs.SHIPPED) without loading it -- each only where resolve_model_dir would not take
     the name for a local path first. Offline, any other hub id resolves only from the HF cache."""
-    from .configs import SHIPPED  # imports torch: only once the dependencies are checked
-    from .embedded import EMBEDDED_NAMES
-    from .models import resolve_model_dir
+    from .models.configs import SHIPPED  # imports torch: only once the dependencies are checked
+    from .models.embedded import EMBEDDED_NAMES
+    from .models.loading import resolve_model_dir
 
     if name in EMBEDDED_NAMES and not Path(name).expanduser().is_dir():
         return
@@ -153,9 +153,9 @@ DATA_FLAGS = {"PRUNE_ARGS": "calibration_data", "FT_ARGS": "data"}
 
 
 def check_data_file(setting: str, flag: str, source: str, model_name: str) -> None:
-    """A data source that is a local file by mop.data's rules (a path that exists, or a name that
+    """A data source that is a local file by mop.models.data's rules (a path that exists, or a name that
     looks like one, not a hub id) must be a readable file: read only when its stage starts."""
-    from .data import _looks_like_path, resolve_data_source
+    from .models.data import _looks_like_path, resolve_data_source
 
     source = resolve_data_source(source, model_name)
     path = Path(source)

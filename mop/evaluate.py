@@ -38,12 +38,12 @@ import sys
 import time
 from pathlib import Path
 
-from .adapter import is_multimodal, wrapper_plugin
+from .models.adapter import is_multimodal, wrapper_plugin
 from .core.args import OneLineParser
 from .core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
                  software_versions, write_json)
 from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
+from .models.loading import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
                      resolve_model_dir, saved_dtype, text_tokenizer)
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
@@ -237,7 +237,7 @@ def evaluate_in_process(model_dir: str, tasks: list[str], settings: dict, task_m
 def hflm_model(model_dir: str, settings: dict) -> dict:
     """What HFLM is handed: the model and tokenizer loaded here, not the folder, so every scored
     checkpoint passes the project's checks on load (config against weights, finite weights;
-    mop.models) and a folder written before checkpoints were in stock form (whose config stock
+    mop.models.loading) and a folder written before checkpoints were in stock form (whose config stock
     transformers 5 refuses) is read as its stock form. `auto` is the checkpoint's own dtype,
     as HFLM would choose from the folder."""
     config = load_config(model_dir)

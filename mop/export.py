@@ -6,7 +6,7 @@ For folders written before checkpoints were in stock form: a heads-pruned model 
 wrapper around one) that this project wrote with transformers 4.57 keeps its family's type with a
 hidden size that is not a multiple of its head count, and stock transformers 5, vLLM and `vllm
 serve` refuse it. DST gets every file of SRC byte for byte (weights, tokenizer, the project's
-metadata) except `config.json`, which is rewritten in stock form (mop.stock: the family's twin,
+metadata) except `config.json`, which is rewritten in stock form (mop.models.stock: the family's twin,
 both rope spellings), and `tokenizer_config.json`, whose class is named so that both transformers
 lines load it. The tensors keep their names and bytes, so nothing is re-saved and no model is loaded.
 A folder already in stock form is copied with the same two files normalised. DST must not exist:
@@ -20,11 +20,11 @@ import shutil
 from pathlib import Path
 
 from .core.args import OneLineParser
-from .checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
+from .models.checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
 from .core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
                  read_json_object)
-from .models import check_weights, resolve_model_dir
-from .stock import model_types, stock_config_dict
+from .models.loading import check_weights, resolve_model_dir
+from .models.stock import model_types, stock_config_dict
 
 SKIPPED = (LOCK_NAME,)
 

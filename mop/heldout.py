@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from .adapter import get_adapter
-from .data import calibration_prompt, load_alpaca_records
+from .models.adapter import get_adapter
+from .models.data import calibration_prompt, load_alpaca_records
 from .importance import batch_prompts
 from .path_selection import final_hidden_states, next_token_logprobs, split_outputs
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .adapter import DecoderAdapter
+from .models.adapter import DecoderAdapter
 from .streaming import capture_layer_inputs, stream_layers
 
 

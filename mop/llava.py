@@ -9,7 +9,7 @@ out of pruning and recovery bit-identical. This module provides
   language model text-only and merges it back;
 - `LlavaEval`: the backend with which mop.evaluate's `score_checkpoint` scores text and image tasks;
 - `python -m mop.llava check`: reload a checkpoint with plain transformers and answer an image question.
-The embedded tiny LLaVA itself is built in mop/tiny_llava.py.
+The embedded tiny LLaVA itself is built in mop/models/tiny_llava.py.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from .adapter import get_adapter
+from .models.adapter import get_adapter
 from .core.args import OneLineParser
-from .data import report_shortfall
+from .models.data import report_shortfall
 from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
                        resolve_eval_dtype, score_checkpoint)
 from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
 from .core.layout import CALIBRATION_RECORD
-from .models import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
+from .models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
 from .recovery import RecoveryHooks, finetune_checkpoint
 
 TASKS_VISION = Path(__file__).resolve().parent / "tasks_vision"

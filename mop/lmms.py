@@ -49,7 +49,7 @@ from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_na
                        print_summary, score_checkpoint, summarize)
 from .core.io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
 from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models import check_weights, load_config, resolve_model_dir
+from .models.loading import check_weights, load_config, resolve_model_dir
 from .tasks_lmms.make_parquet import ensure_parquet
 
 REPO = Path(__file__).resolve().parents[1]

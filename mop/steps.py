@@ -22,10 +22,10 @@ from typing import Callable
 
 import torch
 
-from .adapter import DecoderAdapter, count_parameters, get_adapter
+from .models.adapter import DecoderAdapter, count_parameters, get_adapter
 from .importance import ImportanceScores
 from .core.io import UsageError
-from .models import build_meta_model
+from .models.loading import build_meta_model
 from .plan import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 

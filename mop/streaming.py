@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .adapter import DecoderAdapter
+from .models.adapter import DecoderAdapter
 from .core.io import UsageError
 
 OFFLOAD_MODES = ("auto", "on", "off")

@@ -6,7 +6,7 @@ teacher costs a forward pass per step of every recovery and its weights sit besi
 the same dense model on the same data, so this module runs the teacher once and stores, per
 prediction position (every token of an example but its last), the top-k log-probabilities, their
 token ids and the log of the mass outside them; `--objective kd` then compares the student on
-those k + 1 buckets (mop/divergence.py `coarse_kl`, the path criterion's KL).
+those k + 1 buckets (mop/models/divergence.py `coarse_kl`, the path criterion's KL).
 
     python -m mop.teacher_cache --teacher meta-llama/Meta-Llama-3-8B --cache_dir Llama3/results_llama3/teacher_cache
 
@@ -32,13 +32,13 @@ from typing import Sequence
 import torch
 
 from .batches import RecoveryCollator, training_examples
-from .data import load_alpaca_records, resolve_data_source
+from .models.data import load_alpaca_records, resolve_data_source
 from .core.disk import check_free_space
 from .distill import OutputHead, final_hidden, use_bf16
-from .divergence import top_k_targets
+from .models.divergence import top_k_targets
 from .core.io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
 from .core.layout import TEACHER_COMPLETE, TEACHER_KEY
-from .models import load_config, load_model, resolve_model_dir
+from .models.loading import load_config, load_model, resolve_model_dir
 from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = TEACHER_KEY, TEACHER_COMPLETE

@@ -19,7 +19,7 @@ cd "$REPO"
 import sys
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-from mop.models import resolve_model_name
+from mop.models.loading import resolve_model_name
 from mop.core.io import write_json
 
 ckpt, data = sys.argv[1], sys.argv[2]

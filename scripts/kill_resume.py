@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mop.core.layout import FINETUNE_META, PRUNE_META, RUN_CONFIG, CHECKPOINT_DIR  # noqa: E402
-from mop.models import check_weights  # noqa: E402
+from mop.models.loading import check_weights  # noqa: E402
 
 PRUNE = [sys.executable, str(REPO / "Llama2" / "prune.py")]
 FINETUNE = [sys.executable, str(REPO / "Llama2" / "finetune.py")]
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     # Convert the embedded model now (first use), so that it does not lengthen the timed reference.
-    subprocess.run([sys.executable, "-c", f"from mop.models import resolve_model_name; resolve_model_name({MODEL!r})"],
+    subprocess.run([sys.executable, "-c", f"from mop.models.loading import resolve_model_name; resolve_model_name({MODEL!r})"],
                    check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     rng = random.Random(args.seed)
     failed = False

@@ -300,7 +300,7 @@ mop_finish() {
 
 mop_resolve_model() {
     # Embedded names (smollm2-135m, ...) become their cached checkpoint folder.
-    "$PYTHON" -c "import sys; from mop.models import resolve_model_name; print(resolve_model_name(sys.argv[1]))" "$1"
+    "$PYTHON" -c "import sys; from mop.models.loading import resolve_model_name; print(resolve_model_name(sys.argv[1]))" "$1"
 }
 
 mop_finetune_cmd() {

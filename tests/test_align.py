@@ -7,7 +7,7 @@ import torch
 from conftest import tiny_config
 
 from mop.cli import prune_main
-from mop.configs import config_for_dry_run
+from mop.models.configs import config_for_dry_run
 from mop.plan import LayerShape, PlanError, parse_decisions, plan_width_step
 from mop.pruner import PruneSettings, run_pruning
 from mop.steps import simulate_path

@@ -12,8 +12,8 @@ import regex
 import torch
 from conftest import WORDS
 
-from mop.checkpoint import remove_gguf_copy, save_checkpoint
-from mop.embedded import BOS, CHATML_TEMPLATE, EOS, embedded_checkpoint, gguf_path, is_cached
+from mop.models.checkpoint import remove_gguf_copy, save_checkpoint
+from mop.models.embedded import BOS, CHATML_TEMPLATE, EOS, embedded_checkpoint, gguf_path, is_cached
 
 TEXTS = [
     "The year 2024 had 366 days.",

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 
 import mop.path_selection as selection
 from conftest import tiny_model
-from mop.adapter import get_adapter
+from mop.models.adapter import get_adapter
 from mop.candidates import candidate
 from mop.importance import amp_scores
 from mop.path_selection import PathSelector, build_reference, probe_setup, reference_batches

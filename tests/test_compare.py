@@ -16,7 +16,7 @@ import torch
 from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree  # noqa: F401 (a fixture)
 
 from mop import compare
-from mop.models import load_model, resolve_model_name
+from mop.models.loading import load_model, resolve_model_name
 from mop.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"
@@ -157,7 +157,7 @@ def test_a_llava_checkpoint_answers_about_the_image(capsys):
     """tiny-llava (random vision tower): the column holds the greedy answer of mop.llava's own
     image-question path; without --image it is one line."""
     from mop.llava import SHIPPED_QUESTIONS, answer_image_question, load_image_questions, open_image
-    from mop.models import resolve_model_name
+    from mop.models.loading import resolve_model_name
 
     entry = load_image_questions(SHIPPED_QUESTIONS, limit=1)[0]
     data, _ = run_compare(capsys, "--models", "tiny-llava", "--image", str(entry["image"]), "--prompt",

@@ -59,7 +59,7 @@ def transformers_greedy(name: str) -> list[int]:
     token ids mop.compare gives it."""
     import torch
 
-    from mop.models import load_model, resolve_model_name
+    from mop.models.loading import load_model, resolve_model_name
 
     model, tokenizer = load_model(resolve_model_name(name), torch.float32, "cpu")
     inputs = compare.model_inputs(model, tokenizer, PROMPT, None, chat=True)

@@ -19,11 +19,11 @@ from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree 
 
 from mop import evaluate, latency, teacher_cache
 from mop.cli import finetune_main, prune_main
-from mop.data import report_shortfall
+from mop.models.data import report_shortfall
 from mop.importance import ImportanceScores, amp_scores
 from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
-from mop.models import load_model
+from mop.models.loading import load_model
 from mop.pruner import PruneSettings, run_pruning
 from mop.recovery import RecoverySettings, train_adapter
 

@@ -12,7 +12,7 @@ from conftest import tiny_model
 from safetensors.torch import load_file
 from test_pruning import run_cli, settings, snapshot
 
-from mop.adapter import get_adapter
+from mop.models.adapter import get_adapter
 from mop.importance import amp_scores, batch_prompts
 from mop.path_selection import PathSelector, build_reference
 from mop.plan import WidthCarry
@@ -42,7 +42,7 @@ def checkpoint_with_pass_through(tokenizer_dir, path, layers: int, pass_through:
 def prompt_batches(tokenizer_dir, calibration_file, batch_size):
     from transformers import AutoTokenizer
 
-    from mop.data import calibration_prompt, load_alpaca_records
+    from mop.models.data import calibration_prompt, load_alpaca_records
 
     prompts = [calibration_prompt(r) for r in load_alpaca_records(calibration_file, 12)]
     return batch_prompts(AutoTokenizer.from_pretrained(tokenizer_dir), prompts, batch_size, 64)

@@ -255,7 +255,7 @@ def test_an_earlier_llama_typed_folder_is_scored(tmp_path):
     """A heads-pruned folder written before checkpoints were in stock form (the 4.57-era fixture,
     whose config stock transformers 5 refuses) is scored by lm_eval through the project's loader,
     with the answers of hand scoring on the same model."""
-    from mop.models import load_model
+    from mop.models.loading import load_model
 
     model_dir = REPO / "tests" / "fixtures" / "pre_stock" / "llama_mha_heads"
     tasks_dir = tmp_path / "tasks"

@@ -15,7 +15,7 @@ from conftest import (FAMILIES, REPO, WORDS, family_config, family_model, gemma_
                       hand_scored_multiple_choice, save_checkpoint)
 from torch.testing import assert_close
 
-from mop.adapter import count_parameters, get_adapter
+from mop.models.adapter import count_parameters, get_adapter
 from mop.importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
 from mop.plan import WidthCarry
 from mop.pruner import PruneSettings, run_pruning
@@ -204,7 +204,7 @@ def test_metric_paths_score_the_logits_the_model_makes(family, tokenizer):
 
 def prune_settings(base, save_dir, data, family, **kw) -> PruneSettings:
     """GLG with heads pruned where the family's checkpoints can be written with pruned heads
-    (Gemma-3's cannot: mop.stock), MLP-only for Gemma-3."""
+    (Gemma-3's cannot: mop.models.stock), MLP-only for Gemma-3."""
     return PruneSettings(**{**dict(model_name=str(base), save_dir=str(save_dir), num_iterations=3,
                                    decision_sequence="GLG", calibration_data=str(data), num_calibration_prompts=8,
                                    calibration_batch_size=4, device="cpu", mlp_only=family == "gemma3_text"), **kw})
@@ -370,9 +370,9 @@ def test_llava_around_qwen2_goes_through_the_wrapper_code(tokenizer_dir, tmp_pat
     from test_llava import VISION_CONFIG
     from transformers import AutoModelForImageTextToText, AutoTokenizer, CLIPVisionConfig
 
-    from mop.adapter import published_lora
+    from mop.models.adapter import published_lora
     from mop.llava import SHIPPED_QUESTIONS, image_calibration_builder, vision_fingerprint
-    from mop.tiny_llava import build_llava
+    from mop.models.tiny_llava import build_llava
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, model_input_names=["input_ids", "attention_mask"])
     causal_lm = family_model("qwen2", kv_heads=4, layers=4)
@@ -414,7 +414,7 @@ def independent_count(model_type, hidden, intermediate, layers, heads, kv, head_
 
 @pytest.mark.parametrize("name", list(PUBLISHED))
 def test_shipped_config_dry_run_sizes_equal_an_independent_count(name, capsys):
-    from mop.configs import config_for_dry_run
+    from mop.models.configs import config_for_dry_run
 
     model_type, hidden, intermediate, layers, heads, kv, head_dim, vocab = PUBLISHED[name]
     config = config_for_dry_run(name)
@@ -434,8 +434,8 @@ def test_shipped_config_dry_run_sizes_equal_an_independent_count(name, capsys):
 
 
 def test_width_mode_and_lora_default_to_the_family():
-    from mop.adapter import default_mlp_only, published_lora
-    from mop.configs import config_for_dry_run
+    from mop.models.adapter import default_mlp_only, published_lora
+    from mop.models.configs import config_for_dry_run
 
     for name in PUBLISHED:
         config = config_for_dry_run(name)

@@ -16,7 +16,7 @@ from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokeni
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
-from mop.adapter import LORA_PROJECTIONS
+from mop.models.adapter import LORA_PROJECTIONS
 from mop.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
 
 CONFIG = REPO / "configs" / "fsdp.yaml"

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from conftest import tiny_model
 
-from mop.adapter import get_adapter
+from mop.models.adapter import get_adapter
 from mop.importance import amp_scores, batch_prompts
 
 PROMPTS = [

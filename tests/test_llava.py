@@ -18,7 +18,7 @@ import torch
 from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multiple_choice, lora_modules, run_script
 from torch.testing import assert_close
 
-from mop.adapter import get_adapter
+from mop.models.adapter import get_adapter
 from mop.core.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
 from mop.evaluate import TASKS_DIR
@@ -27,7 +27,7 @@ from mop.llava import (
     check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
     load_image_questions, merge_lm_eval_results, open_image, record_calibration_images, vision_fingerprint,
 )
-from mop.tiny_llava import build_llava
+from mop.models.tiny_llava import build_llava
 from mop.pruner import PruneSettings, run_pruning
 from mop.surgery import remove_groups, remove_neurons, sync_config
 
@@ -62,7 +62,7 @@ def make_text_model(tokenizer_dir, seed: int = 0):
 
 
 def make_tiny_llava(tokenizer_dir, seed: int = 0):
-    """(model, processor): a random Llama wrapped by mop.tiny_llava.build_llava with a random CLIP tower."""
+    """(model, processor): a random Llama wrapped by mop.models.tiny_llava.build_llava with a random CLIP tower."""
     from transformers import CLIPVisionConfig
 
     causal_lm, tokenizer = make_text_model(tokenizer_dir, seed)

@@ -8,10 +8,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from mop import memory
-from mop.configs import config_for_dry_run
+from mop.models.configs import config_for_dry_run
 from mop.core.io import UsageError
 from mop.memory import TrainingSetup, estimate_peak, plan_recovery
-from mop.adapter import LORA_PROJECTIONS
+from mop.models.adapter import LORA_PROJECTIONS
 from mop.recovery import RecoverySettings
 
 PAPER_CONFIGS = ("meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B")

@@ -10,9 +10,9 @@ import torch
 from conftest import REPO, tiny_config
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from mop.adapter import count_parameters
+from mop.models.adapter import count_parameters
 from mop.cli import prune_main
-from mop.configs import config_for_dry_run
+from mop.models.configs import config_for_dry_run
 from mop.plan import LayerShape, parse_decisions, plan_width_step
 from mop.pruner import PruneSettings, run_pruning
 from mop.steps import simulate_path
@@ -168,9 +168,9 @@ def test_run_saves_reloadable_checkpoints_with_consistent_configs(checkpoint_fac
 
 
 def test_reloaded_logits_equal_in_memory_logits(checkpoint_factory, calibration_file, tmp_path):
-    from mop.adapter import get_adapter
+    from mop.models.adapter import get_adapter
     from mop.importance import amp_scores
-    from mop.models import load_model
+    from mop.models.loading import load_model
     from mop.pruner import calibration_batches
 
     base = checkpoint_factory(kv_heads=4, layers=5)
@@ -214,8 +214,8 @@ def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path, tokenizer_dir
     """hidden 4096 is not a multiple of 31 heads (LLaMA-2-7B with one head pruned): the project's
     writer stores it as its Mistral twin, with an explicit head_dim, which stock from_pretrained
     loads with the same logits."""
-    from mop.adapter import get_adapter
-    from mop.checkpoint import save_checkpoint
+    from mop.models.adapter import get_adapter
+    from mop.models.checkpoint import save_checkpoint
     from mop.surgery import remove_groups, sync_config
 
     config = LlamaConfig(hidden_size=4096, intermediate_size=32, num_hidden_layers=1, num_attention_heads=32,

@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from mop.data import alpaca_prompt
+from mop.models.data import alpaca_prompt
 from mop.core.io import UsageError, write_json
 from mop.cli import finetune_main
 from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
@@ -45,7 +45,7 @@ def tokenizer():
     """The embedded SmolLM2 tokenizer (adds no BOS); converted on first use if not cached."""
     from transformers import AutoTokenizer
 
-    from mop.models import resolve_model_name
+    from mop.models.loading import resolve_model_name
 
     return AutoTokenizer.from_pretrained(resolve_model_name("smollm2-135m"))
 
@@ -485,7 +485,7 @@ def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_i
     micro-batch too (the plan is made for one process's share); NUM_GPUS=3 with --grad_accum 4
     would change the effective batch: a one-line error before anything is loaded."""
     import mop.recovery as recovery
-    from mop.models import load_config
+    from mop.models.loading import load_config
 
     config = load_config(str(checkpoint))
     settings = tiny_settings(batch_size=4, grad_accum=4, max_memory_gb=0.7)  # fits micro-batch 2, not 4

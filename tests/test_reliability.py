@@ -458,7 +458,7 @@ def test_two_prune_runs_on_one_folder(assets, cache, tmp_path):
 
 FAKE_CACHE_BUILD = HANDSHAKE + textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
-    import mop.embedded as embedded
+    import mop.models.embedded as embedded
     from conftest import tiny_model, make_tokenizer
     from transformers import AutoTokenizer
     tokenizer_dir, role, ready = sys.argv[2], sys.argv[3], Path(sys.argv[4])
@@ -501,7 +501,7 @@ def test_two_first_uses_of_the_model_cache_both_succeed(tmp_path):
 def test_two_real_first_uses_of_the_embedded_model(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(REPO), "MOP_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
-    code = "import sys; from mop.models import resolve_model_name; print(resolve_model_name('smollm2-135m'))"
+    code = "import sys; from mop.models.loading import resolve_model_name; print(resolve_model_name('smollm2-135m'))"
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     for proc in procs:

@@ -21,8 +21,8 @@ from conftest import REPO, family_model, run_script
 from test_llava import VISION_CONFIG
 from torch.testing import assert_close
 
-from mop.adapter import FAMILIES, get_adapter
-from mop.checkpoint import save_checkpoint
+from mop.models.adapter import FAMILIES, get_adapter
+from mop.models.checkpoint import save_checkpoint
 from mop.core.io import UsageError
 from mop.surgery import remove_groups, remove_neurons, sync_config
 
@@ -126,7 +126,7 @@ def pruned_folders(tmp_path_factory, tokenizer_dir):
     Llama (heads) and Qwen2 (groups), each written by the project's checkpoint writer."""
     from transformers import AutoTokenizer, CLIPVisionConfig
 
-    from mop.tiny_llava import build_llava
+    from mop.models.tiny_llava import build_llava
 
     root = tmp_path_factory.mktemp("stock")
     folders = {}
@@ -180,7 +180,7 @@ def test_every_pruned_checkpoint_loads_in_a_fresh_stock_interpreter(python, prun
 
 
 def test_the_project_reloads_what_it_wrote(pruned_folders):
-    from mop.models import load_model
+    from mop.models.loading import load_model
 
     for case, (path, live) in pruned_folders.items():
         model, _ = load_model(str(path), torch.float32, "cpu")
@@ -251,7 +251,7 @@ def fixture_logits():
 def test_the_project_reads_its_earlier_llama_typed_folders():
     """A heads-pruned folder written by the 4.57-era code: stock transformers 5 refuses its config,
     the project reads it as its stock form with the logits the live model had."""
-    from mop.models import load_model
+    from mop.models.loading import load_model
 
     written = json.loads((FIXTURE / "llama_mha_heads" / "config.json").read_text())
     assert written["model_type"] == "llama" and written["hidden_size"] % written["num_attention_heads"] != 0

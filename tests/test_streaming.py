@@ -16,7 +16,7 @@ from test_importance import PROMPTS
 from test_llava import make_tiny_llava
 from torch.testing import assert_close
 
-from mop.adapter import get_adapter
+from mop.models.adapter import get_adapter
 from mop.importance import amp_scores, amp_scores_streamed, batch_prompts
 from mop.core.io import UsageError
 from mop.llava import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
@@ -99,9 +99,9 @@ def test_streaming_needs_only_one_decoder_layer_in_memory(tokenizer, checkpoint_
 
 
 def test_streamed_scores_of_the_embedded_model(tmp_path):
-    from mop.data import calibration_prompt, load_alpaca_records, resolve_data_source
-    from mop.models import resolve_model_name
-    from mop.models import load_model
+    from mop.models.data import calibration_prompt, load_alpaca_records, resolve_data_source
+    from mop.models.loading import resolve_model_name
+    from mop.models.loading import load_model
 
     model, tokenizer = load_model(resolve_model_name("smollm2-135m"), torch.float32, "cpu")
     records = load_alpaca_records(resolve_data_source("auto", "smollm2-135m"), 12)

@@ -7,7 +7,7 @@ import torch
 from conftest import tiny_model
 from transformers import LlamaForCausalLM
 
-from mop.adapter import count_parameters, get_adapter
+from mop.models.adapter import count_parameters, get_adapter
 from mop.plan import LayerShape
 from mop.steps import layer_shape
 from mop.surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
@@ -129,7 +129,7 @@ def test_generation_with_kv_cache_matches_no_cache_after_pruning(tiny_gqa):
 
 
 def test_surgery_works_on_meta_tensors():
-    from mop.models import build_meta_model
+    from mop.models.loading import build_meta_model
 
     model = build_meta_model(tiny_model(kv_heads=2).config)
     adapter = get_adapter(model)

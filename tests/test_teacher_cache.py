@@ -13,7 +13,7 @@ from test_packing import examples
 import mop.teacher_cache as tc
 from mop.batches import RecoveryCollator, prediction_positions
 from mop.distill import OutputHead, final_hidden, kd_sum
-from mop.divergence import coarse_kl, top_k_targets
+from mop.models.divergence import coarse_kl, top_k_targets
 from mop.core.io import UsageError
 from mop.core.layout import LOSS_LOG
 
@@ -116,7 +116,7 @@ def test_auto_teacher_mode_follows_the_memory_plan(pruned_and_dense, monkeypatch
 
     import mop.recovery as recovery
     from mop.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
-    from mop.models import load_config
+    from mop.models.loading import load_config
 
     dense, pruned, _ = pruned_and_dense
     config = load_config(str(pruned))

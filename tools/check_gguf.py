@@ -9,7 +9,7 @@ That machinery (finding the build, converting, quantising, running) is mop/gguf.
 Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smollm2-135m-mha)
 and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
 with the embedded tokenizer and one of its 4 heads pruned (3 x 32 != hidden 128), which the
-project writes as its Mistral twin (mop/stock.py) and the converter maps to its llama architecture. Each is
+project writes as its Mistral twin (mop/models/stock.py) and the converter maps to its llama architecture. Each is
 converted to f32 and q8_0; a q8_0 conversion must not fall back to f16 for any tensor.
 Q4_K_M (llama.cpp's `llama_model_quantize`, from the f32 GGUF): the dense model and the same two
 LGGL checkpoints pruned with --align 256. k-quants need rows that are multiples of 256; SmolLM2's
@@ -44,9 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mop import gguf  # noqa: E402
-from mop.checkpoint import save_checkpoint  # noqa: E402
-from mop.data import calibration_prompt  # noqa: E402
-from mop.embedded import embedded_checkpoint  # noqa: E402
+from mop.models.checkpoint import save_checkpoint  # noqa: E402
+from mop.models.data import calibration_prompt  # noqa: E402
+from mop.models.embedded import embedded_checkpoint  # noqa: E402
 from mop.gguf import LlamaCpp, LlamaCppBuild, find_build, load_bindings, quantize  # noqa: E402
 from mop.core.io import exit_on_usage_error, read_json  # noqa: E402
 
@@ -103,7 +103,7 @@ def random_llama(hidden: int, heads: int, kv_heads: int, layers: int):
 
 def prune_head(model, head: int):
     """The project's width-step surgery removing one head (group) from every layer; returns the model."""
-    from mop.adapter import get_adapter
+    from mop.models.adapter import get_adapter
     from mop.surgery import remove_groups, sync_config
 
     adapter = get_adapter(model)

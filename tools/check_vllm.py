@@ -16,7 +16,7 @@ groups) that removes one group (6 x 32 != 256); and a tiny LLaVA (random MHA lan
 
 Every checkpoint is loaded by vLLM exactly as the project wrote it, with nothing registered or
 patched in the vLLM process: heads-pruned Llamas are written in stock form (as their Mistral twin,
-mop/stock.py), which vLLM serves with its Llama implementation. A checkpoint vLLM refuses fails
+mop/models/stock.py), which vLLM serves with its Llama implementation. A checkpoint vLLM refuses fails
 the check.
 
 Compared on the same token ids (fp32, CPU):
@@ -208,7 +208,7 @@ def tiny_gqa(work: Path) -> Path:
     small enough that the exact budget affords a whole group in the first G steps."""
     from check_gguf import random_llama
 
-    from mop.checkpoint import save_checkpoint
+    from mop.models.checkpoint import save_checkpoint
 
     target = work / "tiny_gqa_8_heads_4_groups"
     if not target.exists():
@@ -222,8 +222,8 @@ def tiny_llava_heads_pruned(work: Path) -> Path:
     surgery: its language model is written as the Mistral twin (7 x 32 != 256)."""
     from check_gguf import prune_head, random_llama
 
-    from mop.checkpoint import save_checkpoint
-    from mop.tiny_llava import build_llava, tiny_vision_config
+    from mop.models.checkpoint import save_checkpoint
+    from mop.models.tiny_llava import build_llava, tiny_vision_config
 
     target = work / "tiny_llava_7_of_8_heads"
     if not target.exists():
@@ -239,7 +239,7 @@ def llava_language_model(work: Path) -> Path:
     needs CUDA torch and is hidden from the vLLM processes)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlavaForConditionalGeneration
 
-    from mop.checkpoint import save_checkpoint
+    from mop.models.checkpoint import save_checkpoint
 
     llava_dir = tiny_llava_heads_pruned(work)
     target = work / "tiny_llava_7_of_8_heads_language_model"
@@ -254,7 +254,7 @@ def llava_language_model(work: Path) -> Path:
 
 def checkpoints(work: Path) -> list[tuple[str, Path]]:
     """(table name, folder) of every checkpoint the check serves; pruning runs are made once."""
-    from mop.embedded import embedded_checkpoint
+    from mop.models.embedded import embedded_checkpoint
 
     return [
         ("dense smollm2-135m", embedded_checkpoint("smollm2-135m")),

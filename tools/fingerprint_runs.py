@@ -34,7 +34,7 @@ def tiny_qwen3(folder: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
-    from mop.embedded import embedded_checkpoint
+    from mop.models.embedded import embedded_checkpoint
 
     if (folder / "config.json").is_file():
         return folder

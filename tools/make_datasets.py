@@ -1267,7 +1267,7 @@ Explain why the Moon seems to change shape.||The Moon does not make its own ligh
 
 
 def heldout_text(record: dict) -> str:
-    """The calibration format followed by the answer (as mop/data.py `calibration_prompt` writes
+    """The calibration format followed by the answer (as mop/models/data.py `calibration_prompt` writes
     it), i.e. the text whose perplexity the task measures."""
     if record["input"]:
         prompt = f"Instruction: {record['instruction']}\nInput: {record['input']}\nResponse:"

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from .embedded import EMBEDDED_NAMES
-from .core.io import UsageError, one_line, read_json_list
+from ..core.io import UsageError, one_line, read_json_list
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"
 HUB_ALPACA = "yahma/alpaca-cleaned"
 FIELDS = ("instruction", "input", "output")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
-from .core.io import UsageError
+from ..core.io import UsageError
 
 CONTROL_TOKEN_TYPE = 3  # llama.cpp token type of special (control) tokens
 PRE_TOKENIZERS = ("smollm", "gpt2", "default")  # GGUF pre-tokenizer names this module can rebuild

@@ -2,7 +2,7 @@
 
 Every checkpoint the project writes (embedded model, pruned iteration, recovered model, the tiny
 multimodal model) goes through `save_checkpoint`, so they all get the same fixes:
-- the config is in stock form (mop.stock): a heads-pruned model whose family's config refuses its
+- the config is in stock form (mop.models.stock): a heads-pruned model whose family's config refuses its
   shape is written as the stock twin its family names, which computes the same function, so stock
   transformers 5, vLLM and GGUF converters load it; the legacy rope keys are written beside
   `rope_parameters` so transformers 4.57 reads it right;
@@ -44,7 +44,7 @@ def save_checkpoint(model, processing, directory: str | os.PathLike) -> None:
 
 def stock_model(model):
     """`model`, or the stock model that computes the same function and shares its tensors (no
-    copy), when the model's own config cannot be written (mop.stock)."""
+    copy), when the model's own config cannot be written (mop.models.stock)."""
     import torch  # heavy: imported on use
 
     from .adapter import model_class

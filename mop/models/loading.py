@@ -16,7 +16,7 @@ import torch
 
 from .adapter import check_supported, is_multimodal, model_class, text_config_of
 from .embedded import EMBEDDED_NAMES, embedded_checkpoint
-from .core.io import UsageError, one_line, read_json_object
+from ..core.io import UsageError, one_line, read_json_object
 from .stock import config_from_dict, model_types, stock_config_dict
 from .tiny_llava import TINY_LLAVA, tiny_llava_checkpoint
 
@@ -109,7 +109,7 @@ def resolve_device(name: str) -> str:
 
 def load_config(model_path: str):
     """A checkpoint's config; one written before checkpoints were in stock form (a heads-pruned
-    folder whose config transformers 5 refuses) is read as its stock form (mop.stock)."""
+    folder whose config transformers 5 refuses) is read as its stock form (mop.models.stock)."""
     from transformers import AutoConfig  # heavy: imported on use
 
     if model_path.startswith((".", "/", "~")) and not Path(model_path).expanduser().exists():

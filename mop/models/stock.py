@@ -6,9 +6,9 @@ count, which is what pruning attention heads makes. Each family says (mop/famili
 own config takes a shape and, if not, which other stock model_type computes the same function
 (its twin). This module applies that to a config dict, to a wrapper's `text_config`, and to a
 config object about to be written, so that:
-- every checkpoint the project writes is in stock form (mop.checkpoint);
+- every checkpoint the project writes is in stock form (mop.models.checkpoint);
 - checkpoints written before (heads-pruned folders of the family's own type) still load here
-  (mop.models) and can be rewritten in stock form (`python -m mop.export`).
+  (mop.models.loading) and can be rewritten in stock form (`python -m mop.export`).
 
 Both rope spellings are written: transformers 5 reads `rope_parameters`, 4.57 reads only the
 legacy keys each family names (`Family.legacy_rope`).
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import copy
 
-from .families import FAMILIES, MULTIMODAL_WRAPPERS
-from .core.io import UsageError
+from ..families import FAMILIES, MULTIMODAL_WRAPPERS
+from ..core.io import UsageError
 
 def with_legacy_rope(config: dict) -> dict:
     """The family's legacy rope keys beside `rope_parameters`, for transformers 4.57 readers."""

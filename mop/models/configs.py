@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from .adapter import SHIPPED_CONFIGS
-from .core.io import UsageError
-from .models import load_config, resolve_model_name
+from ..core.io import UsageError
+from .loading import load_config, resolve_model_name
 
-CONFIG_DIR = Path(__file__).resolve().parent / "assets" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "assets" / "configs"
 SHIPPED = SHIPPED_CONFIGS  # hub id -> file, from each family (mop/families)
 
 

