@@ -1,4 +1,4 @@
-"""Benchmark (prints numbers): mop.memory's peak estimate against the measured peak of LoRA recovery.
+"""Benchmark (prints numbers): mop.recover.memory's peak estimate against the measured peak of LoRA recovery.
 
     python benchmarks/bench_memory.py                                  # 12 rows, 512 tokens (~15 min, 2 cores)
     python benchmarks/bench_memory.py --max_length 256                 # the same at 256 tokens (~6 min)
@@ -7,7 +7,7 @@
 Every row is a fresh Python process (so one run's allocator state cannot leak into the next) that
 imports torch/transformers/peft, records its resident memory (the baseline), loads the model in
 fp32 on the CPU exactly as finetune.py does, resets the kernel's peak-RSS mark, and runs two
-optimizer steps of `mop.recovery.train_adapter` (published LoRA: r=32, alpha=10, dropout 0.05,
+optimizer steps of `mop.recover.recovery.train_adapter` (published LoRA: r=32, alpha=10, dropout 0.05,
 seven projections) at the given micro-batch with one accumulation step (the second step runs
 with AdamW's states allocated). Measured = peak RSS (VmHWM) - baseline; the weights count in both
 columns. Sequences are exactly --max_length tokens (the longest batch a run can meet); with a
@@ -128,7 +128,7 @@ def model_path(name: str, random_dir: str) -> str:
 
 def exact_length_records(tokenizer, lengths: list[int]) -> list[dict]:
     """Alpaca records whose training examples have exactly these token counts (prompt + response + EOS)."""
-    from mop.batches import encode_records
+    from mop.recover.batches import encode_records
 
     base = {"instruction": "Repeat the word apple.", "input": ""}
     prompt_tokens = len(encode_records(tokenizer, [{**base, "output": FILLER_WORD}], 10**6)[0]["input_ids"]) - 1
@@ -148,9 +148,9 @@ def measure(job: dict) -> dict:
     import transformers.trainer  # noqa: F401
     from transformers import AutoTokenizer
 
-    from mop.memory import TrainingSetup, estimate_peak
+    from mop.recover.memory import TrainingSetup, estimate_peak
     from mop.models.loading import load_model
-    from mop.recovery import RecoverySettings, train_adapter
+    from mop.recover.recovery import RecoverySettings, train_adapter
 
     baseline_kib = proc_status_kib("VmRSS")
     model, tokenizer = load_model(job["path"], torch.float32, "cpu")
@@ -222,7 +222,7 @@ def main(argv=None):
                 print(f"  {name} micro-batch {micro} checkpointing {'on' if ckpt else 'off'}: estimate "
                       f"{r['estimate_bytes'] / 2**30:.3f} GB, measured {r['measured_bytes'] / 2**30:.3f} GB "
                       f"({r['seconds']} s)", flush=True)
-    print(f"\nLoRA recovery peak memory, estimate (mop.memory) vs measured (peak RSS - baseline after imports), "
+    print(f"\nLoRA recovery peak memory, estimate (mop.recover.memory) vs measured (peak RSS - baseline after imports), "
           f"fp32 on CPU, sequences of {args.max_length} tokens, {torch.get_num_threads()} threads")
     off = print_rows(rows)
     print(f"{len(rows) - off} of {len(rows)} rows within {100 * TOLERANCE:.0f}%")

@@ -18,12 +18,12 @@ each stage is run through the project's own functions, timed, and its peak memor
                         instruction set) and one depth step (mop.pruner)
   L step, block_influence  one depth step under --depth_rule block_influence: the calibration pass
                         scores every layer (1 - cos of its input and output), the lowest goes
-  recovery, packed sft  10 steps of mop.recovery.train_adapter with the drivers' defaults (LoRA r=32,
+  recovery, packed sft  10 steps of mop.recover.recovery.train_adapter with the drivers' defaults (LoRA r=32,
                         alpha 10, batch 4 x 4, max length 512, packed rows) fitted to the cap by
-                        mop.memory's plan; every example is 512 - k tokens (k = 0, 1, ...) so the
+                        mop.recover.memory's plan; every example is 512 - k tokens (k = 0, 1, ...) so the
                         first, longest batch is the worst case
   teacher cache         the teacher pass of distillation over those examples, stored once (top-64
-                        log-probs + tail per position, mop.teacher_cache; the current model stands in
+                        log-probs + tail per position, mop.recover.teacher_cache; the current model stands in
                         for the dense teacher)
   recovery, cache kd    10 steps of --objective kd reading that cache (no teacher on the GPU)
   lm_eval, 20 items     20 items of the local task mop_arc through stock lm_eval (HFLM on the model)
@@ -80,14 +80,14 @@ from mop.models.configs import config_for_dry_run  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.importance import amp_scores  # noqa: E402
 from mop.core.io import one_line  # noqa: E402
-from mop.memory import GB, fit_recovery_settings  # noqa: E402
+from mop.recover.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models.loading import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
 from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
 from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.batches import encode_records  # noqa: E402
-from mop.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
+from mop.recover.batches import encode_records  # noqa: E402
+from mop.recover.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
 from mop.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
-from mop.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
+from mop.recover.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 EVAL_TASK = "mop_arc"
@@ -308,7 +308,7 @@ def merged_report(state: dict, report, plan) -> str:
 
 def teacher_cache(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
     """The teacher pass of distillation, once: the current model stands in for the dense teacher and
-    its top-64 targets over the recovery records are stored (mop.teacher_cache)."""
+    its top-64 targets over the recovery records are stored (mop.recover.teacher_cache)."""
     settings, _, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer, "kd")
     examples = encode_records(tokenizer, records, settings.max_length)
     key = {"teacher": "random weights", "tokenizer": tokenizer_fingerprint(tokenizer), "data": str(len(examples)),

@@ -15,7 +15,7 @@ from typing import Callable
 from .models.adapter import default_mlp_only, published_lora
 from .core.args import OneLineParser, finite_float, settings_defaults, settings_from_args
 from .models.configs import config_for_dry_run
-from .distill import OBJECTIVES
+from .recover.distill import OBJECTIVES
 from .core.io import UsageError, exit_on_usage_error
 from .core.layout import default_tuned_dir
 from .models.loading import load_config, resolve_model_name
@@ -23,7 +23,7 @@ from .path_selection import CANDIDATE_MODES, PATHS
 from .plan import BUDGET_RULES, parse_decisions
 from .preflight import check_heads_writable
 from .pruner import PruneSettings, calibration_batches, run_pruning
-from .recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
+from .recover.recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
 from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from .streaming import OFFLOAD_MODES
 
@@ -228,7 +228,7 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
                    help="kd: the dense model to distil from (default: the one named in the checkpoint's mop_prune.json)")
     p.add_argument("--teacher_mode", choices=TEACHER_MODES, default=d["teacher_mode"],
                    help="kd: online (the teacher runs beside the student), cache (its top-k targets are stored once "
-                        "and read back, python -m mop.teacher_cache), auto (online when both fit the memory plan)")
+                        "and read back, python -m mop.recover.teacher_cache), auto (online when both fit the memory plan)")
     p.add_argument("--teacher_cache_dir", default=None,
                    help="kd from a cache: its folder (default: teacher_cache/ beside the checkpoint's run folder)")
     p.add_argument("--kd_top_k", type=int, default=d["kd_top_k"], help="tokens per position a teacher cache keeps")
@@ -240,7 +240,7 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
 def finetune_main(defaults: dict, description: str, argv: list[str] | None = None, scope: str = "text") -> dict | None:
     """Entry point of the finetune.py scripts: they differ in defaults and in the kinds of
     checkpoint they take (`scope`: text, multimodal or any); what a kind needs beyond the text
-    recovery comes from the checkpoint's config (mop.recovery.recovery_hooks)."""
+    recovery comes from the checkpoint's config (mop.recover.recovery.recovery_hooks)."""
     args = finetune_parser(defaults, description).parse_args(argv)
     tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs, args.objective)
 

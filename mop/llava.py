@@ -5,7 +5,7 @@ MoP prunes only LLaVA's language model (the adapter points the engine at
 out of pruning and recovery bit-identical. This module provides
 - image + question calibration batches (`--calibration_images questions.json`);
 - `vision_fingerprint` / `check_vision_unchanged` to prove the vision half was not touched;
-- `LlavaRecovery`: the hooks with which mop.recovery's `finetune_checkpoint` recovers the
+- `LlavaRecovery`: the hooks with which mop.recover.recovery's `finetune_checkpoint` recovers the
   language model text-only and merges it back;
 - `LlavaEval`: the backend with which mop.evaluate's `score_checkpoint` scores text and image tasks;
 - `python -m mop.llava check`: reload a checkpoint with plain transformers and answer an image question.
@@ -30,7 +30,7 @@ from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line,
 from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
 from .core.layout import CALIBRATION_RECORD
 from .models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
-from .recovery import RecoveryHooks, finetune_checkpoint
+from .recover.recovery import RecoveryHooks, finetune_checkpoint
 
 TASKS_VISION = Path(__file__).resolve().parent / "tasks_vision"
 SHIPPED_QUESTIONS = TASKS_VISION / "data" / "shapes.jsonl"
@@ -238,7 +238,7 @@ class LlavaRecovery(RecoveryHooks):
                 "vision tower and projector bit-identical")
 
 
-RECOVERY_HOOKS = LlavaRecovery  # found by mop.recovery.recovery_hooks through mop.families.WRAPPER_PLUGINS
+RECOVERY_HOOKS = LlavaRecovery  # found by mop.recover.recovery.recovery_hooks through mop.families.WRAPPER_PLUGINS
 
 
 def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, **kwargs) -> dict | None:

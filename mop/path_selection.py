@@ -17,7 +17,7 @@
   step itself; it never sees a probe update.
 
 Probe (`--probe_steps` > 0): each candidate gets a short LoRA fine-tune
-(`mop.recovery.train_adapter`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
+(`mop.recover.recovery.train_adapter`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
 its decoder's q/k/v/o/gate/up/down projections (the masked inputs included); it is scored with
 the adapter active, then the adapter is unloaded without merging. The final probe loss is logged.
 
@@ -84,7 +84,7 @@ from .core.io import UsageError, atomic_file
 from .core.layout import REFERENCE_FILE
 from .models.loading import load_model
 from .plan import WidthCarry
-from .recovery import RecoverySettings, train_adapter
+from .recover.recovery import RecoverySettings, train_adapter
 from .steps import THIRD_TO_LAST, ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
 from .streaming import on_device, stream_decoder
 
@@ -324,7 +324,7 @@ def pick(criterion: str, scores_l: dict, scores_g: dict) -> str:
 class ProbeSetup:
     tokenizer: object
     records: list[dict]
-    settings: object  # mop.recovery.RecoverySettings
+    settings: object  # mop.recover.recovery.RecoverySettings
     progress: bool = False
 
 

@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
-from mop import evaluate, latency, teacher_cache
+from mop import evaluate, latency
+from mop.recover import teacher_cache
 from mop.cli import finetune_main, prune_main
 from mop.models.data import report_shortfall
 from mop.importance import ImportanceScores, amp_scores
@@ -25,7 +26,7 @@ from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
 from mop.models.loading import load_model
 from mop.pruner import PruneSettings, run_pruning
-from mop.recovery import RecoverySettings, train_adapter
+from mop.recover.recovery import RecoverySettings, train_adapter
 
 WEIGHTS = "model.safetensors"
 
@@ -284,7 +285,7 @@ def read_teacher_cache(folder: Path):
 
 
 def read_trainer_state(folder: Path):
-    from mop.recovery import _tokens_at
+    from mop.recover.recovery import _tokens_at
 
     return _tokens_at(str(folder))
 

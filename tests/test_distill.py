@@ -1,4 +1,4 @@
-"""Recovery by distillation (`finetune.py --objective kd | kd+sft`, mop/distill.py)."""
+"""Recovery by distillation (`finetune.py --objective kd | kd+sft`, mop/recover/distill.py)."""
 
 from __future__ import annotations
 

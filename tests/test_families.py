@@ -447,8 +447,8 @@ def test_width_mode_and_lora_default_to_the_family():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_memory_formula_counts_every_parameter(family):
-    """mop.memory counts a causal LM by the family's formula; it equals the built model."""
-    from mop.memory import model_parameter_count
+    """mop.recover.memory counts a causal LM by the family's formula; it equals the built model."""
+    from mop.recover.memory import model_parameter_count
 
     config = family_config(family)
     assert model_parameter_count(config) == count_parameters(family_model(family))

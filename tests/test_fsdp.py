@@ -17,7 +17,7 @@ from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokeni
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 from mop.models.adapter import LORA_PROJECTIONS
-from mop.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
+from mop.recover.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
 
 CONFIG = REPO / "configs" / "fsdp.yaml"
 
@@ -54,7 +54,7 @@ def test_fsdp_config_is_read_by_accelerate():
 def test_fsdp_wraps_the_family_decoder_layer(family):
     """The class the family names is the decoder layer transformers itself keeps whole, and the one
     the built model's layers are instances of."""
-    from mop.recovery import set_fsdp_wrap_class
+    from mop.recover.recovery import set_fsdp_wrap_class
 
     model = family_model(family)
     environ = {**launch_environment(8)}
@@ -72,7 +72,7 @@ def test_fsdp_plugin_from_the_config(monkeypatch):
 
     from transformers import LlamaConfig
 
-    from mop.recovery import set_fsdp_wrap_class
+    from mop.recover.recovery import set_fsdp_wrap_class
 
     environ = launch_environment(2)
     set_fsdp_wrap_class(LlamaConfig(), environ)  # as finetune_checkpoint does before the Trainer

@@ -305,7 +305,7 @@ def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(prun
     the Mistral twin) and putting it back."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop.recovery import RecoverySettings, recover_model
+    from mop.recover.recovery import RecoverySettings, recover_model
 
     save_dir, _ = pruned_run
     pruned_dir = save_dir / "prune_iteration_3"
@@ -379,7 +379,7 @@ def test_probe_uses_the_published_llava_lora(llava_dir, calibration_file, tmp_pa
 def test_float16_checkpoint_is_recovered_and_saved_in_float16(tokenizer_dir, tmp_path):
     """llava-1.5-7b-hf is stored in float16: CPU recovery trains in float32 and must save float16
     again (sub-configs included, or dtype="auto" reloads float32) with the vision half unchanged."""
-    from mop.recovery import RecoverySettings
+    from mop.recover.recovery import RecoverySettings
 
     model, processor = make_tiny_llava(tokenizer_dir)
     pruned_dir = tmp_path / "prune_iteration_1"
@@ -537,7 +537,7 @@ def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp
     dense one, and the vision half is untouched."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop.recovery import RecoverySettings, merge_adapter, train_adapter
+    from mop.recover.recovery import RecoverySettings, merge_adapter, train_adapter
 
     save_dir, _ = pruned_run
     pruned_dir = save_dir / "prune_iteration_3"

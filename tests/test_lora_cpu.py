@@ -1,4 +1,4 @@
-"""LoRA on CPU (mop/lora_cpu.py): dropout masks from 16-bit draws and the update added by one addmm,
+"""LoRA on CPU (mop/recover/lora_cpu.py): dropout masks from 16-bit draws and the update added by one addmm,
 computing what peft's own layers compute."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from mop.lora_cpu import ELEMENTS_PER_DRAW, MaskDropout, drop_threshold, use_mask_dropout
-from mop.recovery import RecoverySettings, wrap_with_lora
+from mop.recover.lora_cpu import ELEMENTS_PER_DRAW, MaskDropout, drop_threshold, use_mask_dropout
+from mop.recover.recovery import RecoverySettings, wrap_with_lora
 
 P = 0.05
 RATE = (drop_threshold(P) + 2 ** 15) / 2 ** 16  # the exact drop probability

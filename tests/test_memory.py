@@ -1,4 +1,4 @@
-"""mop.memory: the peak estimate against hand-computed numbers, and plans that respect the budget."""
+"""mop.recover.memory: the peak estimate against hand-computed numbers, and plans that respect the budget."""
 
 import dataclasses
 from types import SimpleNamespace
@@ -7,12 +7,12 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from mop import memory
+from mop.recover import memory
 from mop.models.configs import config_for_dry_run
 from mop.core.io import UsageError
-from mop.memory import TrainingSetup, estimate_peak, plan_recovery
+from mop.recover.memory import TrainingSetup, estimate_peak, plan_recovery
 from mop.models.adapter import LORA_PROJECTIONS
-from mop.recovery import RecoverySettings
+from mop.recover.recovery import RecoverySettings
 
 PAPER_CONFIGS = ("meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B")
 RTX_4090_BYTES = 24_564 * 2**20  # what torch reports as total_memory: 23.99 GiB
@@ -35,12 +35,12 @@ def hand_config(**kw):
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
 def test_planner_cli_predicts_what_recovery_with_default_settings_does(name, monkeypatch, capsys):
-    """`python -m mop.memory --config X` (its defaults) plans exactly what finetune.py's default
+    """`python -m mop.recover.memory --config X` (its defaults) plans exactly what finetune.py's default
     RecoverySettings get on a 24 GB CUDA card: same micro-batch, accumulation, checkpointing, peak."""
     fake_cuda(monkeypatch, {0: RTX_4090_BYTES})
     cli = memory.main(["--config", name])
     fitted, plan = memory.fit_recovery_settings(RecoverySettings(), config_for_dry_run(name), torch.bfloat16,
-                                                 LORA_PROJECTIONS)  # as mop.recovery.plan_memory calls it
+                                                 LORA_PROJECTIONS)  # as mop.recover.recovery.plan_memory calls it
     assert (cli.micro_batch, cli.grad_accum, cli.gradient_checkpointing) == (
         fitted.batch_size, fitted.grad_accum, fitted.gradient_checkpointing)
     assert cli.estimate.total == plan.estimate.total
@@ -194,7 +194,7 @@ def test_a_config_without_llama_sizes_is_refused_naming_the_supported_families()
     from transformers import GPT2Config
 
     from mop.core.io import UsageError
-    from mop.memory import check_decoder_config
+    from mop.recover.memory import check_decoder_config
 
     with pytest.raises(UsageError) as err:
         check_decoder_config(GPT2Config())

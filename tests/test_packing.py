@@ -1,4 +1,4 @@
-"""Packed recovery batches and the chunked-head losses (mop/batches.py, mop/distill.py)."""
+"""Packed recovery batches and the chunked-head losses (mop/recover/batches.py, mop/recover/distill.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from conftest import FAMILIES, family_model, tiny_model
 
-import mop.distill as distill
-from mop.batches import IGNORE_INDEX, RecoveryCollator, first_fit_rows, prediction_positions
-from mop.distill import OutputHead, final_hidden, kd_sum, response_ce_sum
-from mop.packed_attention import NAME, example_lengths, packed_attention
+import mop.recover.distill as distill
+from mop.recover.batches import IGNORE_INDEX, RecoveryCollator, first_fit_rows, prediction_positions
+from mop.recover.distill import OutputHead, final_hidden, kd_sum, response_ce_sum
+from mop.recover.packed_attention import NAME, example_lengths, packed_attention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAD = 3
@@ -68,7 +68,7 @@ def per_example_logits(model, feats):
 @pytest.mark.parametrize("per_example", [False, True], ids=["masked sdpa", "packed sdpa"])
 def test_packed_rows_attend_within_their_example_only(row_tokens, per_example):
     """Each example's logits inside a packed row equal those of the example alone, under
-    transformers' block mask and under mop.packed_attention. Fails if the KV cache is on
+    transformers' block mask and under mop.recover.packed_attention. Fails if the KV cache is on
     (transformers then ignores the packing) or positions do not restart."""
     model, feats = tiny_model(kv_heads=2, layers=2), examples()
     batch = packed(feats, row_tokens)

@@ -22,7 +22,7 @@ SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/f
            "Llava/finetune.py", "Custom/prune.py", "Custom/finetune.py", "benchmarks/gpu_check.py",
            "benchmarks/check_candidates.py", "benchmarks/bench_objectives.py", "benchmarks/bench_finetune.py",
            "tools/check_gguf.py", "benchmarks/bench_speedup.py"]
-MODULES = ["mop.evaluate", "mop.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava", "mop.teacher_cache",
+MODULES = ["mop.evaluate", "mop.recover.memory", "mop.tables", "mop.latency", "mop.stages", "mop.llava", "mop.recover.teacher_cache",
            "mop.compare"]
 # Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
 FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", "--mem", "--cpus-per-task",  # sbatch
@@ -88,7 +88,7 @@ def test_stated_recovery_defaults_are_the_scripts_defaults(parsers):
     llava = re.search(r"LLaVA: r=(\d+), alpha=(\d+)", readme_row("LoRA"))
     d = defaults(parsers["Llava/finetune.py"])
     assert llava and (d["lora_r"], d["lora_alpha"]) == (int(llava[1]), int(llava[2]))
-    assert defaults(parsers["mop.memory"])["max_memory_gb"] == float(budget[1])
+    assert defaults(parsers["mop.recover.memory"])["max_memory_gb"] == float(budget[1])
 
 
 def test_stated_pruning_defaults_are_the_scripts_defaults(parsers):

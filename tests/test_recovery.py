@@ -22,8 +22,8 @@ from mop.models.data import alpaca_prompt
 from mop.core.io import UsageError, write_json
 from mop.cli import finetune_main
 from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
-from mop.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
-from mop.recovery import (
+from mop.recover.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
+from mop.recover.recovery import (
     CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints, last_complete_checkpoint, merge_adapter,
     recovery_collator, recover_model, train_adapter,
 )
@@ -359,7 +359,7 @@ def test_float16_checkpoint_is_merged_and_saved_in_float16(base_model, tokenizer
     from safetensors.torch import load_file
     from transformers import AutoConfig, LlamaForCausalLM
 
-    from mop.recovery import finetune_checkpoint, lora_config
+    from mop.recover.recovery import finetune_checkpoint, lora_config
 
     pruned = tmp_path / "prune_iteration_1"
     copy.deepcopy(base_model).half().save_pretrained(pruned)
@@ -420,7 +420,7 @@ def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
 
 def test_interrupted_checkpoint_run_resumes(checkpoint, data_file, tmp_path):
     from mop.core.io import UsageError
-    from mop.recovery import finetune_checkpoint
+    from mop.recover.recovery import finetune_checkpoint
 
     out = tmp_path / "prune_iteration_1_ft_1ep"
     settings = tiny_settings(max_steps=3, save_steps=2, batch_size=2, grad_accum=1)
@@ -484,7 +484,7 @@ def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_i
     """NUM_GPUS=N runs --grad_accum / N accumulation steps per process, with the memory plan's
     micro-batch too (the plan is made for one process's share); NUM_GPUS=3 with --grad_accum 4
     would change the effective batch: a one-line error before anything is loaded."""
-    import mop.recovery as recovery
+    import mop.recover.recovery as recovery
     from mop.models.loading import load_config
 
     config = load_config(str(checkpoint))

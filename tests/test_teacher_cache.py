@@ -1,4 +1,4 @@
-"""The teacher cache (mop/teacher_cache.py) and distillation from it."""
+"""The teacher cache (mop/recover/teacher_cache.py) and distillation from it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from conftest import tiny_model
 from test_distill import pruned_and_dense, recover  # noqa: F401  (fixture)
 from test_packing import examples
 
-import mop.teacher_cache as tc
-from mop.batches import RecoveryCollator, prediction_positions
-from mop.distill import OutputHead, final_hidden, kd_sum
+import mop.recover.teacher_cache as tc
+from mop.recover.batches import RecoveryCollator, prediction_positions
+from mop.recover.distill import OutputHead, final_hidden, kd_sum
 from mop.models.divergence import coarse_kl, top_k_targets
 from mop.core.io import UsageError
 from mop.core.layout import LOSS_LOG
@@ -114,8 +114,8 @@ def test_auto_teacher_mode_follows_the_memory_plan(pruned_and_dense, monkeypatch
     forced onto a budget it does not fit is a one-line error; no plan (CPU): online."""
     import dataclasses
 
-    import mop.recovery as recovery
-    from mop.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
+    import mop.recover.recovery as recovery
+    from mop.recover.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
     from mop.models.loading import load_config
 
     dense, pruned, _ = pruned_and_dense

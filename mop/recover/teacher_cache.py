@@ -8,7 +8,7 @@ prediction position (every token of an example but its last), the top-k log-prob
 token ids and the log of the mass outside them; `--objective kd` then compares the student on
 those k + 1 buckets (mop/models/divergence.py `coarse_kl`, the path criterion's KL).
 
-    python -m mop.teacher_cache --teacher meta-llama/Meta-Llama-3-8B --cache_dir Llama3/results_llama3/teacher_cache
+    python -m mop.recover.teacher_cache --teacher meta-llama/Meta-Llama-3-8B --cache_dir Llama3/results_llama3/teacher_cache
 
 Per position: k ids (int32) + k log-probs (`--dtype`: float16 beside bf16 training on a GPU,
 float32 on CPU, as recovery asks) + the tail (float32), i.e. 388 bytes at k = 64 in float16. The
@@ -32,13 +32,13 @@ from typing import Sequence
 import torch
 
 from .batches import RecoveryCollator, training_examples
-from .models.data import load_alpaca_records, resolve_data_source
-from .core.disk import check_free_space
+from ..models.data import load_alpaca_records, resolve_data_source
+from ..core.disk import check_free_space
 from .distill import OutputHead, final_hidden, use_bf16
-from .models.divergence import top_k_targets
-from .core.io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
-from .core.layout import TEACHER_COMPLETE, TEACHER_KEY
-from .models.loading import load_config, load_model, resolve_model_dir
+from ..models.divergence import top_k_targets
+from ..core.io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
+from ..core.layout import TEACHER_COMPLETE, TEACHER_KEY
+from ..models.loading import load_config, load_model, resolve_model_dir
 from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = TEACHER_KEY, TEACHER_COMPLETE
@@ -180,7 +180,7 @@ class TeacherCache:
 
         cache_dir = Path(cache_dir)
         if not (cache_dir / COMPLETE_FILE).exists():
-            raise UsageError(f"teacher cache {cache_dir} is not complete; build it with python -m mop.teacher_cache")
+            raise UsageError(f"teacher cache {cache_dir} is not complete; build it with python -m mop.recover.teacher_cache")
         check_key(cache_dir, key)
         cache = cls(cache_dir, key["top_k"])
         for n in range(read_metadata(cache_dir / COMPLETE_FILE, ("shards",))["shards"]):

@@ -1,7 +1,7 @@
 """Peak memory of LoRA recovery, estimated from a config, and a plan that fits a budget.
 
-    python -m mop.memory --config <a shipped hub id, e.g. the paper's 7B> --max_memory_gb 24
-    python -m mop.memory --config smollm2-135m --dtype float32 --device cpu --max_memory_gb 4
+    python -m mop.recover.memory --config <a shipped hub id, e.g. the paper's 7B> --max_memory_gb 24
+    python -m mop.recover.memory --config smollm2-135m --dtype float32 --device cpu --max_memory_gb 4
 
 Why: recovery of a 7B model at micro-batch 4 x 512 tokens without gradient checkpointing needs
 more than a 24 GB GPU holds. `plan_recovery` picks gradient checkpointing and the largest
@@ -33,10 +33,10 @@ the start of the backward pass:
                where a = activation bytes (2 in bf16, 4 in fp32), h = hidden size, q = query
                width (heads x head_dim), i = intermediate size; plus 4 h for the final norm and
                a h for the hidden states the loss gathers. Packed rows (the default) attend one
-               example at a time without a mask (mop/packed_attention.py).
+               example at a time without a mask (mop/recover/packed_attention.py).
                With gradient checkpointing each layer keeps only its input (a * h) and one layer
                is recomputed at a time (its activations as above, once).
-  logits       the vocabulary head runs on chunks of CHUNK_ELEMENTS fp32 logits (mop/distill.py),
+  logits       the vocabulary head runs on chunks of CHUNK_ELEMENTS fp32 logits (mop/recover/distill.py),
                recomputed in the backward pass: about 4 such buffers at once (6 with an online
                teacher, whose log-probs sit beside the student's), whatever the token count. The
                larger of this and the recomputed layer is added.
@@ -60,12 +60,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .models.adapter import LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types, text_config_of
-from .core.args import OneLineParser, finite_float
-from .models.configs import config_for_dry_run
+from ..models.adapter import LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types, text_config_of
+from ..core.args import OneLineParser, finite_float
+from ..models.configs import config_for_dry_run
 from .distill import head_chunk_positions
-from .core.io import UsageError, exit_on_usage_error
-from .models.loading import build_meta_model
+from ..core.io import UsageError, exit_on_usage_error
+from ..models.loading import build_meta_model
 
 GB = 2**30
 HEADROOM = 0.10  # share of the budget a plan leaves free: allocator fragmentation, estimate error
@@ -73,7 +73,7 @@ RUNTIME_RESERVE_GB = 0.5  # outside the estimate: the CUDA context on a GPU, the
 CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090): this planner's default, and what the drivers pass
 LOGIT_BUFFERS = 4  # fp32 (chunk, vocabulary) buffers alive at once in the chunked head (sft, cached kd)
 TEACHER_LOGIT_BUFFERS = 2  # more of them with an online teacher
-# Published recovery settings (mop.recovery.RecoverySettings holds the same; a test checks it).
+# Published recovery settings (mop.recover.recovery.RecoverySettings holds the same; a test checks it).
 PUBLISHED = dict(lora_r=32, lora_dropout=0.05, max_length=512, batch_size=4, grad_accum=4)
 LORA_TARGETS = LORA_PROJECTIONS
 
@@ -158,7 +158,7 @@ def model_parameter_count(config) -> int:
 
 
 def targeted(dims: DecoderDims, targets) -> dict[str, tuple[int, int]]:
-    """The projections LoRA wraps (targets are module-name suffixes, as in mop.recovery)."""
+    """The projections LoRA wraps (targets are module-name suffixes, as in mop.recover.recovery)."""
     chosen = {name: io for name, io in dims.projection_dims().items() if name in set(targets)}
     if not chosen:
         raise UsageError(f"no LoRA target among {', '.join(targets)} is a decoder projection")
@@ -183,7 +183,7 @@ class TrainingSetup:
     max_length: int = PUBLISHED["max_length"]
     targets: tuple = LORA_TARGETS
     device_type: str = "cuda"  # cuda | cpu: how dropout stores its mask
-    packing: bool = True  # packed rows (mop/batches.py): no padding, no attention mask
+    packing: bool = True  # packed rows (mop/recover/batches.py): no padding, no attention mask
     teacher_params: int = 0  # --objective kd, teacher online: its parameters (load dtype)
     cached_top_k: int = 0  # --objective kd from a teacher cache: stored tokens per position
 
@@ -353,7 +353,7 @@ def resolve_budget(max_memory_gb: float | None, cuda: bool) -> float | None:
 
 def fit_recovery_settings(settings, config, weight_dtype: torch.dtype, targets=LORA_TARGETS, teacher_params: int = 0,
                           cached_top_k: int = 0):
-    """(settings with the plan applied, plan or None) for a mop.recovery.RecoverySettings.
+    """(settings with the plan applied, plan or None) for a mop.recover.recovery.RecoverySettings.
 
     The effective batch (batch_size x grad_accum) is kept; --batch_size caps the micro-batch and
     an explicit --gradient_checkpointing stays on. `teacher_params`: an online teacher of that size

@@ -6,16 +6,16 @@ template, loss on the response only; the adapter is merged into the weights and 
 
 Differences from the published scripts, for speed, none changing the objective:
 - Micro-batches of 4 examples x 4 accumulation instead of 1 x 16, the examples of a micro-batch
-  packed end to end without padding (mop/batches.py, `--no-packing` for padded rows), attending
-  one example at a time (mop/packed_attention.py). The loss is still the mean over all response
+  packed end to end without padding (mop/recover/batches.py, `--no-packing` for padded rows), attending
+  one example at a time (mop/recover/packed_attention.py). The loss is still the mean over all response
   tokens of the 16 examples of an optimizer step (the Trainer counts them across accumulation).
-- The vocabulary head runs only where a loss is, by chunks (mop/distill.py, which also holds the
+- The vocabulary head runs only where a loss is, by chunks (mop/recover/distill.py, which also holds the
   distillation objectives).
 - bf16 autocast on GPUs that support it, with the LoRA weights kept in fp32 (fp16 LoRA can give
   NaN losses); fp32 on CPU.
 
 Layers, for reuse:
-- `recovery_collator` (mop/batches.py: `encode_records`, packing): the data side (one BOS, prompt
+- `recovery_collator` (mop/recover/batches.py: `encode_records`, packing): the data side (one BOS, prompt
   labels -100, EOS).
 - `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
 - `recover_model`: the same, merged.
@@ -48,18 +48,18 @@ from typing import Sequence
 
 import torch
 
-from .models.adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
-from .core.args import check_seed
+from ..models.adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
+from ..core.args import check_seed
 from .batches import RecoveryCollator, training_examples
-from .models.checkpoint import save_checkpoint
-from .models.data import HUB_ALPACA, load_alpaca_records, resolve_data_source
+from ..models.checkpoint import save_checkpoint
+from ..models.data import HUB_ALPACA, load_alpaca_records, resolve_data_source
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped, use_bf16
-from .core.io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
+from ..core.io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
                  remove_stale_temporaries, software_versions, write_json)
-from .core.layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
+from ..core.layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
 from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
-from .models.loading import check_weights, load_config, load_model, resolve_model_name, saved_dtype
+from ..models.loading import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
 from .teacher_cache import TeacherCache, build_cache, cache_dtype, cache_key, check_cache_dir, pad_id_of
 
@@ -84,16 +84,16 @@ class RecoverySettings:
     lr_scheduler: str = "linear"  # the Trainer's default schedule
     group_by_length: bool = True  # padded batches of similar length (False: random order)
     gradient_checkpointing: bool = False
-    max_memory_gb: float | None = None  # None: the CUDA device's memory, no plan on CPU; 0: no plan (mop/memory.py)
+    max_memory_gb: float | None = None  # None: the CUDA device's memory, no plan on CPU; 0: no plan (mop/recover/memory.py)
     precision: str = "auto"  # auto: bf16 on a CUDA GPU that supports it, else fp32
     save_steps: int = 200  # Trainer checkpoint period, for --resume
     save_total_limit: int = 2
     logging_steps: int = 10
     seed: int = 1
-    objective: str = "sft"  # sft (the paper's) | kd | kd+sft: distillation from the dense model (mop/distill.py)
+    objective: str = "sft"  # sft (the paper's) | kd | kd+sft: distillation from the dense model (mop/recover/distill.py)
     kd_temperature: float = 1.0
-    packing: bool = True  # examples end to end in rows, no padding (mop/batches.py); False: padded rows
-    teacher_mode: str = "auto"  # kd: online (teacher beside the student) | cache (mop/teacher_cache.py) | auto
+    packing: bool = True  # examples end to end in rows, no padding (mop/recover/batches.py); False: padded rows
+    teacher_mode: str = "auto"  # kd: online (teacher beside the student) | cache (mop/recover/teacher_cache.py) | auto
     kd_top_k: int = 64  # tokens per position a teacher cache keeps
 
     def check(self) -> None:
@@ -148,7 +148,7 @@ class TrainReport:
 
 
 def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None) -> RecoveryCollator:
-    """Packed or padded batches (mop/batches.py); filler takes the pad token (EOS where the
+    """Packed or padded batches (mop/recover/batches.py); filler takes the pad token (EOS where the
     tokenizer has none: it is never attended to nor predicted)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return RecoveryCollator(pad, packing=settings.packing, row_tokens=settings.max_length * settings.batch_size,
@@ -161,7 +161,7 @@ def recovery_collator(tokenizer, settings: RecoverySettings, teacher_cache=None)
 def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str | None = None,
                 cpu_layers: bool = True):
     """LoRA on the given modules: a list of module-name suffixes, or one regex over full names.
-    cpu_layers=False keeps peft's own LoRA Linear (what recovery ran before mop/lora_cpu.py)."""
+    cpu_layers=False keeps peft's own LoRA Linear (what recovery ran before mop/recover/lora_cpu.py)."""
     from peft import LoraConfig
 
     targets = LORA_PROJECTIONS if target_modules is None else target_modules
@@ -174,7 +174,7 @@ def lora_config(settings: RecoverySettings, target_modules: Sequence[str] | str 
         target_modules=targets if isinstance(targets, str) else list(targets),
     )
     if cpu_layers:
-        register_cpu_lora(config)  # one addmm for the update on CPU (mop/lora_cpu.py)
+        register_cpu_lora(config)  # one addmm for the update on CPU (mop/recover/lora_cpu.py)
     return config
 
 
@@ -250,7 +250,7 @@ def training_arguments(settings: RecoverySettings, work_dir: Path, bf16: bool, p
 
 def wrap_with_lora(model, settings: RecoverySettings, target_modules=None, cpu_layers: bool = True):
     """PEFT model with fp32 LoRA weights on a frozen (possibly bf16) base; cpu_layers=False: peft's
-    own LoRA layers and dropout, without mop/lora_cpu.py's."""
+    own LoRA layers and dropout, without mop/recover/lora_cpu.py's."""
     from peft import get_peft_model
     from transformers import set_seed
 
@@ -260,7 +260,7 @@ def wrap_with_lora(model, settings: RecoverySettings, target_modules=None, cpu_l
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
     if cpu_layers:
-        use_mask_dropout(peft_model)  # the same dropout, its CPU mask drawn cheaper (mop/lora_cpu.py)
+        use_mask_dropout(peft_model)  # the same dropout, its CPU mask drawn cheaper (mop/recover/lora_cpu.py)
     if settings.gradient_checkpointing:
         # Belt and braces for models that force reentrant checkpointing.
         peft_model.enable_input_require_grads()
@@ -309,13 +309,13 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     """Train LoRA adapters on `model` (modified in place: it becomes the PEFT base).
 
     `settings.objective` other than `sft` distils from `teacher` (the dense model, in memory) or
-    from `teacher_cache` (a mop.teacher_cache.TeacherCache over these records).
+    from `teacher_cache` (a mop.recover.teacher_cache.TeacherCache over these records).
 
     Trainer checkpoints go to `work_dir` every `save_steps`; with `resume` the run continues
     from the newest one there (optimizer, scheduler, RNG and data position included).
     `target_modules` overrides the default projections: a list of module-name suffixes, or a
     regex matched against full module names (e.g. to reach only LLaVA's language model).
-    `examples`: `records` already encoded (mop.batches.training_examples), else encoded here.
+    `examples`: `records` already encoded (mop.recover.batches.training_examples), else encoded here.
     """
 
     settings.check()
@@ -339,7 +339,7 @@ def train_adapter(model, tokenizer, records: Sequence[dict], settings: RecoveryS
     tokens_before = _tokens_at(checkpoint)  # read now: checkpoint rotation may delete it while training
     began = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        if settings.packing:  # each example's attention alone (mop/packed_attention.py), student and teacher
+        if settings.packing:  # each example's attention alone (mop/recover/packed_attention.py), student and teacher
             for network in (unwrapped(peft_model), teacher):
                 if network is not None:
                     stack.enter_context(packed_attention(network))

@@ -13,7 +13,7 @@ this way).
   softmax(logits / T)), times T^2 (the gradients keep their scale when T changes; T = 1 is plain
   KL), averaged over every position whose next token belongs to the same example. The teacher
   runs online (its full distribution), or its stored top-k targets come from a teacher cache
-  (mop/teacher_cache.py; KL over the k tokens plus one bucket for the rest, `coarse_kl`).
+  (mop/recover/teacher_cache.py; KL over the k tokens plus one bucket for the rest, `coarse_kl`).
 - `kd+sft`: the mean KL plus the mean response cross-entropy of each micro-batch.
 
 Where the vocabulary head runs: the model's own head is fed nothing (a forward pre-hook takes its
@@ -35,11 +35,11 @@ from typing import Callable, Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .models.adapter import get_adapter
+from ..models.adapter import get_adapter
 from .batches import next_tokens, prediction_positions, response_positions
-from .models.divergence import coarse_kl, full_kl
-from .core.io import UsageError, json_type_name, read_metadata
-from .core.layout import PRUNE_META
+from ..models.divergence import coarse_kl, full_kl
+from ..core.io import UsageError, json_type_name, read_metadata
+from ..core.layout import PRUNE_META
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
 # fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048
@@ -120,7 +120,7 @@ def head_bypassed(model) -> Iterator[list]:
 
 
 def final_hidden(model, batch: dict) -> torch.Tensor:
-    """(R, L, H) input of the vocabulary head for a batch in mop/batches.py's layout; the model runs
+    """(R, L, H) input of the vocabulary head for a batch in mop/recover/batches.py's layout; the model runs
     through its wrapper (DDP hooks, autocast) with the KV cache off (packed rows need that)."""
     inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
     if bool(batch.get("packed", False)):
@@ -192,7 +192,7 @@ def recovery_trainer_class():
     from transformers import Trainer  # heavy: imported on use
 
     class RecoveryTrainer(Trainer):
-        """`sft`, `kd` or `kd+sft` on batches of mop/batches.py, the head run by chunks.
+        """`sft`, `kd` or `kd+sft` on batches of mop/recover/batches.py, the head run by chunks.
 
         `sft` keeps the Trainer's token weighting: it counts the response tokens of the whole
         accumulation window (all processes) and passes the count in (`model_accepts_loss_kwargs`).

@@ -1,6 +1,6 @@
 """Attention over packed rows, one example at a time (transformers' AttentionInterface).
 
-A packed row holds several examples end to end (mop/batches.py). transformers' own way to keep
+A packed row holds several examples end to end (mop/recover/batches.py). transformers' own way to keep
 them apart under SDPA is a block-diagonal mask over the whole row: correct, but it computes the
 attention of every token with every other token of the row and then masks most of it away, and a
 masked SDPA cannot use the fused causal kernels. This attention function instead cuts each row at

@@ -1,7 +1,7 @@
 """Recovery batches: padded (one example per row) or packed (several examples per row).
 
 `encode_records` turns Alpaca records into examples (the recovery and the teacher cache share it).
-Both layouts carry the same fields, so one loss serves both (mop/distill.py):
+Both layouts carry the same fields, so one loss serves both (mop/recover/distill.py):
 
 - `input_ids`, `labels` (R, L): labels are -100 on BOS, prompt and filler tokens;
 - `position_ids` (R, L): 0, 1, 2, ... restarting at each example;
@@ -12,7 +12,7 @@ Both layouts carry the same fields, so one loss serves both (mop/distill.py):
   block-diagonal causal mask from the restarts of the positions, so no token attends across an
   example boundary (this needs the KV cache off: with a cache present transformers does not look
   for packed sequences). The recovery goes further and attends example by example
-  (mop/packed_attention.py).
+  (mop/recover/packed_attention.py).
 
 Packing removes the padding a padded batch computes on: the examples of a micro-batch are laid
 end to end, first fit, into rows of at most `row_tokens` tokens (a row never splits an example),
@@ -26,8 +26,8 @@ from typing import Sequence
 
 import torch
 
-from .models.data import alpaca_prompt
-from .core.io import UsageError
+from ..models.data import alpaca_prompt
+from ..core.io import UsageError
 
 IGNORE_INDEX = -100  # label value the losses skip
 
@@ -133,7 +133,7 @@ class RecoveryCollator:
 
     `packing`: examples end to end in rows of `row_tokens` (None: the whole micro-batch in one
     row); otherwise one right-padded row per example (Llama derives positions from the index, so
-    padding goes on the right). `teacher_cache`: a mop.teacher_cache.TeacherCache whose stored
+    padding goes on the right). `teacher_cache`: a mop.recover.teacher_cache.TeacherCache whose stored
     top-k targets are attached per token (each example needs its `index` in the cache).
     """
 
