@@ -2,7 +2,7 @@
 
 For each path -- the paper's three seed paths, depth-only and width-only -- and each depth rule
 (`third_to_last`, the paper's, and `block_influence`), the embedded model is pruned for
---num_iterations iterations with the project's own pruning loop (mop.pruner.run_pruning, AMP on
+--num_iterations iterations with the project's own pruning loop (mop.prune.pruner.run_pruning, AMP on
 the shipped calibration prompts, the settings of the embedded drivers) and the checkpoints at
 --iterations are scored by their mean next-token cross-entropy (mop/heldout.py) on
 - `held-out`: mop/tasks/data/mop_heldout.jsonl (51 texts no stage trains or calibrates on);
@@ -37,9 +37,9 @@ import torch  # noqa: E402
 from mop.heldout import heldout_texts, mean_token_loss, perplexity, tail_texts  # noqa: E402
 from mop.core.layout import iteration_dir  # noqa: E402
 from mop.models.loading import load_model, resolve_model_name  # noqa: E402
-from mop.path_selection import freeze_startup_objects  # noqa: E402
-from mop.pruner import PruneSettings, run_pruning  # noqa: E402
-from mop.steps import DEPTH_RULES  # noqa: E402
+from mop.prune.path_selection import freeze_startup_objects  # noqa: E402
+from mop.prune.pruner import PruneSettings, run_pruning  # noqa: E402
+from mop.prune.steps import DEPTH_RULES  # noqa: E402
 
 PATHS = {  # name -> decision letters (cycled to --num_iterations)
     "seed 1": "LGGLLLGGLLGLGLLGGL", "seed 2": "GGLLGGGLGGGLLLGGLL", "seed 3": "LGLGGLLGLLGLGLGLGG",

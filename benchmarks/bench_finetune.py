@@ -131,7 +131,7 @@ def build_cache(checkpoint: Path, records, work: Path) -> None:
 
 def child(args) -> None:
     from mop.models.data import EMBEDDED_INSTRUCTIONS, load_alpaca_records
-    from mop.path_selection import freeze_startup_objects
+    from mop.prune.path_selection import freeze_startup_objects
 
     torch.set_num_threads(args.threads)
     freeze_startup_objects()

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from mop.heldout import heldout_texts, mean_token_loss, tail_texts  # noqa: E402
 from mop.models.loading import load_model  # noqa: E402
-from mop.path_selection import freeze_startup_objects  # noqa: E402
+from mop.prune.path_selection import freeze_startup_objects  # noqa: E402
 from mop.recover.recovery import RecoverySettings, finetune_checkpoint  # noqa: E402
 
 DEMO_RECOVERY = RecoverySettings(max_steps=24, save_steps=12, batch_size=8, grad_accum=2, max_length=256,

@@ -3,7 +3,7 @@
     python benchmarks/bench_offload.py [--models smollm2-135m,random-250m] [--prompts 128] [--batch_size 16]
     python benchmarks/bench_offload.py --device cuda      # on a GPU: peak GPU memory of both passes
 
-What is measured. The streamed pass (mop/streaming.py) keeps the model in CPU memory and lets one
+What is measured. The streamed pass (mop/prune/streaming.py) keeps the model in CPU memory and lets one
 decoder layer at a time visit the compute device, so the quantity that matters is the memory of
 the *device*. Where the device is a GPU (`--device cuda`), that is `torch.cuda.max_memory_allocated`
 of each pass. On a CPU-only machine the device and the host are the same memory, so the benchmark
@@ -43,8 +43,8 @@ import torch  # noqa: E402
 from mop.models.adapter import get_adapter  # noqa: E402
 from mop.models.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_records  # noqa: E402
 from mop.models.loading import resolve_model_name  # noqa: E402
-from mop.importance import amp_scores, amp_scores_streamed, batch_prompts  # noqa: E402
-from mop.streaming import capture_layer_inputs, swapped  # noqa: E402
+from mop.prune.importance import amp_scores, amp_scores_streamed, batch_prompts  # noqa: E402
+from mop.prune.streaming import capture_layer_inputs, swapped  # noqa: E402
 
 MIB = 2**20
 RANDOM_250M = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=14, num_attention_heads=16,

@@ -22,10 +22,10 @@ import torch  # noqa: E402
 from mop.models.adapter import get_adapter  # noqa: E402
 from mop.models.data import EMBEDDED_INSTRUCTIONS, calibration_prompt, load_alpaca_records  # noqa: E402
 from mop.models.loading import resolve_model_name  # noqa: E402
-from mop.importance import amp_scores, batch_prompts  # noqa: E402
+from mop.prune.importance import amp_scores, batch_prompts  # noqa: E402
 from mop.models.loading import load_model  # noqa: E402
-from mop.plan import WidthCarry  # noqa: E402
-from mop.steps import depth_step, width_step  # noqa: E402
+from mop.prune.budget import WidthCarry  # noqa: E402
+from mop.prune.steps import depth_step, width_step  # noqa: E402
 
 
 def timed(fn):

@@ -4,7 +4,7 @@
     python benchmarks/check_candidates.py --probe_steps 4 --criteria kl   # one criterion at a time
 
 For each criterion (ppl, kl, cosine) the path is walked in lockstep: at every iteration both
-candidates are scored as views of the live model (mop/candidates.py) and as deep copies that
+candidates are scored as views of the live model (mop/prune/candidates.py) and as deep copies that
 really take the step (the reference), the two choices and all scores are compared, and the live
 model then takes the chosen step. Prints per criterion the decisions of both, whether they are
 equal, and the largest relative score difference. With --probe_steps > 0 each candidate gets a
@@ -22,13 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from mop.models.adapter import get_adapter  # noqa: E402
-from mop.importance import amp_scores  # noqa: E402
+from mop.prune.importance import amp_scores  # noqa: E402
 from mop.models.loading import load_model, resolve_model_name  # noqa: E402
-from mop.path_selection import (METRIC_PATHS, PathSelector, build_reference, freeze_startup_objects,  # noqa: E402
+from mop.prune.path_selection import (METRIC_PATHS, PathSelector, build_reference, freeze_startup_objects,  # noqa: E402
                                 held_out_records, probe_setup, reference_batches)
-from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.plan import WidthCarry  # noqa: E402
-from mop.steps import apply_decision  # noqa: E402
+from mop.prune.pruner import PruneSettings, calibration_batches  # noqa: E402
+from mop.prune.budget import WidthCarry  # noqa: E402
+from mop.prune.steps import apply_decision  # noqa: E402
 
 
 def walk(criterion: str, base, processing, settings: PruneSettings, reference, probe) -> dict:

@@ -12,10 +12,10 @@ each stage is run through the project's own functions, timed, and its peak memor
 (torch.cuda.max_memory_reserved, i.e. what the allocator held; CPU: peak RSS of the process):
 
   build                 the random model on the device
-  ppl decision          one --path ppl decision (mop.path_selection: reference outputs of the current model,
+  ppl decision          one --path ppl decision (mop.prune.path_selection: reference outputs of the current model,
                         then both candidates scored against them)
   G step / L step       one width step (AMP scores over 128 calibration prompts of the shipped
-                        instruction set) and one depth step (mop.pruner)
+                        instruction set) and one depth step (mop.prune.pruner)
   L step, block_influence  one depth step under --depth_rule block_influence: the calibration pass
                         scores every layer (1 - cos of its input and output), the lowest goes
   recovery, packed sft  10 steps of mop.recover.recovery.train_adapter with the drivers' defaults (LoRA r=32,
@@ -73,20 +73,20 @@ from transformers import AutoConfig, AutoTokenizer, LlamaConfig  # noqa: E402
 
 from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
 from mop import latency  # noqa: E402
-from mop import path_selection as paths  # noqa: E402
+from mop.prune import path_selection as paths  # noqa: E402
 from mop.models.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
 from mop.models.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
 from mop.models.configs import config_for_dry_run  # noqa: E402
 from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
-from mop.importance import amp_scores  # noqa: E402
+from mop.prune.importance import amp_scores  # noqa: E402
 from mop.core.io import one_line  # noqa: E402
 from mop.recover.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models.loading import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
-from mop.plan import PlanError, WidthCarry, parse_decisions  # noqa: E402
-from mop.pruner import PruneSettings, calibration_batches  # noqa: E402
+from mop.prune.budget import PlanError, WidthCarry, parse_decisions  # noqa: E402
+from mop.prune.pruner import PruneSettings, calibration_batches  # noqa: E402
 from mop.recover.batches import encode_records  # noqa: E402
 from mop.recover.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
-from mop.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
+from mop.prune.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
 from mop.recover.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
@@ -364,7 +364,7 @@ def latency_rows(results, meter, spec: ModelSpec, scale: Scale, device: str, dty
 
 
 def block_influence_step(adapter, batches) -> str:
-    """One L step that scores every layer on the calibration batches first (mop.steps.depth_step)."""
+    """One L step that scores every layer on the calibration batches first (mop.prune.steps.depth_step)."""
     def score_fn(a, heads):
         return amp_scores(a, batches, with_heads=heads, progress=False, with_layers=True)
 

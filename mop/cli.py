@@ -19,13 +19,13 @@ from .recover.distill import OBJECTIVES
 from .core.io import UsageError, exit_on_usage_error
 from .core.layout import default_tuned_dir
 from .models.loading import load_config, resolve_model_name
-from .path_selection import CANDIDATE_MODES, PATHS
-from .plan import BUDGET_RULES, parse_decisions
-from .preflight import check_heads_writable
-from .pruner import PruneSettings, calibration_batches, run_pruning
+from .prune.path_selection import CANDIDATE_MODES, PATHS
+from .prune.budget import BUDGET_RULES, parse_decisions
+from .prune.preflight import check_heads_writable
+from .prune.pruner import PruneSettings, calibration_batches, run_pruning
 from .recover.recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
-from .steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
-from .streaming import OFFLOAD_MODES
+from .prune.steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
+from .prune.streaming import OFFLOAD_MODES
 
 # ----------------------------------------------------------------------------- pruning
 
@@ -75,7 +75,7 @@ def prune_parser(defaults: dict, description: str) -> argparse.ArgumentParser:
 
 
 def add_path_flags(p: argparse.ArgumentParser, d: dict) -> None:
-    """How each iteration's step is chosen (mop/path_selection.py describes the criteria)."""
+    """How each iteration's step is chosen (mop/prune/path_selection.py describes the criteria)."""
     p.add_argument("--path", choices=PATHS, default=d["path"],
                    help="sequence: --decision_sequence; random: a coin per iteration seeded by --seed; "
                         "ppl / kl / cosine: build both candidates every iteration and keep the one closer "

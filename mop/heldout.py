@@ -22,8 +22,8 @@ import torch
 
 from .models.adapter import get_adapter
 from .models.data import calibration_prompt, load_alpaca_records
-from .importance import batch_prompts
-from .path_selection import final_hidden_states, next_token_logprobs, split_outputs
+from .prune.importance import batch_prompts
+from .prune.path_selection import final_hidden_states, next_token_logprobs, split_outputs
 
 HELDOUT_FILE = Path(__file__).resolve().parent / "tasks" / "data" / "mop_heldout.jsonl"
 SHIPPED_INSTRUCTIONS = Path(__file__).resolve().parent / "assets" / "instructions.json"
@@ -42,7 +42,7 @@ def tail_texts(count: int = 8, path: Path = SHIPPED_INSTRUCTIONS) -> list[str]:
 def mean_token_loss(model, tokenizer, texts: list[str], batch_size: int = 8, max_length: int = 512) -> float:
     """Mean next-token cross-entropy (nats) over every position whose next token is real, pooled
     over the texts (right-padded batches; padding predicts and is predicted by nothing). The
-    positions and the chunked vocabulary head are the metric paths' own (mop/path_selection.py)."""
+    positions and the chunked vocabulary head are the metric paths' own (mop/prune/path_selection.py)."""
     batches = batch_prompts(tokenizer, texts, batch_size, max_length)
     total, count = 0.0, 0
     adapter = get_adapter(model)

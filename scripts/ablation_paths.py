@@ -1,7 +1,7 @@
 """Path-criterion ablation at small scale: the paper's perplexity / KL / cosine / random comparison.
 
 Each path -- chosen by perplexity, by KL divergence and by cosine similarity against the unpruned
-model (`--path ppl|kl|cosine`, mop/path_selection.py), and random paths for several seeds
+model (`--path ppl|kl|cosine`, mop/prune/path_selection.py), and random paths for several seeds
 (`--path random`) -- prunes the embedded model for the same number of iterations (each removes
 about one decoder layer's worth of parameters, so all runs end at about the same size). The last
 checkpoint of each run is recovered with a short LoRA run (mop/recover/recovery.py) and scored zero-shot on
@@ -91,7 +91,7 @@ def build_parser():
 def planned_runs(args) -> list[tuple[str, str, int]]:
     """(run name, --path, --seed) of every run, criteria first."""
     from mop.core.io import UsageError
-    from mop.path_selection import METRIC_PATHS
+    from mop.prune.path_selection import METRIC_PATHS
 
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()]
     unknown = [c for c in criteria if c not in METRIC_PATHS]
@@ -108,7 +108,7 @@ def planned_runs(args) -> list[tuple[str, str, int]]:
 
 
 def prune_settings(args, save_dir: Path, path: str, seed: int):
-    from mop.pruner import PruneSettings
+    from mop.prune.pruner import PruneSettings
 
     return PruneSettings(
         model_name=args.model_name, save_dir=str(save_dir), num_iterations=args.num_iterations, path=path, seed=seed,
@@ -128,7 +128,7 @@ def drop_intermediate_weights(save_dir: Path, last: int) -> None:
 
 def prune(args, name: str, path: str, seed: int) -> Path:
     from mop.core.layout import iteration_dir
-    from mop.pruner import run_pruning
+    from mop.prune.pruner import run_pruning
 
     save_dir = Path(args.out_dir) / f"run_{name}"
     last = iteration_dir(save_dir, args.num_iterations)

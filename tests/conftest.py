@@ -249,6 +249,6 @@ def one_thread():
 def pytest_collection_finish(session):
     """Freeze the objects the imports made (torch, transformers, peft, the test modules): the
     code under test runs many full collections (`release_memory`), ~0.5 s each otherwise."""
-    from mop.path_selection import freeze_startup_objects
+    from mop.prune.path_selection import freeze_startup_objects
 
     freeze_startup_objects()

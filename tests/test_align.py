@@ -8,9 +8,9 @@ from conftest import tiny_config
 
 from mop.cli import prune_main
 from mop.models.configs import config_for_dry_run
-from mop.plan import LayerShape, PlanError, parse_decisions, plan_width_step
-from mop.pruner import PruneSettings, run_pruning
-from mop.steps import simulate_path
+from mop.prune.budget import LayerShape, PlanError, parse_decisions, plan_width_step
+from mop.prune.pruner import PruneSettings, run_pruning
+from mop.prune.steps import simulate_path
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 

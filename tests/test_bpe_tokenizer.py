@@ -105,7 +105,7 @@ def test_pruned_and_recovered_checkpoints_carry_no_gguf_copy_and_the_template(
     """A tiny Llama with the embedded tokenizer, through run_pruning and recovery's save_merged."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from mop.pruner import PruneSettings, run_pruning
+    from mop.prune.pruner import PruneSettings, run_pruning
     from mop.recover.recovery import save_merged
 
     torch.manual_seed(0)

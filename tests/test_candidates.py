@@ -1,4 +1,4 @@
-"""Candidates as views of the live model (mop/candidates.py) against deep copies that really take
+"""Candidates as views of the live model (mop/prune/candidates.py) against deep copies that really take
 the step: same scores, same parameter counts, same decisions; the live model untouched."""
 
 import copy
@@ -9,15 +9,15 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-import mop.path_selection as selection
+import mop.prune.path_selection as selection
 from conftest import tiny_model
 from mop.models.adapter import get_adapter
-from mop.candidates import candidate
-from mop.importance import amp_scores
-from mop.path_selection import PathSelector, build_reference, probe_setup, reference_batches
-from mop.pruner import PruneSettings, calibration_batches, run_pruning
-from mop.plan import WidthCarry
-from mop.steps import apply_decision, plan_live_width_step
+from mop.prune.candidates import candidate
+from mop.prune.importance import amp_scores
+from mop.prune.path_selection import PathSelector, build_reference, probe_setup, reference_batches
+from mop.prune.pruner import PruneSettings, calibration_batches, run_pruning
+from mop.prune.budget import WidthCarry
+from mop.prune.steps import apply_decision, plan_live_width_step
 
 MODE, RULE = "attention_mlp", "exact"
 

@@ -17,7 +17,7 @@ from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree
 
 from mop import compare
 from mop.models.loading import load_model, resolve_model_name
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"
 PROMPT = "What is the capital of France?"

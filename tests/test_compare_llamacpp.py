@@ -14,7 +14,7 @@ from test_bad_inputs import assert_one_line_exit_2, call_main, tree
 from mop import compare
 from mop.gguf import MISSING_BUILD, find_build
 from mop.core.io import UsageError
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"
 PROMPT = "What is the capital of France?"

@@ -25,7 +25,7 @@ from test_bad_inputs import assert_one_line_exit_2
 from mop import compare
 from mop.compare_web import INSTALL_HINT
 from mop.models.loading import load_model, resolve_model_name
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_VENV = REPO / os.environ.get("WEB_VENV", ".cache/web-venv")

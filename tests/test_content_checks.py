@@ -21,11 +21,11 @@ from mop import evaluate, latency
 from mop.recover import teacher_cache
 from mop.cli import finetune_main, prune_main
 from mop.models.data import report_shortfall
-from mop.importance import ImportanceScores, amp_scores
+from mop.prune.importance import ImportanceScores, amp_scores
 from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
 from mop.models.loading import load_model
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 from mop.recover.recovery import RecoverySettings, train_adapter
 
 WEIGHTS = "model.safetensors"
@@ -137,7 +137,7 @@ def test_nan_importance_stops_the_run_and_keeps_the_checkpoints_written(checkpoi
             scores.neurons[2][5] = float("nan")
         return scores
 
-    from mop.pruner import calibration_batches
+    from mop.prune.pruner import calibration_batches
     from transformers import AutoTokenizer
 
     settings = PruneSettings(model_name=str(checkpoint["base"]), save_dir=str(tmp_path / "run"), num_iterations=3,
@@ -216,7 +216,7 @@ def test_recovery_data_without_responses_is_refused(outputs, worded, checkpoint,
 
 
 def test_a_calibration_request_larger_than_the_data_says_what_it_used(checkpoint, capsys):
-    from mop.pruner import calibration_batches
+    from mop.prune.pruner import calibration_batches
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint["base"])

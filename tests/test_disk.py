@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 import mop.core.disk
-import mop.pruner
+import mop.prune.pruner
 from conftest import REPO
 from mop.cli import prune_main
 from mop.core.disk import estimate_run_bytes, parse_keep
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 from test_drivers import run_bash
 
 SEQUENCE = "LGGLGLGG"
@@ -106,19 +106,19 @@ def test_interrupted_keep_run_resumes_to_the_same_checkpoints(stop_after, checkp
     then resumed: the same two checkpoints as an uninterrupted keep-all run, nothing else left."""
     base = checkpoint_factory(kv_heads=4)
     run_pruning(settings(base, tmp_path / "all", calibration_file), progress=False)
-    save = mop.pruner.save_iteration
+    save = mop.prune.pruner.save_iteration
 
     def save_then_die(save_dir, i, *args):
         save(save_dir, i, *args)
         if i == stop_after:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(mop.pruner, "save_iteration", save_then_die)
+    monkeypatch.setattr(mop.prune.pruner, "save_iteration", save_then_die)
     run = tmp_path / "kept"
     with pytest.raises(KeyboardInterrupt):
         run_pruning(settings(base, run, calibration_file, keep_iterations="4,8"), progress=False)
     assert f"prune_iteration_{stop_after}" in checkpoint_dirs(run)  # the newest complete one is on disk
-    monkeypatch.setattr(mop.pruner, "save_iteration", save)
+    monkeypatch.setattr(mop.prune.pruner, "save_iteration", save)
     run_pruning(settings(base, run, calibration_file, keep_iterations="4,8", resume=True), progress=False)
     assert checkpoint_dirs(run) == ["prune_iteration_4", "prune_iteration_8"]
     for i in (4, 8):
@@ -144,7 +144,7 @@ def test_full_disk_during_a_save_is_one_line_and_keeps_earlier_iterations(checkp
                                                                           tmp_path, monkeypatch, capsys):
     base = checkpoint_factory(kv_heads=4)
     run = tmp_path / "run"
-    sizes = mop.pruner.folder_bytes
+    sizes = mop.prune.pruner.folder_bytes
     calls = []
 
     def full_on_second_save(path):
@@ -153,7 +153,7 @@ def test_full_disk_during_a_save_is_one_line_and_keeps_earlier_iterations(checkp
             raise OSError(errno.ENOSPC, "No space left on device")
         return sizes(path)
 
-    monkeypatch.setattr(mop.pruner, "folder_bytes", full_on_second_save)
+    monkeypatch.setattr(mop.prune.pruner, "folder_bytes", full_on_second_save)
     argv = ["--model_name", str(base), "--save_dir", str(run), "--calibration_data", str(calibration_file),
             "--num_iterations", "3", "--decision_sequence", "LGL", "--num_calibration_prompts", "8"]
     with pytest.raises(SystemExit) as exit_info:

@@ -16,11 +16,11 @@ from conftest import (FAMILIES, REPO, WORDS, family_config, family_model, gemma_
 from torch.testing import assert_close
 
 from mop.models.adapter import count_parameters, get_adapter
-from mop.importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
-from mop.plan import WidthCarry
-from mop.pruner import PruneSettings, run_pruning
-from mop.steps import depth_step, layer_shape, plan_live_width_step, simulate_path, width_step
-from mop.streaming import stream_decoder
+from mop.prune.importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
+from mop.prune.budget import WidthCarry
+from mop.prune.pruner import PruneSettings, run_pruning
+from mop.prune.steps import depth_step, layer_shape, plan_live_width_step, simulate_path, width_step
+from mop.prune.streaming import stream_decoder
 
 NEW_FAMILIES = FAMILIES[1:]  # llama has its own tests everywhere else
 # Two prompts longer than Gemma-3's tiny sliding window (4 tokens), so that the window matters.
@@ -184,7 +184,7 @@ def test_streamed_pass_equals_the_in_memory_pass(family, tokenizer):
 def test_metric_paths_score_the_logits_the_model_makes(family, tokenizer):
     """The reference perplexity of a metric path equals the one of the model's own logits (Gemma-3's
     soft cap included: its tiny model caps at 3, far from the raw head's logits), streamed or not."""
-    from mop.path_selection import build_reference
+    from mop.prune.path_selection import build_reference
 
     model = family_model(family)
     adapter = get_adapter(model)
@@ -255,21 +255,21 @@ def run_script(path, argv) -> None:
 def custom_runs(tmp_path_factory, tokenizer_dir, calibration_file):
     """Custom/prune.py LGGL on each new family's tiny model (the family's width mode), with the
     live model's logits recorded as each checkpoint is saved."""
-    import mop.pruner
+    import mop.prune.pruner
 
     runs = {}
     for family in NEW_FAMILIES:
         root = tmp_path_factory.mktemp(family)
         base = save_checkpoint(family_model(family, kv_heads=2), tokenizer_dir, root / "base")
         live = []
-        real_save = mop.pruner.save_checkpoint
+        real_save = mop.prune.pruner.save_checkpoint
 
         def save_and_record(model, processing, directory):
             live.append(logits(model))
             real_save(model, processing, directory)
 
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(mop.pruner, "save_checkpoint", save_and_record)
+            mp.setattr(mop.prune.pruner, "save_checkpoint", save_and_record)
             run_script(CUSTOM / "prune.py", [
                 "--model_name", str(base), "--num_iterations", "4", "--decision_sequence", "LGGL",
                 "--save_dir", str(root / "run"), "--calibration_data", str(calibration_file),
@@ -302,7 +302,7 @@ def test_every_custom_checkpoint_reloads_in_a_fresh_process(custom_runs, tmp_pat
     """Stock from_pretrained in a new interpreter builds every checkpoint of every family and
     gives the logits the live model had when it was saved; configs match the weights; each G step
     removed one layer of the checkpoint before it, counted by hand with the family's norms and
-    biases, to within half a neuron per layer (mop/plan.py)."""
+    biases, to within half a neuron per layer (mop/prune/budget.py)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     paths, expected = [], []

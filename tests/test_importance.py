@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from conftest import tiny_model
 
 from mop.models.adapter import get_adapter
-from mop.importance import amp_scores, batch_prompts
+from mop.prune.importance import amp_scores, batch_prompts
 
 PROMPTS = [
     "explain the sun .", "what is water and why is it blue ? write a short sentence",

@@ -28,8 +28,8 @@ from mop.llava import (
     load_image_questions, merge_lm_eval_results, open_image, record_calibration_images, vision_fingerprint,
 )
 from mop.models.tiny_llava import build_llava
-from mop.pruner import PruneSettings, run_pruning
-from mop.surgery import remove_groups, remove_neurons, sync_config
+from mop.prune.pruner import PruneSettings, run_pruning
+from mop.prune.surgery import remove_groups, remove_neurons, sync_config
 
 RECORDS = [
     {"instruction": f"describe the {w} .", "input": "the sun" if i % 3 == 0 else "",
@@ -148,7 +148,7 @@ def test_image_batches_expand_image_tokens_with_a_matching_mask(tokenizer_dir, q
 
 
 def test_image_calibration_scores_do_not_depend_on_batching(tokenizer_dir, questions):
-    from mop.importance import amp_scores
+    from mop.prune.importance import amp_scores
 
     model, processor = make_tiny_llava(tokenizer_dir)
     adapter = get_adapter(model)

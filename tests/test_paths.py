@@ -16,11 +16,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mop.models.adapter import get_adapter
 from mop.cli import prune_main
 from mop.models.data import calibration_prompt, load_alpaca_records
-from mop.importance import amp_scores
-from mop.plan import LayerShape, plan_width_step
+from mop.prune.importance import amp_scores
+from mop.prune.budget import LayerShape, plan_width_step
 from mop.models.loading import load_model
-from mop.pruner import PruneSettings, calibration_batches, run_pruning
-from mop.steps import layer_shape
+from mop.prune.pruner import PruneSettings, calibration_batches, run_pruning
+from mop.prune.steps import layer_shape
 
 CALIBRATION, REFERENCE, PROBE = 8, 8, 8  # the fixture file holds 24 records: [0, 8) [8, 16) [16, 24)
 DEAD_LAYER = 3  # the third-to-last of 6 layers: what the first depth step removes
@@ -190,7 +190,7 @@ def test_logged_scores_equal_an_independent_computation(checkpoint_factory, toke
 def test_printed_decisions_replay_bit_identically_without_the_probe_update(tokenizer_dir, calibration_file, tmp_path,
                                                                            capsys):
     from mop.core.layout import REFERENCE_FILE
-    from mop.path_selection import Reference, score_candidate
+    from mop.prune.path_selection import Reference, score_candidate
 
     base = trained_checkpoint(tmp_path / "base", tokenizer_dir, calibration_file, dead_layer, harmful_width=True)
     guided = tmp_path / "guided"
@@ -223,7 +223,7 @@ def test_printed_decisions_replay_bit_identically_without_the_probe_update(token
 def replay_coin_path(shape: LayerShape, num_iterations: int, seed: int) -> list[tuple[str, str]]:
     """The random path written out by hand: random.Random(seed) draws one number per iteration
     (< 0.5 is L), a depth step needs 4 layers left to keep 3, and the shapes are walked with
-    the budget arithmetic of mop.plan (a G step here never runs out of heads or neurons)."""
+    the budget arithmetic of mop.prune.budget (a G step here never runs out of heads or neurons)."""
     coin = random.Random(seed)
     path, accumulator = [], 0.0
     for _ in range(num_iterations):
@@ -242,7 +242,7 @@ def replay_coin_path(shape: LayerShape, num_iterations: int, seed: int) -> list[
 
 
 def test_random_path_follows_its_seed_and_never_breaks_the_model(checkpoint_factory, calibration_file, tmp_path):
-    from mop.steps import random_decisions
+    from mop.prune.steps import random_decisions
 
     config = tiny_config(kv_heads=4, layers=5, intermediate=256)
     shape = LayerShape(num_layers=5, hidden=64, head_dim=16, query_heads=4, kv_heads=4, intermediate=256)
@@ -303,7 +303,7 @@ def test_metric_path_takes_the_only_possible_step_then_stops_with_a_one_line_err
 
 
 def test_resumed_metric_path_equals_uninterrupted_run(checkpoint_factory, calibration_file, tmp_path, monkeypatch):
-    import mop.path_selection
+    import mop.prune.path_selection
 
     base = checkpoint_factory(kv_heads=4, layers=6)
     full, part = tmp_path / "full", tmp_path / "part"
@@ -314,7 +314,7 @@ def test_resumed_metric_path_equals_uninterrupted_run(checkpoint_factory, calibr
     def no_recomputation(*args, **kwargs):
         raise AssertionError("the cached reference outputs should have been used")
 
-    monkeypatch.setattr(mop.path_selection, "build_reference", no_recomputation)
+    monkeypatch.setattr(mop.prune.path_selection, "build_reference", no_recomputation)
     run_pruning(settings(base, part, calibration_file, path="ppl", num_iterations=3, resume=True), progress=False)
     for i in (1, 2, 3):
         assert same_weights(full / f"prune_iteration_{i}", part / f"prune_iteration_{i}")

@@ -13,9 +13,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from mop.models.adapter import count_parameters
 from mop.cli import prune_main
 from mop.models.configs import config_for_dry_run
-from mop.plan import LayerShape, parse_decisions, plan_width_step
-from mop.pruner import PruneSettings, run_pruning
-from mop.steps import simulate_path
+from mop.prune.budget import LayerShape, parse_decisions, plan_width_step
+from mop.prune.pruner import PruneSettings, run_pruning
+from mop.prune.steps import simulate_path
 
 DEFAULTS = dict(model_name="x", save_dir="x", num_iterations=4, decision_sequence="LGGL", seed=1,
                 mlp_only=False, calibration_data="auto", num_calibration_prompts=16)
@@ -35,7 +35,7 @@ def budget_gaps(config, sequence, mode, n):
 
     The layer's parameter count is taken by hand from the shapes before the step (q and o:
     heads x head_dim x hidden each, k and v: KV heads x head_dim x hidden each, three MLP
-    matrices, two norms). mop/plan.py: the exact rule removes it to within half a neuron per
+    matrices, two norms). mop/prune/budget.py: the exact rule removes it to within half a neuron per
     layer, a neuron being a gate row, an up row and a down column (3 x hidden parameters).
     """
     text = getattr(config, "text_config", config)
@@ -169,9 +169,9 @@ def test_run_saves_reloadable_checkpoints_with_consistent_configs(checkpoint_fac
 
 def test_reloaded_logits_equal_in_memory_logits(checkpoint_factory, calibration_file, tmp_path):
     from mop.models.adapter import get_adapter
-    from mop.importance import amp_scores
+    from mop.prune.importance import amp_scores
     from mop.models.loading import load_model
-    from mop.pruner import calibration_batches
+    from mop.prune.pruner import calibration_batches
 
     base = checkpoint_factory(kv_heads=4, layers=5)
     captured = {}
@@ -216,7 +216,7 @@ def test_thirty_one_of_thirty_two_heads_reloads_and_runs(tmp_path, tokenizer_dir
     loads with the same logits."""
     from mop.models.adapter import get_adapter
     from mop.models.checkpoint import save_checkpoint
-    from mop.surgery import remove_groups, sync_config
+    from mop.prune.surgery import remove_groups, sync_config
 
     config = LlamaConfig(hidden_size=4096, intermediate_size=32, num_hidden_layers=1, num_attention_heads=32,
                          num_key_value_heads=32, vocab_size=16, max_position_embeddings=32)

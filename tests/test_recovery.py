@@ -83,7 +83,7 @@ def base_model(tokenizer):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, base_model, tokenizer):
-    """A 'pruned' checkpoint folder as mop.pruner writes it (weights, tokenizer, mop_prune.json)."""
+    """A 'pruned' checkpoint folder as mop.prune.pruner writes it (weights, tokenizer, mop_prune.json)."""
     path = tmp_path_factory.mktemp("ckpt") / "prune_iteration_1"
     base_model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -23,7 +23,7 @@ from conftest import REPO, WORDS, make_tokenizer, save_checkpoint, tiny_model
 
 from mop.core.io import LOCK_NAME, UsageError, exclusive_lock, locked_result, remove_stale_temporaries, sibling_lock
 from mop.core.layout import PRUNE_META, RUN_CONFIG, WORK_SETTINGS, iteration_dir, work_dir_for
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 
 PRUNE = [sys.executable, str(REPO / "Llama2" / "prune.py")]
 FINETUNE = [sys.executable, str(REPO / "Llama2" / "finetune.py")]
@@ -408,7 +408,7 @@ HANDSHAKE = textwrap.dedent("""
 """)
 
 HOLD_LOCK_UNTIL_READY = HANDSHAKE + textwrap.dedent("""
-    import mop.pruner as pruner
+    import mop.prune.pruner as pruner
     ready, script, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     prune_locked = pruner.prune_locked
 

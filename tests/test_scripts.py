@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, LoraCaptured, decoder_projections, lora_modules, run_script
 
 import mop.cli
-from mop.pruner import PruneSettings, run_pruning
+from mop.prune.pruner import PruneSettings, run_pruning
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"  # the paper's seed-1 path
 

@@ -24,7 +24,7 @@ from torch.testing import assert_close
 from mop.models.adapter import FAMILIES, get_adapter
 from mop.models.checkpoint import save_checkpoint
 from mop.core.io import UsageError
-from mop.surgery import remove_groups, remove_neurons, sync_config
+from mop.prune.surgery import remove_groups, remove_neurons, sync_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 

@@ -1,4 +1,4 @@
-"""Streamed AMP importance (mop/streaming.py): one decoder layer at a time, same scores.
+"""Streamed AMP importance (mop/prune/streaming.py): one decoder layer at a time, same scores.
 
 On this CPU-only machine the "device" is the CPU too, so these tests also stream with layers
 whose weights are *not in memory at all* (meta tensors) and are loaded from the checkpoint file
@@ -17,11 +17,11 @@ from test_llava import make_tiny_llava
 from torch.testing import assert_close
 
 from mop.models.adapter import get_adapter
-from mop.importance import amp_scores, amp_scores_streamed, batch_prompts
+from mop.prune.importance import amp_scores, amp_scores_streamed, batch_prompts
 from mop.core.io import UsageError
 from mop.llava import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
-from mop.pruner import PruneSettings, run_pruning
-from mop.streaming import (capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped)
+from mop.prune.pruner import PruneSettings, run_pruning
+from mop.prune.streaming import (capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped)
 
 
 @pytest.fixture
@@ -168,9 +168,9 @@ def test_offloaded_pruning_writes_the_same_checkpoints(checkpoint_factory, calib
 def test_streamed_candidate_scores_equal_the_in_memory_ones(tokenizer, kv_heads):
     """The reference and both candidate views scored layer by layer (--offload) give the
     in-memory scores (1e-5 relative), and the G view's masking hooks act on the streamed layers."""
-    from mop.candidates import candidate
-    from mop.path_selection import build_reference, score_candidate
-    from mop.plan import WidthCarry
+    from mop.prune.candidates import candidate
+    from mop.prune.path_selection import build_reference, score_candidate
+    from mop.prune.budget import WidthCarry
 
     adapter = get_adapter(tiny_model(kv_heads=kv_heads, layers=4))
     batches = batch_prompts(tokenizer, PROMPTS, 3, 64)

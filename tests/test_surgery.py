@@ -8,9 +8,9 @@ from conftest import tiny_model
 from transformers import LlamaForCausalLM
 
 from mop.models.adapter import count_parameters, get_adapter
-from mop.plan import LayerShape
-from mop.steps import layer_shape
-from mop.surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
+from mop.prune.budget import LayerShape
+from mop.prune.steps import layer_shape
+from mop.prune.surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 TOKENS = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45]])
 

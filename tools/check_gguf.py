@@ -104,7 +104,7 @@ def random_llama(hidden: int, heads: int, kv_heads: int, layers: int):
 def prune_head(model, head: int):
     """The project's width-step surgery removing one head (group) from every layer; returns the model."""
     from mop.models.adapter import get_adapter
-    from mop.surgery import remove_groups, sync_config
+    from mop.prune.surgery import remove_groups, sync_config
 
     adapter = get_adapter(model)
     for layer in adapter.layers():

@@ -31,7 +31,7 @@ import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
-from .core.io import UsageError
+from ..core.io import UsageError
 
 WIDTH_MODES = ("attention_mlp", "mlp_only")
 BUDGET_RULES = ("exact", "published")

@@ -25,18 +25,18 @@ import numpy as np
 import torch
 
 from . import path_selection
-from .models.adapter import check_supported, get_adapter
-from .models.checkpoint import save_checkpoint
-from .models.data import calibration_prompt, load_alpaca_records, report_shortfall, resolve_data_source
+from ..models.adapter import check_supported, get_adapter
+from ..models.checkpoint import save_checkpoint
+from ..models.data import calibration_prompt, load_alpaca_records, report_shortfall, resolve_data_source
 from .importance import amp_scores, amp_scores_streamed, batch_prompts
-from .core.disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
+from ..core.disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
                    retire)
-from .core.io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
+from ..core.io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
                  read_metadata, remove_stale_temporaries, software_versions, write_json)
-from .core.layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
+from ..core.layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
                      completed_iterations, iteration_dir, iteration_meta_path, record_path)
-from .models.loading import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
-from .plan import WidthCarry, normalise_decisions, parse_decisions
+from ..models.loading import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
+from .budget import WidthCarry, normalise_decisions, parse_decisions
 from .preflight import check_prune_inputs, check_resume_state
 from .steps import (BLOCK_INFLUENCE, THIRD_TO_LAST, ScoreFn, apply_decision, check_depth_rule, describe,
                     random_decisions, simulate_path)
@@ -70,7 +70,7 @@ class PruneSettings:
     dtype: str = "auto"
     device: str = "auto"
     resume: bool = False
-    path: str = "sequence"  # sequence | random | ppl | kl | cosine (see mop/path_selection.py)
+    path: str = "sequence"  # sequence | random | ppl | kl | cosine (see mop/prune/path_selection.py)
     probe_steps: int = 0  # metric paths: LoRA steps given to each candidate before scoring
     probe_samples: int = 64
     num_reference_prompts: int = 32  # held-out text the metric paths score on
@@ -81,7 +81,7 @@ class PruneSettings:
 
     def __post_init__(self):
         self.decision_sequence = normalise_decisions(self.decision_sequence)
-    offload: str = "auto"  # on: model in CPU memory, decoder layers streamed through the device (mop/streaming.py)
+    offload: str = "auto"  # on: model in CPU memory, decoder layers streamed through the device (mop/prune/streaming.py)
 
     @property
     def width_mode(self) -> str:

@@ -8,7 +8,7 @@
   width step would take the last head/neuron) the other one is taken and logged as `forced`.
   The whole path is drawn up front on a weightless copy, so it is validated like a sequence.
 - `ppl`, `kl`, `cosine`: the paper's guided path. At every iteration both candidates are
-  scored, one at a time, as views of the live model (mop/candidates.py: the L candidate runs
+  scored, one at a time, as views of the live model (mop/prune/candidates.py: the L candidate runs
   without the layer it would delete, the G candidate with the units it would remove masked to
   zero), so no copy of the model is made. The G candidate's AMP scores are computed once on the
   current model and reused when the live model takes the G step; under `--depth_rule
@@ -50,7 +50,7 @@ recomputation. Every iteration's `mop_prune.json` carries both candidates' score
 and the probe losses under "path"; `path_decisions.json` holds the decision string taken and
 the flags that replay it (`--path sequence --decision_sequence <string>`).
 
-Under `--offload` (model in CPU memory, mop/streaming.py) the reference and every candidate are
+Under `--offload` (model in CPU memory, mop/prune/streaming.py) the reference and every candidate are
 computed by streaming the decoder layers through the device one at a time, as the AMP pass does;
 the final norm and the vocabulary projection visit the device for the scoring itself. The
 candidate views work unchanged (the L view is the shortened layer list the stream walks; the G
@@ -75,16 +75,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .models.adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
+from ..models.adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
 from .candidates import candidate, training_state_kept
-from .models.data import calibration_prompt, load_alpaca_records, resolve_data_source
-from .models.divergence import coarse_kl, top_k_targets
+from ..models.data import calibration_prompt, load_alpaca_records, resolve_data_source
+from ..models.divergence import coarse_kl, top_k_targets
 from .importance import batch_prompts
-from .core.io import UsageError, atomic_file
-from .core.layout import REFERENCE_FILE
-from .models.loading import load_model
-from .plan import WidthCarry
-from .recover.recovery import RecoverySettings, train_adapter
+from ..core.io import UsageError, atomic_file
+from ..core.layout import REFERENCE_FILE
+from ..models.loading import load_model
+from .budget import WidthCarry
+from ..recover.recovery import RecoverySettings, train_adapter
 from .steps import THIRD_TO_LAST, ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
 from .streaming import on_device, stream_decoder
 
@@ -445,10 +445,10 @@ class PathSelector:
     probe: ProbeSetup | None = None
     by_copy: bool = False  # score deep copies instead of views of the live model (reference)
     stream_device: str | None = None  # --offload: score layer by layer on this device (model on CPU)
-    depth_rule: str = THIRD_TO_LAST  # which layer the L candidate drops (mop/steps.py)
+    depth_rule: str = THIRD_TO_LAST  # which layer the L candidate drops (mop/prune/steps.py)
 
     def evaluate(self, adapter: DecoderAdapter, decision: str, score_fn: ScoreFn, carry: WidthCarry) -> dict:
-        """One candidate as a view of the live model (see mop/candidates.py): (probe), score, undo."""
+        """One candidate as a view of the live model (see mop/prune/candidates.py): (probe), score, undo."""
         if self.by_copy:
             return self.evaluate_copy(adapter, decision, score_fn, carry)
         with candidate(adapter, decision, score_fn, self.mode, self.rule, carry, self.depth_rule) as view:

@@ -16,7 +16,7 @@ averaged over prompts. A layer that barely turns the residual stream scores near
 changes the least (the block influence of ShortGPT; Minitron scores depth the same way).
 
 `amp_scores_streamed` gives the same scores for a model kept in CPU memory, with one decoder
-layer at a time on the compute device (mop/streaming.py): for models larger than the GPU.
+layer at a time on the compute device (mop/prune/streaming.py): for models larger than the GPU.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .models.adapter import DecoderAdapter
+from ..models.adapter import DecoderAdapter
 from .streaming import capture_layer_inputs, stream_layers
 
 

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .models.adapter import DecoderAdapter
+from ..models.adapter import DecoderAdapter
 
 
 def _keep_index(total: int, remove: Sequence[int], device) -> torch.Tensor:

@@ -3,7 +3,7 @@
 - `depth_step` (L): delete one decoder layer, chosen by the depth rule:
   `third_to_last` (the paper's, the default) always deletes layer `len(layers) - 3`;
   `block_influence` deletes the layer whose output differs least from its input on the
-  calibration prompts (lowest 1 - cos, mop/importance.py), scored anew on the model as it is at
+  calibration prompts (lowest 1 - cos, mop/prune/importance.py), scored anew on the model as it is at
   every L step. The first and the last layer are never candidates: the first turns token
   embeddings into the residual stream every later layer was trained on, the last writes the
   states the final norm and the vocabulary head read, and a cosine of directions understates
@@ -22,11 +22,11 @@ from typing import Callable
 
 import torch
 
-from .models.adapter import DecoderAdapter, count_parameters, get_adapter
+from ..models.adapter import DecoderAdapter, count_parameters, get_adapter
 from .importance import ImportanceScores
-from .core.io import UsageError
-from .models.loading import build_meta_model
-from .plan import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
+from ..core.io import UsageError
+from ..models.loading import build_meta_model
+from .budget import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores

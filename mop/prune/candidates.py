@@ -3,7 +3,7 @@
 A metric path scores what the model would be after a depth (L) or a width (G) step. Instead of
 a deep copy (twice the model's memory), each candidate is the live model seen differently:
 - L: the decoder runs without the layer the step would delete (`DecoderAdapter.without_layer`),
-  chosen by the run's depth rule (mop/steps.py `depth_choice`);
+  chosen by the run's depth rule (mop/prune/steps.py `depth_choice`);
 - G: forward pre-hooks zero the inputs the step would cut -- the removed GQA groups' query-head
   slices of each o_proj input and the removed neurons of each down_proj input. Removing a
   column of a Linear and zeroing its input feature give the same output, and a removed group's
@@ -21,8 +21,8 @@ from typing import Iterator
 
 import torch
 
-from .models.adapter import DecoderAdapter, count_parameters
-from .plan import WidthCarry
+from ..models.adapter import DecoderAdapter, count_parameters
+from .budget import WidthCarry
 from .steps import THIRD_TO_LAST, ScoreFn, depth_choice, plan_live_width_step
 
 
