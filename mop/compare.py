@@ -32,12 +32,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from .models.adapter import check_supported, count_parameters, is_multimodal
 from .core.args import OneLineParser
-from .gguf import OUTTYPES as GGUF_TYPES
 from .core.io import UsageError, check_writable_target, exit_on_usage_error, read_text_file, write_json
 from .core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
-from .models.loading import load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype, text_tokenizer
+from .gguf import OUTTYPES as GGUF_TYPES
+from .models.adapter import check_supported, count_parameters, is_multimodal
+from .models.loading import (load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype,
+                             text_tokenizer)
 
 GB = 1024 ** 3
 DEFAULT_PROMPTS = ["What is the capital of France?", "Give three tips for staying healthy.",

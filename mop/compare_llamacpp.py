@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 
 from .compare import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
                       check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
-from .models.embedded import cache_root
+from .core.io import UsageError, check_writable_target
 from .families import check_supported, is_multimodal
 from .gguf import LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings
-from .core.io import UsageError, check_writable_target
+from .models.embedded import cache_root
 from .models.loading import load_config
 
 THREADS_ENV, CACHE_ENV = "MOP_LLAMA_CPP_THREADS", "MOP_GGUF_CACHE"

@@ -38,13 +38,13 @@ import sys
 import time
 from pathlib import Path
 
-from .models.adapter import is_multimodal, wrapper_plugin
 from .core.args import OneLineParser
 from .core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
-                 software_versions, write_json)
+                      software_versions, write_json)
 from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models.loading import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint, resolve_device,
-                     resolve_model_dir, saved_dtype, text_tokenizer)
+from .models.adapter import is_multimodal, wrapper_plugin
+from .models.loading import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint,
+                             resolve_device, resolve_model_dir, saved_dtype, text_tokenizer)
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")

@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 
 from .core.args import OneLineParser
+from .core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error,
+                      locked_result, read_json_object)
 from .models.checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
-from .core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
-                 read_json_object)
 from .models.loading import check_weights, resolve_model_dir
 from .models.stock import model_types, stock_config_dict
 

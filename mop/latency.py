@@ -49,10 +49,11 @@ from pathlib import Path
 
 import torch
 
-from .models.adapter import count_parameters
 from .core.args import OneLineParser
-from .core.io import UsageError, check_writable_target, exit_on_usage_error, read_metadata, software_versions, write_json
+from .core.io import (UsageError, check_writable_target, exit_on_usage_error, read_metadata, software_versions,
+                      write_json)
 from .core.layout import CHECKPOINT_DIR, PRUNE_META
+from .models.adapter import count_parameters
 from .models.loading import check_weights, load_model, resolve_device, resolve_dtype, resolve_model_dir
 from .tables import run_order
 

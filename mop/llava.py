@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-from .models.adapter import get_adapter
 from .core.args import OneLineParser
-from .models.data import report_shortfall
-from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
-                       resolve_eval_dtype, score_checkpoint)
 from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
 from .core.layout import CALIBRATION_RECORD
+from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
+                       resolve_eval_dtype, score_checkpoint)
+from .models.adapter import get_adapter
+from .models.data import report_shortfall
 from .models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
 from .recover.recovery import RecoveryHooks, finetune_checkpoint
 

@@ -45,10 +45,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .core.args import OneLineParser
-from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
-                       print_summary, score_checkpoint, summarize)
 from .core.io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
 from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
+from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
+                       print_summary, score_checkpoint, summarize)
 from .models.loading import check_weights, load_config, resolve_model_dir
 from .tasks_lmms.make_parquet import ensure_parquet
 

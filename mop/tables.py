@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core.args import OneLineParser
-from .evaluate import PAPER_TASKS
 from .core.io import UsageError, atomic_file, exit_on_usage_error, read_json, read_metadata
 from .core.layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
+from .evaluate import PAPER_TASKS
 from .lmms import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")

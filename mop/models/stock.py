@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import copy
 
-from ..families import FAMILIES, MULTIMODAL_WRAPPERS
 from ..core.io import UsageError
+from ..families import FAMILIES, MULTIMODAL_WRAPPERS
+
 
 def with_legacy_rope(config: dict) -> dict:
     """The family's legacy rope keys beside `rope_parameters`, for transformers 4.57 readers."""

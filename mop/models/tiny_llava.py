@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from ..core.io import atomic_directory
 from .checkpoint import save_checkpoint
 from .embedded import TINY_LLAVA, cache_entry_lock, cache_root, embedded_checkpoint, is_cached
-from ..core.io import atomic_directory
 
 IMAGE_TOKEN = "<image>"
 TINY_TEXT_MODEL = "smollm2-135m-mha"

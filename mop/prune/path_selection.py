@@ -75,16 +75,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..models.adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
-from .candidates import candidate, training_state_kept
-from ..models.data import calibration_prompt, load_alpaca_records, resolve_data_source
-from ..models.divergence import coarse_kl, top_k_targets
-from .importance import batch_prompts
 from ..core.io import UsageError, atomic_file
 from ..core.layout import REFERENCE_FILE
+from ..models.adapter import DecoderAdapter, count_parameters, get_adapter, published_lora
+from ..models.data import calibration_prompt, load_alpaca_records, resolve_data_source
+from ..models.divergence import coarse_kl, top_k_targets
 from ..models.loading import load_model
-from .budget import WidthCarry
 from ..recover.recovery import RecoverySettings, train_adapter
+from .budget import WidthCarry
+from .candidates import candidate, training_state_kept
+from .importance import batch_prompts
 from .steps import THIRD_TO_LAST, ScoreFn, apply_decision, layer_shape, other, plan_carried_step, step_impossible
 from .streaming import on_device, stream_decoder
 

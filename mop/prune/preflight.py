@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.adapter import check_supported, text_config_of
 from ..core.args import check_seed
-from ..models.data import load_alpaca_records, resolve_data_source
 from ..core.io import UsageError, check_writable_target, read_metadata
 from ..core.layout import PRUNE_META, completed_iterations, iteration_dir, iteration_meta_path
+from ..models.adapter import check_supported, text_config_of
+from ..models.data import load_alpaca_records, resolve_data_source
 from ..models.loading import check_weights, load_config, resolve_device, resolve_dtype, resolve_model_name
-from .path_selection import check_path_settings
-from .budget import parse_decisions
 from ..models.stock import can_write_heads_pruned
+from .budget import parse_decisions
+from .path_selection import check_path_settings
 
 # What a resumed run reads back from each complete iteration's mop_prune.json.
 RESUME_FIELDS = ("iteration", "decision", "accumulator_after", "layers", "query_heads", "kv_heads",

@@ -24,19 +24,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import path_selection
+from ..core.disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep,
+                         remove_leftovers, retire)
+from ..core.io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder, read_metadata,
+                       remove_stale_temporaries, software_versions, write_json)
+from ..core.layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV,
+                           SUMMARY_JSON, completed_iterations, iteration_dir, iteration_meta_path, record_path)
 from ..models.adapter import check_supported, get_adapter
 from ..models.checkpoint import save_checkpoint
 from ..models.data import calibration_prompt, load_alpaca_records, report_shortfall, resolve_data_source
-from .importance import amp_scores, amp_scores_streamed, batch_prompts
-from ..core.disk import (GB, check_free_space, estimate_run_bytes, extra_bytes, folder_bytes, parse_keep, remove_leftovers,
-                   retire)
-from ..core.io import (UsageError, atomic_directory, atomic_file, is_nonempty_dir, locked_folder,
-                 read_metadata, remove_stale_temporaries, software_versions, write_json)
-from ..core.layout import (DECISIONS_FILE, PRUNE_META, RUN_CONFIG, RUN_STATE, RUN_TEMPORARIES, SUMMARY_CSV, SUMMARY_JSON,
-                     completed_iterations, iteration_dir, iteration_meta_path, record_path)
-from ..models.loading import load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype, text_tokenizer
+from ..models.loading import (load_config, load_model, resolve_device, resolve_dtype, resolve_model_name, saved_dtype,
+                              text_tokenizer)
+from . import path_selection
 from .budget import WidthCarry, normalise_decisions, parse_decisions
+from .importance import amp_scores, amp_scores_streamed, batch_prompts
 from .preflight import check_prune_inputs, check_resume_state
 from .steps import (BLOCK_INFLUENCE, THIRD_TO_LAST, ScoreFn, apply_decision, check_depth_rule, describe,
                     random_decisions, simulate_path)

@@ -22,11 +22,11 @@ from typing import Callable
 
 import torch
 
-from ..models.adapter import DecoderAdapter, count_parameters, get_adapter
-from .importance import ImportanceScores
 from ..core.io import UsageError
+from ..models.adapter import DecoderAdapter, count_parameters, get_adapter
 from ..models.loading import build_meta_model
 from .budget import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
+from .importance import ImportanceScores
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores

@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..models.adapter import DecoderAdapter
 from ..core.io import UsageError
+from ..models.adapter import DecoderAdapter
 
 OFFLOAD_MODES = ("auto", "on", "off")
 # `auto` streams when the weights take more than this share of the device's free memory (the rest

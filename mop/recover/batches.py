@@ -26,8 +26,8 @@ from typing import Sequence
 
 import torch
 
-from ..models.data import alpaca_prompt
 from ..core.io import UsageError
+from ..models.data import alpaca_prompt
 
 IGNORE_INDEX = -100  # label value the losses skip
 

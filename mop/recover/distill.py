@@ -35,11 +35,11 @@ from typing import Callable, Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..models.adapter import get_adapter
-from .batches import next_tokens, prediction_positions, response_positions
-from ..models.divergence import coarse_kl, full_kl
 from ..core.io import UsageError, json_type_name, read_metadata
 from ..core.layout import PRUNE_META
+from ..models.adapter import get_adapter
+from ..models.divergence import coarse_kl, full_kl
+from .batches import next_tokens, prediction_positions, response_positions
 
 OBJECTIVES = ("sft", "kd", "kd+sft")
 # fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048

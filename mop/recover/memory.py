@@ -60,12 +60,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..models.adapter import LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types, text_config_of
 from ..core.args import OneLineParser, finite_float
-from ..models.configs import config_for_dry_run
-from .distill import head_chunk_positions
 from ..core.io import UsageError, exit_on_usage_error
+from ..models.adapter import (LORA_PROJECTIONS, count_parameters, family_of, is_multimodal, supported_types,
+                              text_config_of)
+from ..models.configs import config_for_dry_run
 from ..models.loading import build_meta_model
+from .distill import head_chunk_positions
 
 GB = 2**30
 HEADROOM = 0.10  # share of the budget a plan leaves free: allocator fragmentation, estimate error

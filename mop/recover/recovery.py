@@ -48,21 +48,20 @@ from typing import Sequence
 
 import torch
 
-from ..models.adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
 from ..core.args import check_seed
-from .batches import RecoveryCollator, training_examples
+from ..core.io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result,
+                       read_metadata, remove_stale_temporaries, software_versions, write_json)
+from ..core.layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
+from ..models.adapter import LORA_PROJECTIONS, family_of, get_adapter, is_multimodal, text_config_of, wrapper_plugin
 from ..models.checkpoint import save_checkpoint
 from ..models.data import HUB_ALPACA, load_alpaca_records, resolve_data_source
+from ..models.loading import check_weights, load_config, load_model, resolve_model_name, saved_dtype
+from .batches import RecoveryCollator, training_examples
 from .distill import check_objective, recovery_trainer_class, teacher_of, unwrapped, use_bf16
-from ..core.io import (UsageError, atomic_directory, check_writable_target, json_type_name, locked_result, read_metadata,
-                 remove_stale_temporaries, software_versions, write_json)
-from ..core.layout import FINETUNE_META, LOSS_LOG, PRUNE_META, TRAINER_STATE, WORK_SETTINGS, work_dir_for
 from .lora_cpu import register_cpu_lora, use_mask_dropout
 from .memory import fit_recovery_settings, model_parameter_count
-from ..models.loading import check_weights, load_config, load_model, resolve_model_name, saved_dtype
 from .packed_attention import packed_attention
 from .teacher_cache import TeacherCache, build_cache, cache_dtype, cache_key, check_cache_dir, pad_id_of
-
 
 TEACHER_MODES = ("auto", "online", "cache")
 

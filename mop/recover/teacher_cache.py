@@ -31,14 +31,14 @@ from typing import Sequence
 
 import torch
 
-from .batches import RecoveryCollator, training_examples
-from ..models.data import load_alpaca_records, resolve_data_source
 from ..core.disk import check_free_space
-from .distill import OutputHead, final_hidden, use_bf16
-from ..models.divergence import top_k_targets
 from ..core.io import UsageError, atomic_file, exit_on_usage_error, read_metadata, write_json
 from ..core.layout import TEACHER_COMPLETE, TEACHER_KEY
+from ..models.data import load_alpaca_records, resolve_data_source
+from ..models.divergence import top_k_targets
 from ..models.loading import load_config, load_model, resolve_model_dir
+from .batches import RecoveryCollator, training_examples
+from .distill import OutputHead, final_hidden, use_bf16
 from .packed_attention import packed_attention
 
 KEY_FILE, COMPLETE_FILE = TEACHER_KEY, TEACHER_COMPLETE
