@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .compare import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
+from .comparison import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
                       check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
 from .core.io import UsageError, check_writable_target
 from .families import check_supported, is_multimodal

@@ -27,11 +27,11 @@ import queue
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import torch
 
-from .compare import (Answer, Column, Comparison, Loaded, columns_of, figures_line, load_entry, plan_comparison,
+from .comparison import (Answer, Column, Comparison, Loaded, columns_of, figures_line, load_entry, plan_comparison,
                       run_prompt)
 from .core.io import UsageError, one_line
 

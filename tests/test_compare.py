@@ -15,7 +15,7 @@ import torch
 
 from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree  # noqa: F401 (a fixture)
 
-from mop import compare
+from mop import compare, comparison
 from mop.models.loading import load_model, resolve_model_name
 from mop.prune.pruner import PruneSettings, run_pruning
 
@@ -37,7 +37,7 @@ def pruned_run(tmp_path_factory, calibration_file):
 def greedy_alone(name: str, prompt: str, new_tokens: int = NEW_TOKENS) -> list[int]:
     """The reference: the model loaded by itself, `generate` with greedy decoding."""
     model, processing = load_model(resolve_model_name(name) if name == DENSE else name, torch.float32, "cpu")
-    inputs = compare.model_inputs(model, processing, prompt, None, chat=True)
+    inputs = comparison.model_inputs(model, processing, prompt, None, chat=True)
     out = model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, temperature=None, top_p=None,
                          top_k=None, pad_token_id=processing.pad_token_id)
     return out[0, inputs["input_ids"].shape[1]:].tolist()
@@ -69,7 +69,7 @@ def test_each_column_holds_what_generate_gives_that_model_alone(pruned_run, tmp_
     dense_column, pruned_column = data["models"]
     assert dense_column["compression"] is None and 0 < pruned_column["compression"] < 0.2
     assert pruned_column["params"] < dense_column["params"]
-    assert "| model | parameters | compression |" in printed and f"| {compare.short_name(pruned)} |" in printed
+    assert "| model | parameters | compression |" in printed and f"| {comparison.short_name(pruned)} |" in printed
 
 
 def test_sequential_gives_the_same_tokens(pruned_run, capsys):
@@ -88,7 +88,7 @@ def test_prompts_file_runs_each_prompt_and_results_names_read_as_the_tables_give
     assert [p["prompt"] for p in data["prompts"]] == ["Name a color.", "What is two plus two?"]
     assert [m["path"] for m in data["models"]] == [str((pruned_run / f"prune_iteration_{i}").resolve()) for i in (1, 2)]
     assert all(len(a["token_ids"]) <= 4 for p in data["prompts"] for a in p["answers"])
-    assert printed.count(f"| {compare.short_name(f'{pruned_run}/2')} |") == 1  # one summary row per model
+    assert printed.count(f"| {comparison.short_name(f'{pruned_run}/2')} |") == 1  # one summary row per model
 
 
 def test_seeded_sampling_repeats(pruned_run, capsys):
@@ -122,7 +122,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(case, fragments, pruned_run, 
 
 def test_turns_alternate_and_skip_finished_models():
     """Three workers making 3, 1 and 2 tokens: one at a time, in turn, the finished ones skipped."""
-    turns, log, lock = compare.Turns(3), [], threading.Lock()
+    turns, log, lock = comparison.Turns(3), [], threading.Lock()
 
     def worker(index: int, count: int) -> None:
         turns.wait(index)
@@ -148,9 +148,9 @@ def test_results_names_pick_the_recovered_checkpoint(tmp_path):
     for name in ("prune_iteration_8", "prune_iteration_8_ft_1ep", "prune_iteration_8_ft_1ep_kd"):
         (run / name).mkdir(parents=True)
         (run / name / "config.json").write_text("{}")
-    assert compare.resolve_entry(f"{run}/8") == str((run / "prune_iteration_8").resolve())
-    assert compare.resolve_entry(f"{run}/8/ft") == str((run / "prune_iteration_8_ft_1ep").resolve())
-    assert compare.resolve_entry(f"{run}/8/kd") == str((run / "prune_iteration_8_ft_1ep_kd").resolve())
+    assert comparison.resolve_entry(f"{run}/8") == str((run / "prune_iteration_8").resolve())
+    assert comparison.resolve_entry(f"{run}/8/ft") == str((run / "prune_iteration_8_ft_1ep").resolve())
+    assert comparison.resolve_entry(f"{run}/8/kd") == str((run / "prune_iteration_8_ft_1ep_kd").resolve())
 
 
 def test_a_llava_checkpoint_answers_about_the_image(capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from test_bad_inputs import assert_one_line_exit_2, call_main, tree
 
-from mop import compare
+from mop import compare, comparison
 from mop.gguf import MISSING_BUILD, find_build
 from mop.core.io import UsageError
 from mop.prune.pruner import PruneSettings, run_pruning
@@ -62,7 +62,7 @@ def transformers_greedy(name: str) -> list[int]:
     from mop.models.loading import load_model, resolve_model_name
 
     model, tokenizer = load_model(resolve_model_name(name), torch.float32, "cpu")
-    inputs = compare.model_inputs(model, tokenizer, PROMPT, None, chat=True)
+    inputs = comparison.model_inputs(model, tokenizer, PROMPT, None, chat=True)
     out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False, temperature=None, top_p=None,
                          top_k=None, pad_token_id=tokenizer.pad_token_id)
     return out[0, inputs["input_ids"].shape[1]:].tolist()

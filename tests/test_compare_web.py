@@ -22,7 +22,7 @@ import torch
 
 from test_bad_inputs import assert_one_line_exit_2
 
-from mop import compare
+from mop import comparison
 from mop.compare_web import INSTALL_HINT
 from mop.models.loading import load_model, resolve_model_name
 from mop.prune.pruner import PruneSettings, run_pruning
@@ -127,7 +127,7 @@ def greedy_text(name: str, prompt: str) -> tuple[str, int]:
     """The reference: the model loaded by itself, greedy `generate` on the chat-templated prompt,
     decoded without special tokens (what a column shows), and its number of new tokens."""
     model, processing = load_model(resolve_model_name(name) if name == DENSE else name, torch.float32, "cpu")
-    inputs = compare.model_inputs(model, processing, prompt, None, chat=True)
+    inputs = comparison.model_inputs(model, processing, prompt, None, chat=True)
     out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False, temperature=None, top_p=None,
                          top_k=None, pad_token_id=processing.pad_token_id)
     new = out[0, inputs["input_ids"].shape[1]:]
@@ -198,7 +198,7 @@ def test_page_shows_each_models_greedy_answer_streamed_with_figures(web_python, 
         server.stop()
     assert shown["answers"] == expected, server.log()
     dense, pruned = shown["headings"]
-    assert dense.startswith(DENSE) and pruned.startswith(compare.short_name(pruned_checkpoint))
+    assert dense.startswith(DENSE) and pruned.startswith(comparison.short_name(pruned_checkpoint))
     assert "M parameters" in dense and "pruned" not in dense
     assert "% pruned" in pruned and dense.splitlines()[-1] != pruned.splitlines()[-1]
     for figures, tokens in zip(shown["figures"], (dense_tokens, pruned_tokens)):
