@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Zero-shot lm_eval scores of one checkpoint of your own model (thin wrapper; the logic is mop/evaluate.py).
+# Zero-shot lm_eval scores of one checkpoint of your own model (thin wrapper; the logic is mop/evaluate/harness.py).
 #
 #   Custom/eval.sh MODEL_DIR OUT_DIR [TASKS]
 #   Custom/eval.sh Custom/results_custom/run_seed_1/prune_iteration_8_ft_2ep \
@@ -11,7 +11,7 @@
 # An OUT_DIR that already holds mop_eval.json is skipped (exit 0); a missing MODEL_DIR exits 2.
 set -euo pipefail
 
-DEFAULT_TASKS=paper  # the paper's five zero-shot tasks (mop/evaluate.py PAPER_TASKS)
+DEFAULT_TASKS=paper  # the paper's five zero-shot tasks (mop/evaluate/harness.py PAPER_TASKS)
 
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: $0 MODEL_DIR OUT_DIR [TASKS]" >&2

@@ -4,8 +4,8 @@ For each path -- the paper's three seed paths, depth-only and width-only -- and 
 (`third_to_last`, the paper's, and `block_influence`), the embedded model is pruned for
 --num_iterations iterations with the project's own pruning loop (mop.prune.pruner.run_pruning, AMP on
 the shipped calibration prompts, the settings of the embedded drivers) and the checkpoints at
---iterations are scored by their mean next-token cross-entropy (mop/heldout.py) on
-- `held-out`: mop/tasks/data/mop_heldout.jsonl (51 texts no stage trains or calibrates on);
+--iterations are scored by their mean next-token cross-entropy (mop/evaluate/heldout.py) on
+- `held-out`: mop/evaluate/tasks/data/mop_heldout.jsonl (51 texts no stage trains or calibrates on);
 - `last 8`: the last 8 records of the shipped instruction set, in the same format (calibration
   uses the first 128, the embedded recovery all 400).
 Width-only has no L step, so it is run once. Printed: a table of token perplexities exp(loss)
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from mop.heldout import heldout_texts, mean_token_loss, perplexity, tail_texts  # noqa: E402
+from mop.evaluate.heldout import heldout_texts, mean_token_loss, perplexity, tail_texts  # noqa: E402
 from mop.core.layout import iteration_dir  # noqa: E402
 from mop.models.loading import load_model, resolve_model_name  # noqa: E402
 from mop.prune.path_selection import freeze_startup_objects  # noqa: E402

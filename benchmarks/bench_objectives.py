@@ -4,7 +4,7 @@ from the dense model), on pruned checkpoints of the embedded model (CPU).
 Each checkpoint is recovered by the project's own finetune path (mop.recover.recovery.finetune_checkpoint)
 with the demo's settings -- 24 optimizer steps of 8 x 2 examples of the shipped instruction set,
 at most 256 tokens, LoRA r=32 alpha=10, lr 3e-4 -- once per objective, and scored by its mean
-next-token cross-entropy (mop/heldout.py) on the 51 held-out texts and on the last 8 records of
+next-token cross-entropy (mop/evaluate/heldout.py) on the 51 held-out texts and on the last 8 records of
 the shipped set (which the recovery trains on). Printed: the loss of the pruned, each recovered
 and the dense model, and the share of the pruned-to-dense gap each objective closes.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from mop.heldout import heldout_texts, mean_token_loss, tail_texts  # noqa: E402
+from mop.evaluate.heldout import heldout_texts, mean_token_loss, tail_texts  # noqa: E402
 from mop.models.loading import load_model  # noqa: E402
 from mop.prune.path_selection import freeze_startup_objects  # noqa: E402
 from mop.recover.recovery import RecoverySettings, finetune_checkpoint  # noqa: E402

@@ -72,12 +72,12 @@ import torch  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, LlamaConfig  # noqa: E402
 
 from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
-from mop import latency  # noqa: E402
+from mop.evaluate import latency  # noqa: E402
 from mop.prune import path_selection as paths  # noqa: E402
 from mop.models.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
 from mop.models.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
 from mop.models.configs import config_for_dry_run  # noqa: E402
-from mop.evaluate import TASKS_DIR, summarize, task_manager_for  # noqa: E402
+from mop.evaluate.harness import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.prune.importance import amp_scores  # noqa: E402
 from mop.core.io import one_line  # noqa: E402
 from mop.recover.memory import GB, fit_recovery_settings  # noqa: E402

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import argparse
 
-from .comparison import DEFAULT_PROMPTS, compare, plan_comparison, publish, report
 from .compare_llamacpp import compare_gguf
 from .compare_web import serve
+from .comparison import DEFAULT_PROMPTS, compare, plan_comparison, publish, report
 from .core.args import OneLineParser
 from .core.io import exit_on_usage_error
 from .gguf import OUTTYPES as GGUF_TYPES

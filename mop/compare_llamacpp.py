@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .comparison import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
-                      check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
+                         check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
 from .core.io import UsageError, check_writable_target
 from .families import check_supported, is_multimodal
 from .gguf import LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings

@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import torch
 
 from .comparison import (Answer, Column, Comparison, Loaded, columns_of, figures_line, load_entry, plan_comparison,
-                      run_prompt)
+                         run_prompt)
 from .core.io import UsageError, one_line
 
 HOST = "127.0.0.1"  # never 0.0.0.0: the page runs models for whoever reaches it

@@ -29,7 +29,7 @@ from .stages import SlurmSettings
 
 # What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.
 REQUIRED_MODULES = ("torch", "transformers", "peft", "accelerate", "datasets", "lm_eval", "safetensors")
-LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("tasks", "tasks_vision"))
+LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("evaluate/tasks", "tasks_vision"))
 
 
 def missing_modules(names=REQUIRED_MODULES) -> list[str]:
@@ -38,7 +38,7 @@ def missing_modules(names=REQUIRED_MODULES) -> list[str]:
 
 
 def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
-    """Tasks neither local (mop/tasks, mop/tasks_vision), nor in `known_without_index`, nor in
+    """Tasks neither local (mop/evaluate/tasks, mop/tasks_vision), nor in `known_without_index`, nor in
     lm_eval's full index; the full index (seconds to build) is read only when needed."""
     from lm_eval.tasks import TaskManager  # heavy, and only checked to be installed by now
 
@@ -67,7 +67,7 @@ class _Captured(Exception):
 
 
 def script_parser(entry: str):
-    """The argparse parser a script (a .py path) or module (mop.tables) builds, caught at its
+    """The argparse parser a script (a .py path) or module (mop.evaluate.tables) builds, caught at its
     parse_args call so that nothing after it runs; None if it parses no flags that way."""
     def capture(self, *args, **kwargs):
         raise _Captured(self)
@@ -77,7 +77,9 @@ def script_parser(entry: str):
             if entry.endswith(".py"):
                 runpy.run_path(entry, run_name="__main__")
             else:
-                importlib.import_module(entry).main([])
+                module = importlib.import_module(entry)
+                main = getattr(module, "main", None) or importlib.import_module(f"{entry}.__main__").main
+                main([])  # a package (python -m mop.evaluate) runs its __main__'s main
         except _Captured as caught:
             return caught.parser
     return None
@@ -110,7 +112,7 @@ def with_lora_placeholders(parsed: argparse.Namespace) -> argparse.Namespace:
 
 def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str, table_args: str) -> dict:
     """PRUNE_ARGS / FT_ARGS through the model folder's prune.py / finetune.py parsers (FT_ARGS also
-    through the recovery settings' own checks), TABLE_ARGS through mop.tables. Returns the parsed
+    through the recovery settings' own checks), TABLE_ARGS through mop.evaluate.tables. Returns the parsed
     PRUNE_ARGS and FT_ARGS by name (those given), for the checks that read their values."""
     parsed = {}
     if model_folder:
@@ -123,7 +125,7 @@ def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str,
                 settings_from_args(RecoverySettings, with_lora_placeholders(parsed["FT_ARGS"])).check()
             except UsageError as err:
                 raise UsageError(f"FT_ARGS: {err}") from None
-    parse_flag_setting("TABLE_ARGS", "mop.tables", table_args, leading=(".",))
+    parse_flag_setting("TABLE_ARGS", "mop.evaluate.tables", table_args, leading=(".",))
     return {name: flags for name, flags in parsed.items() if flags is not None}
 
 
@@ -184,7 +186,7 @@ def check_driver(tasks_text: str | None, python_name: str, executor: str = "loca
         check_slurm(dry_run)
     if tasks_text is None:
         return
-    from .evaluate import PAPER_TASKS, parse_tasks  # imports torch: only once the dependencies are checked
+    from .evaluate.harness import PAPER_TASKS, parse_tasks  # imports torch: only once the dependencies are checked
 
     try:
         tasks = parse_tasks(tasks_text)

@@ -7,7 +7,7 @@ out of pruning and recovery bit-identical. This module provides
 - `vision_fingerprint` / `check_vision_unchanged` to prove the vision half was not touched;
 - `LlavaRecovery`: the hooks with which mop.recover.recovery's `finetune_checkpoint` recovers the
   language model text-only and merges it back;
-- `LlavaEval`: the backend with which mop.evaluate's `score_checkpoint` scores text and image tasks;
+- `LlavaEval`: the backend with which mop.evaluate.harness's `score_checkpoint` scores text and image tasks;
 - `python -m mop.llava check`: reload a checkpoint with plain transformers and answer an image question.
 The embedded tiny LLaVA itself is built in mop/models/tiny_llava.py.
 """
@@ -25,8 +25,8 @@ import torch
 from .core.args import OneLineParser
 from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
 from .core.layout import CALIBRATION_RECORD
-from .evaluate import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts, parse_limit,
-                       resolve_eval_dtype, score_checkpoint)
+from .evaluate.harness import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts,
+                               parse_limit, resolve_eval_dtype, score_checkpoint)
 from .models.adapter import get_adapter
 from .models.data import report_shortfall
 from .models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
@@ -335,7 +335,7 @@ class LlavaEval(EvalBackend):
         return merge_lm_eval_results(parts), extra
 
 
-EVAL_BACKEND = LlavaEval  # found by mop.evaluate.eval_backend through mop.families.WRAPPER_PLUGINS
+EVAL_BACKEND = LlavaEval  # found by mop.evaluate.harness.eval_backend through mop.families.WRAPPER_PLUGINS
 
 
 def evaluate_llava(model_dir: str, out_dir: str, tasks: list[str], batch_size: str | None = None,

@@ -19,13 +19,13 @@ SCORER=lmms (environment) makes lmms_paper the default task list (else `paper,mm
 only, as before) and insists on lmms-eval being installed.
 
 Each benchmark's headline metric is stored as `acc` in mop_eval.json, as a fraction of its full
-scale, so that `python -m mop.tables` shows it like an accuracy: ScienceQA-IMG, VizWiz-VQA and
+scale, so that `python -m mop.evaluate.tables` shows it like an accuracy: ScienceQA-IMG, VizWiz-VQA and
 TextVQA exact match (VQA accuracy for the two VQA sets), POPE F1 (what LLaVA-1.5 reports), MME
 perception score / 2000, MM-Vet and LLaVA-Bench GPT scores / 100. Every metric lmms-eval reported
 is kept as it is under `lmms_metrics`.
 
-OUT_DIR (written atomically, skipped when it holds mop_eval.json, like mop.evaluate):
-  mop_eval.json                      the project's record (see mop/evaluate.py)
+OUT_DIR (written atomically, skipped when it holds mop_eval.json, like mop.evaluate.harness):
+  mop_eval.json                      the project's record (see mop/evaluate/harness.py)
   lmms_eval_results.json             lmms-eval's results file
   lmms_eval_samples_<task>.jsonl     every document's prompt, generated answer and score
   lm_eval_results.json               when lm_eval tasks were scored too
@@ -35,20 +35,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .core.args import OneLineParser
 from .core.io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
 from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .evaluate import (add_eval_arguments, check_out_dir, command_line, group_names, merge_result_dicts, parse_tasks,
-                       print_summary, score_checkpoint, summarize)
+from .evaluate.harness import (add_eval_arguments, check_out_dir, command_line, merge_result_dicts, parse_tasks,
+                               print_summary, score_checkpoint, summarize)
+from .evaluate.lmms_results import merged_results, parse_results, result_files
 from .models.loading import check_weights, load_config, resolve_model_dir
 from .tasks_lmms.make_parquet import ensure_parquet
 
@@ -72,132 +71,6 @@ SAMPLES_NAME = "lmms_eval_samples_{task}.jsonl"
 
 class LmmsEvalFailed(RuntimeError):
     """lmms-eval ran but produced no results (its own output says why): exit 1, one line."""
-
-
-@dataclass(frozen=True)
-class Headline:
-    """The metric a table shows for a benchmark, and its full scale (shown: value / scale)."""
-
-    metric: str
-    scale: float = 1.0
-
-
-HEADLINES = {
-    "scienceqa_img": Headline("exact_match"),
-    "pope": Headline("pope_f1_score"),
-    "mme": Headline("mme_perception_score", 2000.0),  # 10 perception categories, 200 points each
-    "vizwiz_vqa_val": Headline("exact_match"),
-    "textvqa_val": Headline("exact_match"),
-    "mmvet": Headline("gpt_eval_score", 100.0),
-    "llava_in_the_wild": Headline("gpt_eval_llava_all", 100.0),
-    "mop_shapes_lmms": Headline("exact_match"),
-}
-
-
-# ----------------------------------------------------------------------------- lmms-eval's results
-
-
-def finite_number(value) -> float | None:
-    """A metric value as a float; lmms-eval writes "N/A" (or NaN) where none could be computed."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def metric_values(task_result: dict) -> dict[str, float]:
-    """One task's entry -> {metric: value}, stderrs included ("<metric>_stderr").
-
-    Keys are "<metric>,<filter>" as in lm_eval; the unfiltered value ("none") wins, else the one
-    filter a task defines (mop_shapes_lmms: "first_word"). Non-numbers (paths, "N/A") are left out.
-    """
-    values: dict[str, float] = {}
-    for key, raw in task_result.items():
-        if "," not in key:
-            continue
-        metric, filter_name = key.split(",", 1)
-        number = finite_number(raw)
-        if number is not None and (metric not in values or filter_name == "none"):
-            values[metric] = number
-    return values
-
-
-def headline_for(task: str, values: dict[str, float]) -> Headline | None:
-    """The known benchmark's headline, else the first reported metric (taken as a percentage
-    when it exceeds 1); None when the task reported no number."""
-    known = HEADLINES.get(task)
-    if known is not None and known.metric in values:
-        return known
-    for metric, value in values.items():
-        if not metric.endswith("_stderr"):
-            return Headline(metric, 100.0 if value > 1 else 1.0)
-    return None
-
-
-def task_scores(values: dict[str, float], headline: Headline | None) -> dict[str, float | None]:
-    """The mop_eval.json entry of one task: its headline as `acc` (a fraction of its scale)."""
-    scores: dict[str, float | None] = {"acc": None, "acc_stderr": None, "acc_norm": None, "acc_norm_stderr": None}
-    if headline is not None:
-        scores["acc"] = values[headline.metric] / headline.scale
-        stderr = values.get(f"{headline.metric}_stderr")
-        scores["acc_stderr"] = None if stderr is None else stderr / headline.scale
-    return scores
-
-
-def parse_results(raw: dict) -> dict:
-    """lmms-eval's results dictionary -> {"tasks", "lmms_metrics", "lmms_headlines"} (groups left out)."""
-    groups = group_names(raw)
-    tasks, metrics, headlines = {}, {}, {}
-    for task, entry in sorted((raw.get("results") or {}).items()):
-        if task in groups or not isinstance(entry, dict):
-            continue
-        values = metric_values(entry)
-        headline = headline_for(task, values)
-        tasks[task] = task_scores(values, headline)
-        metrics[task] = values
-        headlines[task] = None if headline is None else asdict(headline)
-    return {"tasks": tasks, "lmms_metrics": metrics, "lmms_headlines": headlines}
-
-
-def result_files(folder: Path) -> list[Path]:
-    """lmms-eval's results files below a folder, oldest first.
-
-    lmms-eval writes `<output_path>/<model>/<date>_results.json`; Llava/eval.sh keeps one as
-    lmms_eval_results.json. A file that is not lmms-eval's (no "lmms_eval_version") is ignored.
-    """
-    found = []
-    for path in folder.rglob("*_results.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and "lmms_eval_version" in data and isinstance(data.get("results"), dict):
-            found.append(path)
-    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
-
-
-def merged_results(paths: list[Path]) -> dict:
-    """Several results files (e.g. one lmms-eval run per benchmark into one --output_path) as one:
-    per-task tables merged, a later file's task replacing an earlier one's."""
-    return merge_result_dicts([json.loads(path.read_text()) for path in paths], later_wins=True)
-
-
-def holds_results(meta_path: Path) -> bool:
-    """True when an eval folder has scores: its mop_eval.json, or lmms-eval results files
-    (a run made by hand with `lmms-eval --output_path <the folder>`). mop.tables asks this."""
-    return meta_path.exists() or (meta_path.parent.is_dir() and bool(result_files(meta_path.parent)))
-
-
-def record_from_results(folder: Path) -> dict:
-    """A mop_eval.json-like record of the lmms-eval results files in a folder (for mop.tables)."""
-    paths = result_files(folder)
-    if not paths:
-        raise UsageError(f"{folder} holds neither {EVAL_META} nor lmms-eval results (*_results.json)")
-    raw = merged_results(paths)
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
-    return {"model_dir": config.get("model_args"), **parse_results(raw), "limit": config.get("limit"),
-            "scorer": "lmms-eval", "versions": {"lmms_eval": raw.get("lmms_eval_version")},
-            "sources": [str(p) for p in paths]}
 
 
 # ----------------------------------------------------------------------------- the environment
@@ -251,7 +124,7 @@ def scorer_setting() -> str:
 
 
 def expand_tasks(text: str) -> list[str]:
-    """A comma list with `lmms_paper` (and mop.evaluate's `paper`) expanded, duplicates dropped."""
+    """A comma list with `lmms_paper` (and mop.evaluate.harness's `paper`) expanded, duplicates dropped."""
     names = []
     for name in (t.strip() for t in text.split(",")):
         names += list(LMMS_PAPER_TASKS) if name == LMMS_PAPER_ALIAS else [name]
@@ -343,7 +216,7 @@ def run_lmms(python: Path, model_path: str, tasks: list[str], settings: dict, wo
 
 
 def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command: str, extra: dict) -> dict:
-    """mop_eval.json: mop.evaluate's record of both passes, the lmms-eval tasks' entries being
+    """mop_eval.json: mop.evaluate.harness's record of both passes, the lmms-eval tasks' entries being
     their headline metrics (lmms-eval reports no `acc`), every lmms-eval metric kept as well."""
     raw = merge_result_dicts([r for r in (text_raw, lmms_raw) if r], later_wins=False)
     summary = summarize(raw, model_path, command, num_fewshot=0, extra=extra)
@@ -355,7 +228,7 @@ def lmms_summary(text_raw: dict | None, lmms_raw: dict, model_path: str, command
 
 
 def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, samples: dict, summary: dict) -> None:
-    """OUT_DIR appears complete or not at all (mop.core.io.atomic_directory), as mop.evaluate's does."""
+    """OUT_DIR appears complete or not at all (mop.core.io.atomic_directory), as mop.evaluate.harness's does."""
     with atomic_directory(out_dir) as tmp:
         if text_raw:
             write_json(tmp / RAW_RESULTS, {k: v for k, v in text_raw.items() if k != "samples"})
@@ -368,7 +241,7 @@ def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, sam
 def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str], text_tasks: list[str],
                     python: Path, version: str) -> dict | None:
     """Score a LLaVA checkpoint: lm_eval tasks in process (mop.llava), lmms-eval tasks in its
-    environment; one OUT_DIR, checked, locked and written like mop.evaluate's."""
+    environment; one OUT_DIR, checked, locked and written like mop.evaluate.harness's."""
     from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     backend = LlavaEval()
@@ -440,7 +313,7 @@ def available() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """`evaluate` takes mop.evaluate's arguments and knobs; `available` none."""
+    """`evaluate` takes mop.evaluate.harness's arguments and knobs; `available` none."""
     p = OneLineParser(prog="python -m mop.lmms", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)

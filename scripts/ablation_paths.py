@@ -5,7 +5,7 @@ model (`--path ppl|kl|cosine`, mop/prune/path_selection.py), and random paths fo
 (`--path random`) -- prunes the embedded model for the same number of iterations (each removes
 about one decoder layer's worth of parameters, so all runs end at about the same size). The last
 checkpoint of each run is recovered with a short LoRA run (mop/recover/recovery.py) and scored zero-shot on
-the local mop_mini tasks (mop/evaluate.py). The table lists every run and, per criterion, the
+the local mop_mini tasks (mop/evaluate/harness.py). The table lists every run and, per criterion, the
 average accuracy; random paths are reported as mean +- sample std over seeds. Runs that end in
 bit-identical checkpoints (the same path) are recovered and scored once.
 
@@ -163,7 +163,7 @@ def recover(args, pruned: Path) -> Path:
 
 def evaluate(args, model_dir: Path) -> dict:
     from mop.core.layout import EVAL_META
-    from mop.evaluate import main as evaluate_main
+    from mop.evaluate.harness import main as evaluate_main
     from mop.core.io import read_json
 
     out = model_dir.parent / f"{model_dir.name}_eval"

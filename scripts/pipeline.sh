@@ -385,12 +385,12 @@ mop_recover_and_score() {
 
 mop_tables() {
     # The result tables, after every stage declared so far; always made anew.
-    mop_stage --cpu --after "${MOP_STAGES[*]}" tables "" "$PYTHON" -m mop.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
+    mop_stage --cpu --after "${MOP_STAGES[*]}" tables "" "$PYTHON" -m mop.evaluate.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
 }
 
 mop_common_settings() {
     # Settings every Llama driver shares; each can be given in the environment.
-    TASKS=${TASKS:-paper}  # lm_eval tasks, zero-shot; paper = the five of mop/evaluate.py PAPER_TASKS
+    TASKS=${TASKS:-paper}  # lm_eval tasks, zero-shot; paper = the five of mop/evaluate/harness.py PAPER_TASKS
     FT_ARGS=${FT_ARGS:-}                       # extra finetune.py flags
     NUM_GPUS=${NUM_GPUS:-1}                    # > 1: fine-tuning and scoring through accelerate (GPUs per stage)
     MAX_MEMORY_GB=${MAX_MEMORY_GB:-24}         # recovery's memory plan: 24 GB (paper's card) | GB | 0 (none) | device

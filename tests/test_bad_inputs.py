@@ -20,7 +20,9 @@ import pytest
 
 from conftest import REPO, make_tokenizer, save_checkpoint, tiny_model
 
-from mop import evaluate, stages
+from mop import stages
+
+from mop.evaluate import harness as evaluate
 from mop.recover import memory
 from mop.cli import finetune_main, prune_main
 from mop.core.io import UsageError, read_metadata, write_json

@@ -17,7 +17,9 @@ from safetensors.torch import load_file, save_file
 
 from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
-from mop import evaluate, latency
+from mop.evaluate import harness as evaluate
+
+from mop.evaluate import latency
 from mop.recover import teacher_cache
 from mop.cli import finetune_main, prune_main
 from mop.models.data import report_shortfall

@@ -1,4 +1,4 @@
-"""mop.evaluate: lm_eval key parsing, the mop_eval.json record, CLI errors, one real tiny run."""
+"""mop.evaluate.harness: lm_eval key parsing, the mop_eval.json record, CLI errors, one real tiny run."""
 
 import os
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import REPO, hand_scored_multiple_choice
 
-from mop import evaluate
+from mop.evaluate import harness as evaluate
 from mop.core.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,7 +236,7 @@ def hand_scored_rolling_perplexity(model, tokenizer, texts: list[str]) -> dict:
 def test_heldout_perplexity_task_equals_a_hand_computation(tmp_path, checkpoint_factory):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop.heldout import heldout_texts
+    from mop.evaluate.heldout import heldout_texts
 
     model_dir = checkpoint_factory(kv_heads=2, layers=2, name="tiny")
     out = tmp_path / "ppl_eval"

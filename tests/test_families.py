@@ -336,7 +336,7 @@ def test_custom_recovery_merges_and_lm_eval_scores_the_result(family, custom_run
     from test_evaluate import LIMIT, TASK_DOCS, write_task
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop import evaluate
+    from mop.evaluate import harness as evaluate
 
     root, _ = custom_runs[family]
     pruned, tuned = root / "run" / "prune_iteration_4", tmp_path / "tuned"

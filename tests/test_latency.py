@@ -1,4 +1,4 @@
-"""mop.latency on tiny random models: structure, exact token count, results-folder mode."""
+"""mop.evaluate.latency on tiny random models: structure, exact token count, results-folder mode."""
 
 import os
 
@@ -13,7 +13,7 @@ import torch
 from transformers import AutoTokenizer
 
 from conftest import tiny_model
-from mop import latency
+from mop.evaluate import latency
 
 FAST = ["--runs", "2", "--warmup", "1", "--new_tokens", "5", "--input_tokens", "4", "--device", "cpu"]
 
@@ -47,7 +47,7 @@ def test_text_without_tokens_is_a_usage_error():
 
 
 class FakeClock:
-    """perf_counter() for mop.latency: each timed region lasts the next of `durations` seconds."""
+    """perf_counter() for mop.evaluate.latency: each timed region lasts the next of `durations` seconds."""
 
     def __init__(self, durations):
         self.durations = list(durations)

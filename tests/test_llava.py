@@ -21,7 +21,7 @@ from torch.testing import assert_close
 from mop.models.adapter import get_adapter
 from mop.core.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
-from mop.evaluate import TASKS_DIR
+from mop.evaluate.harness import TASKS_DIR
 from mop.llava import (
     SHIPPED_QUESTIONS, TASKS_VISION, answer_image_question, check_text_config,
     check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
@@ -520,7 +520,7 @@ def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
 def test_mop_evaluate_scores_a_llava_through_its_plugin(llava_dir, tmp_path):
     """`python -m mop.evaluate` (Custom/eval.sh) finds LLaVA's backend from the config: the same
     text-task scores as mop.llava's own scoring, written the same way."""
-    from mop.evaluate import main as evaluate_main
+    from mop.evaluate.harness import main as evaluate_main
     from mop.llava import evaluate_llava
 
     evaluate_llava(str(llava_dir), str(tmp_path / "llava"), ["mop_arc"], batch_size="1", device="cpu", limit="3",

@@ -1,4 +1,4 @@
-"""LLaVA's visual benchmarks through lmms-eval: mop/lmms.py, Llava/eval.sh, mop/tasks_lmms, mop.tables.
+"""LLaVA's visual benchmarks through lmms-eval: mop/lmms.py, Llava/eval.sh, mop/tasks_lmms, mop.evaluate.tables.
 
 Most tests need no lmms-eval. Those that read or run the installed one (`make install-lmms`,
 found as Llava/eval.sh finds it: LMMS_PYTHON, else .cache/lmms-venv) skip cleanly without it;
@@ -22,6 +22,7 @@ import pytest
 
 from mop import lmms
 from mop.core.io import UsageError
+from mop.evaluate import lmms_results
 from mop.tasks_lmms import make_parquet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def shipped_answers() -> list[str]:
 
 def test_recorded_file_is_parsed_into_the_headline_score():
     raw = recorded(0.375, 0.1)
-    parsed = lmms.parse_results(raw)
+    parsed = lmms_results.parse_results(raw)
     assert parsed["tasks"] == {"mop_shapes_lmms": {"acc": 0.375, "acc_stderr": 0.1, "acc_norm": None,
                                                    "acc_norm_stderr": None}}
     assert parsed["lmms_headlines"]["mop_shapes_lmms"] == {"metric": "exact_match", "scale": 1.0}
@@ -70,7 +71,7 @@ def test_recorded_file_is_parsed_into_the_headline_score():
 def test_recorded_file_as_the_tiny_llava_scored_it():
     raw = json.loads(RECORDED.read_text())
     assert raw["n-samples"]["mop_shapes_lmms"] == {"original": 24, "effective": 24}
-    assert lmms.parse_results(raw)["tasks"]["mop_shapes_lmms"]["acc"] == raw["results"]["mop_shapes_lmms"][
+    assert lmms_results.parse_results(raw)["tasks"]["mop_shapes_lmms"]["acc"] == raw["results"]["mop_shapes_lmms"][
         "exact_match,first_word"]
 
 
@@ -85,7 +86,7 @@ def test_recorded_file_as_the_tiny_llava_scored_it():
     ("other_task", {"bar,none": 0.25, "bar_stderr,none": 0.05}, 0.25, 0.05),
 ])
 def test_headline_metric_of_each_benchmark(task, entry, acc, stderr):
-    scores = lmms.parse_results({"results": {task: {"alias": task, **entry}}})["tasks"][task]
+    scores = lmms_results.parse_results({"results": {task: {"alias": task, **entry}}})["tasks"][task]
     assert scores["acc"] == pytest.approx(acc) and scores["acc_norm"] is None
     assert scores["acc_stderr"] == (None if stderr is None else pytest.approx(stderr))
 
@@ -93,7 +94,7 @@ def test_headline_metric_of_each_benchmark(task, entry, acc, stderr):
 def test_unfiltered_value_wins_and_groups_are_left_out():
     raw = {"results": {"grp": {"exact_match,none": 0.9}, "t": {"exact_match,strict": 0.1, "exact_match,none": 0.2}},
            "group_subtasks": {"grp": ["t"], "t": []}}
-    assert lmms.parse_results(raw)["tasks"] == {"t": {"acc": 0.2, "acc_stderr": None, "acc_norm": None,
+    assert lmms_results.parse_results(raw)["tasks"] == {"t": {"acc": 0.2, "acc_stderr": None, "acc_norm": None,
                                                       "acc_norm_stderr": None}}
 
 
@@ -109,11 +110,11 @@ def test_results_files_of_several_runs_are_merged(tmp_path):
     (model_dir / "20261204_110000_results.json").write_text(json.dumps(second))
     (tmp_path / "eval" / "unrelated_results.json").write_text(json.dumps({"results": {"x": {}}}))  # not lmms-eval's
     os.utime(model_dir / "20261204_100000_results.json", (1, 1))
-    record = lmms.record_from_results(tmp_path / "eval")
+    record = lmms_results.record_from_results(tmp_path / "eval")
     assert {t: s["acc"] for t, s in record["tasks"].items()} == {"mop_shapes_lmms": 0.25, "pope": 0.8}
     assert record["limit"] is None and len(record["sources"]) == 2
-    assert lmms.holds_results(tmp_path / "eval" / "mop_eval.json")
-    assert not lmms.holds_results(tmp_path / "nothing" / "mop_eval.json")
+    assert lmms_results.holds_results(tmp_path / "eval" / "mop_eval.json")
+    assert not lmms_results.holds_results(tmp_path / "nothing" / "mop_eval.json")
 
 
 @needs_lmms
@@ -130,7 +131,7 @@ def test_headline_metrics_and_datasets_are_those_of_the_installed_lmms_eval():
             yamls[match.group(1)] = path
     for task in lmms.LMMS_PAPER_TASKS + lmms.JUDGE_TASKS:
         text = yamls[task].read_text()
-        assert re.search(rf"-\s*metric:\s*{lmms.HEADLINES[task].metric}\s*$", text, re.M), task
+        assert re.search(rf"-\s*metric:\s*{lmms_results.HEADLINES[task].metric}\s*$", text, re.M), task
         include = re.search(r"^include:\s*(\S+)", text, re.M)
         if include:
             text += "\n" + (yamls[task].parent / include.group(1)).read_text()
@@ -253,7 +254,7 @@ def test_task_yaml_reads_the_written_parquet():
     assert REPO / data_file == make_parquet.PARQUET  # relative to the repository root, where lmms-eval runs
 
 
-# ----------------------------------------------------------------------------- mop.tables
+# ----------------------------------------------------------------------------- mop.evaluate.tables
 
 
 def write_run(root: Path) -> None:
@@ -273,7 +274,7 @@ def write_run(root: Path) -> None:
 
 
 def test_tables_show_the_visual_benchmark_columns(tmp_path, capsys):
-    from mop.tables import main as tables_main
+    from mop.evaluate.tables import main as tables_main
 
     root = tmp_path / "results_llava"
     write_run(root)

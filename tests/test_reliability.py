@@ -344,7 +344,7 @@ def test_tables_on_a_corrupt_score_file(content, fragment, cache, tmp_path):
     (results / "dense_eval").mkdir(parents=True)
     (results / "dense_eval" / "mop_eval.json").write_text(content)
     before = digest(results)
-    proc = run([sys.executable, "-m", "mop.tables", results], cache)
+    proc = run([sys.executable, "-m", "mop.evaluate.tables", results], cache)
     assert_one_line_error(proc, str(results / "dense_eval" / "mop_eval.json"), fragment)
     assert digest(results) == before
 
@@ -367,7 +367,7 @@ def test_latency_bad_inputs(flags, fragment, assets, cache, tmp_path):
     if "--model" not in flags and "--results_dir" not in flags:
         flags = ["--model", str(assets["base"]), *flags]
     before = digest(tmp_path)
-    proc = run([sys.executable, "-m", "mop.latency", "--runs", "2", "--warmup", "1", "--new_tokens", "2", *flags], cache)
+    proc = run([sys.executable, "-m", "mop.evaluate.latency", "--runs", "2", "--warmup", "1", "--new_tokens", "2", *flags], cache)
     assert_one_line_error(proc, fragment)
     assert digest(tmp_path) == before
 

@@ -1,4 +1,4 @@
-"""mop.tables on a synthetic results folder: every cell equals the JSON it came from."""
+"""mop.evaluate.tables on a synthetic results folder: every cell equals the JSON it came from."""
 
 import os
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mop import tables
+from mop.evaluate import tables
 
 TASKS = ["piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge"]
 DENSE_PARAMS = 1_000_000

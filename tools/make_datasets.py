@@ -3,11 +3,11 @@
 
 Writes
   mop/assets/instructions.json        400 Alpaca-style records (calibration + LoRA recovery)
-  mop/tasks/data/mop_heldout.jsonl    held-out instruction texts for the perplexity task
+  mop/evaluate/tasks/data/mop_heldout.jsonl    held-out instruction texts for the perplexity task
                                       mop_heldout_ppl: never calibration or recovery data
-  mop/tasks/data/mop_arc.jsonl        ARC-style 4-way science / common-sense questions
-  mop/tasks/data/mop_piqa.jsonl       PIQA-style 2-way physical common sense
-  mop/tasks/data/mop_hellaswag.jsonl  HellaSwag-style 4-way sentence completion
+  mop/evaluate/tasks/data/mop_arc.jsonl        ARC-style 4-way science / common-sense questions
+  mop/evaluate/tasks/data/mop_piqa.jsonl       PIQA-style 2-way physical common sense
+  mop/evaluate/tasks/data/mop_hellaswag.jsonl  HellaSwag-style 4-way sentence completion
 
 All text is written for this project (hand-written items plus template-generated
 items whose answers are computed, e.g. arithmetic or unit conversion).  Answer

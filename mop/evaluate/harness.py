@@ -5,7 +5,7 @@
 (`Llama2/eval.sh` and `Llama3/eval.sh` are thin wrappers around this.) The paper scores every
 checkpoint zero-shot on piqa, hellaswag, winogrande, arc_easy and arc_challenge; that is the
 default task list. The project's own small offline tasks (group `mop_mini` = mop_arc, mop_piqa,
-mop_hellaswag) live in `mop/tasks/`, which is always passed to lm_eval as an include path.
+mop_hellaswag) live in `mop/evaluate/tasks/`, which is always passed to lm_eval as an include path.
 
 Environment knobs (each one is also a flag; the flag wins):
   EVAL_BATCH_SIZE  lm_eval batch size (default: `auto` on CUDA, 8 on CPU)
@@ -38,13 +38,13 @@ import sys
 import time
 from pathlib import Path
 
-from .core.args import OneLineParser
-from .core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, one_line,
-                      software_versions, write_json)
-from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .models.adapter import is_multimodal, wrapper_plugin
-from .models.loading import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint,
-                             resolve_device, resolve_model_dir, saved_dtype, text_tokenizer)
+from ..core.args import OneLineParser
+from ..core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
+                       one_line, software_versions, write_json)
+from ..core.layout import EVAL_META, RAW_RESULTS, work_dir_for
+from ..models.adapter import is_multimodal, wrapper_plugin
+from ..models.loading import (DTYPES, check_weights, earlier_form, load_config, load_model, reading_checkpoint,
+                              resolve_device, resolve_model_dir, saved_dtype, text_tokenizer)
 
 # The paper's zero-shot tasks; `paper` in a task list stands for them (the drivers' default).
 PAPER_TASKS = ("piqa", "hellaswag", "winogrande", "arc_easy", "arc_challenge")

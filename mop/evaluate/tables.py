@@ -1,6 +1,6 @@
 """Result tables in the paper's layout, collected from a model's results folder.
 
-    python -m mop.tables Llama3/results_llama3 [--metric acc_norm] [--stage both] [--targets 0.2,0.3,0.4]
+    python -m mop.evaluate.tables Llama3/results_llama3 [--metric acc_norm] [--stage both] [--targets 0.2,0.3,0.4]
 
 Reads every `mop_eval.json` below the folder (layout: `dense_eval/`, `run_seed_<s>/`,
 `run_depth_only/`, `run_width_only/`, each run holding `prune_iteration_<i>_eval/` and
@@ -50,11 +50,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core.args import OneLineParser
-from .core.io import UsageError, atomic_file, exit_on_usage_error, read_json, read_metadata
-from .core.layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
-from .evaluate import PAPER_TASKS
-from .lmms import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
+from ..core.args import OneLineParser
+from ..core.io import UsageError, atomic_file, exit_on_usage_error, read_json, read_metadata
+from ..core.layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
+from .harness import PAPER_TASKS
+from .lmms_results import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
 NORM_TASKS_PAPER = ("hellaswag", "arc_challenge", "openbookqa", "mop_hellaswag")
 METRICS = ("acc_norm", "acc", "paper")

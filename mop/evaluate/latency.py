@@ -1,9 +1,9 @@
 """Generation latency, the paper's protocol: dense vs pruned, or every checkpoint of a results folder.
 
-    python -m mop.latency --model PRUNED_DIR --baseline DENSE_DIR [--out latency.json]
-    python -m mop.latency --results_dir Llama3/results_llama3 --baseline meta-llama/Meta-Llama-3-8B
-    python -m mop.latency --model smollm2-135m --runs 4 --warmup 1 --new_tokens 32     # short CPU check
-    python -m mop.latency --model PRUNED_DIR --baseline DENSE_DIR --compile both        # eager and compiled
+    python -m mop.evaluate.latency --model PRUNED_DIR --baseline DENSE_DIR [--out latency.json]
+    python -m mop.evaluate.latency --results_dir Llama3/results_llama3 --baseline meta-llama/Meta-Llama-3-8B
+    python -m mop.evaluate.latency --model smollm2-135m --runs 4 --warmup 1 --new_tokens 32     # short CPU check
+    python -m mop.evaluate.latency --model PRUNED_DIR --baseline DENSE_DIR --compile both        # eager and compiled
 
 Protocol (paper, LLaMA-2-7B on one RTX 4090): batch 1, a 12-token input, 128 generated tokens,
 greedy decoding with the KV cache, 20 runs of which the first 10 are warm-up; the mean of the
@@ -49,12 +49,12 @@ from pathlib import Path
 
 import torch
 
-from .core.args import OneLineParser
-from .core.io import (UsageError, check_writable_target, exit_on_usage_error, read_metadata, software_versions,
-                      write_json)
-from .core.layout import CHECKPOINT_DIR, PRUNE_META
-from .models.adapter import count_parameters
-from .models.loading import check_weights, load_model, resolve_device, resolve_dtype, resolve_model_dir
+from ..core.args import OneLineParser
+from ..core.io import (UsageError, check_writable_target, exit_on_usage_error, read_metadata, software_versions,
+                       write_json)
+from ..core.layout import CHECKPOINT_DIR, PRUNE_META
+from ..models.adapter import count_parameters
+from ..models.loading import check_weights, load_model, resolve_device, resolve_dtype, resolve_model_dir
 from .tables import run_order
 
 FILLER_TEXT = (

@@ -6,8 +6,8 @@ cross-entropy (and its exponential, the token perplexity) over held-out instruct
 not hide it: a uniform guess over SmolLM2's 49,152-token vocabulary is ln 49152 = 10.8.
 
 Texts: the calibration format followed by the answer (`calibration_prompt(record) + " " +
-output`), the text the lm_eval task `mop_heldout_ppl` scores (mop/tasks/), from
-mop/tasks/data/mop_heldout.jsonl, which no calibration or recovery reads. `tail_texts` gives the
+output`), the text the lm_eval task `mop_heldout_ppl` scores (mop/evaluate/tasks/), from
+mop/evaluate/tasks/data/mop_heldout.jsonl, which no calibration or recovery reads. `tail_texts` gives the
 same format for the last records of the shipped instruction set (used for training by the
 embedded recovery, so not held out; kept to compare with figures measured that way).
 """
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from .models.adapter import get_adapter
-from .models.data import calibration_prompt, load_alpaca_records
-from .prune.importance import batch_prompts
-from .prune.path_selection import final_hidden_states, next_token_logprobs, split_outputs
+from ..models.adapter import get_adapter
+from ..models.data import calibration_prompt, load_alpaca_records
+from ..prune.importance import batch_prompts
+from ..prune.path_selection import final_hidden_states, next_token_logprobs, split_outputs
 
 HELDOUT_FILE = Path(__file__).resolve().parent / "tasks" / "data" / "mop_heldout.jsonl"
-SHIPPED_INSTRUCTIONS = Path(__file__).resolve().parent / "assets" / "instructions.json"
+SHIPPED_INSTRUCTIONS = Path(__file__).resolve().parents[1] / "assets" / "instructions.json"
 
 
 def heldout_texts(path: Path = HELDOUT_FILE) -> list[str]:
