@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores of one LLaVA checkpoint: text and image tasks with lm_eval, the paper's visual
-# benchmarks with lmms-eval (thin wrapper; the logic is `python -m mop.lmms evaluate` in
-# mop/lmms.py, which hands lm_eval tasks to `mop.llava evaluate`'s backend).
+# benchmarks with lmms-eval (thin wrapper; the logic is `python -m mop.plugins.llava.lmms evaluate` in
+# mop/plugins/llava/lmms.py, which hands lm_eval tasks to `mop.plugins.llava.plugin evaluate`'s backend).
 #
 #   Llava/eval.sh MODEL_DIR OUT_DIR [TASKS]
 #   Llava/eval.sh Llava/results_llava/run_seed_1/prune_iteration_7_ft_2ep \
@@ -35,4 +35,4 @@ if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     exit 2
 fi
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/python_env.sh" "$(dirname "${BASH_SOURCE[0]}")/.."
-exec "$PYTHON" -m mop.lmms evaluate "$1" "$2" ${3:+--tasks "$3"}
+exec "$PYTHON" -m mop.plugins.llava.lmms evaluate "$1" "$2" ${3:+--tasks "$3"}

@@ -44,5 +44,5 @@ if __name__ == "__main__":
              learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, grad_accum=GRAD_ACCUM,
              max_length=MAX_LENGTH, seed=SEED),
         description=__doc__,
-        scope="multimodal",  # LLaVA only; its recovery hooks come from its config (mop/llava.py)
+        scope="multimodal",  # LLaVA only; its recovery hooks come from its config (mop/plugins/llava/plugin.py)
     )

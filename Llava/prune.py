@@ -10,7 +10,7 @@ are the published defaults; each can be overridden with the flag of the same nam
   python Llava/prune.py --dry_run   # the 17-iteration schedule of llava-1.5-7b-hf from its shipped config
   python Llava/prune.py --model_name tiny-llava --dtype float32 --save_dir /tmp/run --num_iterations 3 --decision_sequence LGG
   python Llava/prune.py --model_name tiny-llava --dtype float32 --save_dir /tmp/run2 --num_iterations 2 \
-      --calibration_images mop/tasks_vision/data/shapes.jsonl
+      --calibration_images mop/plugins/llava/tasks_vision/data/shapes.jsonl
 """
 
 import sys
@@ -29,7 +29,7 @@ CALIBRATION_DATA = "auto"  # auto: yahma/alpaca-cleaned for hub models, the ship
 NUM_CALIBRATION_PROMPTS = 128
 DEPTH_RULE = "third_to_last"  # the paper's depth step; block_influence: drop the layer that changes the hidden state least
 DTYPE = "auto"  # auto: the checkpoint's own float16 on CUDA (bfloat16 would round the vision tower), float32 on CPU
-CALIBRATION_IMAGES = None  # None: text prompts; or a JSON/JSONL of image questions (e.g. mop/tasks_vision/data/shapes.jsonl)
+CALIBRATION_IMAGES = None  # None: text prompts; or a JSON/JSONL of image questions (e.g. mop/plugins/llava/tasks_vision/data/shapes.jsonl)
 
 
 def add_llava_flags(parser):
@@ -42,7 +42,7 @@ def batch_builder_for(args):
     """Image + question batches when --calibration_images is given, else the default text prompts."""
     if not args.calibration_images:
         return None
-    from mop.llava import image_calibration_builder
+    from mop.plugins.llava.plugin import image_calibration_builder
 
     return image_calibration_builder(args.calibration_images)
 

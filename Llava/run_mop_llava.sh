@@ -7,7 +7,7 @@
 #
 #   bash Llava/run_mop_llava.sh                # the paper's setting (GPU, hub access)
 #   EMBEDDED=1 bash Llava/run_mop_llava.sh     # embedded tiny-llava on CPU, minutes
-#   CALIBRATION_IMAGES=mop/tasks_vision/data/shapes.jsonl EMBEDDED=1 bash Llava/run_mop_llava.sh
+#   CALIBRATION_IMAGES=mop/plugins/llava/tasks_vision/data/shapes.jsonl EMBEDDED=1 bash Llava/run_mop_llava.sh
 #                                              # calibrate on image + question prompts instead
 # Every setting below written NAME=${NAME:-default} can also be given in the environment (the run
 # lists RUN_NAMES / RUN_SEEDS / RUN_SEQUENCES cannot; EMBEDDED=1 sets its own, see the block
@@ -25,7 +25,7 @@ RUN_NAMES=(run_seed_1 run_seed_2 run_seed_3)
 RUN_SEEDS=(1 2 3)
 RUN_SEQUENCES=(LGGLLLGGLLGLGLLGGL GGLLGGGLGGGLLLGGLL LGLGGLLGLLGLGLGLGG)
 TASKS=${TASKS:-paper,mmmu_val}  # the paper's five text tasks (mop/evaluate/harness.py) + lm_eval's image benchmark
-LMMS_TASKS=${LMMS_TASKS-lmms_paper}  # lmms-eval's visual benchmarks (mop/lmms.py), added when it is installed; empty: none
+LMMS_TASKS=${LMMS_TASKS-lmms_paper}  # lmms-eval's visual benchmarks (mop/plugins/llava/lmms.py), added when it is installed; empty: none
 CALIBRATION_IMAGES=${CALIBRATION_IMAGES:-}  # empty: Alpaca text prompts (published); or a JSON/JSONL of {image, question}
 PRUNE_ARGS=${PRUNE_ARGS:-}  # Llava/prune.py prunes in float16, the hub checkpoint's dtype (vision stays bit-identical)
 DEPTH_RULE=${DEPTH_RULE:-third_to_last}  # L steps: third_to_last (the paper) or block_influence; "third_to_last block_influence": each path under both
@@ -59,13 +59,13 @@ llava_check() {
     local name=$1 after=$2
     shift 2
     [[ "$CHECK_CHECKPOINTS" == 1 ]] || return 0
-    mop_stage --after "$after" "$name" "$LOG_DIR/checks/$name.json" "$PYTHON" -m mop.llava check "$@" \
+    mop_stage --after "$after" "$name" "$LOG_DIR/checks/$name.json" "$PYTHON" -m mop.plugins.llava check "$@" \
         --reference "$MODEL_NAME" --out "$LOG_DIR/checks/$name.json"
 }
 
 mop_setup "$HERE"
 if [[ -n "$LMMS_TASKS" ]]; then  # lmms-eval lives in its own environment (make install-lmms)
-    if "$PYTHON" -m mop.lmms available >/dev/null; then TASKS=$TASKS,$LMMS_TASKS
+    if "$PYTHON" -m mop.plugins.llava.lmms available >/dev/null; then TASKS=$TASKS,$LMMS_TASKS
     else echo "MoP driver: lmms-eval is not installed, so $LMMS_TASKS are not scored (install: make install-lmms)"; fi
 fi
 mop_dense_eval

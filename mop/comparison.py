@@ -107,7 +107,7 @@ def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
 def model_inputs(model, processing, prompt: str, image: Path | None, chat: bool) -> dict:
     """Token ids (and pixels for a multimodal model with an image) on the model's device."""
     if is_multimodal(model.config):
-        from .llava import image_question_prompt, open_image
+        from .plugins.llava.plugin import image_question_prompt, open_image
 
         if image is None:
             raise UsageError(f"{model.name_or_path} is a {model.config.model_type} model: give --image PATH")

@@ -29,7 +29,7 @@ from .stages import SlurmSettings
 
 # What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.
 REQUIRED_MODULES = ("torch", "transformers", "peft", "accelerate", "datasets", "lm_eval", "safetensors")
-LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("evaluate/tasks", "tasks_vision"))
+LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("evaluate/tasks", "plugins/llava/tasks_vision"))
 
 
 def missing_modules(names=REQUIRED_MODULES) -> list[str]:
@@ -38,7 +38,7 @@ def missing_modules(names=REQUIRED_MODULES) -> list[str]:
 
 
 def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
-    """Tasks neither local (mop/evaluate/tasks, mop/tasks_vision), nor in `known_without_index`, nor in
+    """Tasks neither local (mop/evaluate/tasks, mop/plugins/llava/tasks_vision), nor in `known_without_index`, nor in
     lm_eval's full index; the full index (seconds to build) is read only when needed."""
     from lm_eval.tasks import TaskManager  # heavy, and only checked to be installed by now
 

@@ -17,16 +17,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, make_tokenizer, save_checkpoint, tiny_model
 
 from mop import stages
-
-from mop.evaluate import harness as evaluate
-from mop.recover import memory
 from mop.cli import finetune_main, prune_main
 from mop.core.io import UsageError, read_metadata, write_json
 from mop.core.layout import EVAL_META, FINETUNE_META, PRUNE_META, RUN_CONFIG, RUN_STATE, WORK_SETTINGS
+from mop.evaluate import harness as evaluate
+from mop.recover import memory
 from mop.recover.recovery import RecoverySettings
 
 MINIMAL = REPO / "Llama3" / "run_mop_llama3_minimal.sh"  # NUM_ITERATIONS 12, FT_ITERATIONS "8 12"

@@ -7,16 +7,16 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoTokenizer
 
 import mop.prune.path_selection as selection
-from conftest import tiny_model
 from mop.models.adapter import get_adapter
+from mop.prune.budget import WidthCarry
 from mop.prune.candidates import candidate
 from mop.prune.importance import amp_scores
 from mop.prune.path_selection import PathSelector, build_reference, probe_setup, reference_batches
 from mop.prune.pruner import PruneSettings, calibration_batches, run_pruning
-from mop.prune.budget import WidthCarry
 from mop.prune.steps import apply_decision, plan_live_width_step
 
 MODE, RULE = "attention_mlp", "exact"

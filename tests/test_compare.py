@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree  # noqa: F401 (a fixture)
 
 from mop import compare, comparison
@@ -154,10 +153,10 @@ def test_results_names_pick_the_recovered_checkpoint(tmp_path):
 
 
 def test_a_llava_checkpoint_answers_about_the_image(capsys):
-    """tiny-llava (random vision tower): the column holds the greedy answer of mop.llava's own
+    """tiny-llava (random vision tower): the column holds the greedy answer of mop.plugins.llava.plugin's own
     image-question path; without --image it is one line."""
-    from mop.llava import SHIPPED_QUESTIONS, answer_image_question, load_image_questions, open_image
     from mop.models.loading import resolve_model_name
+    from mop.plugins.llava.plugin import SHIPPED_QUESTIONS, answer_image_question, load_image_questions, open_image
 
     entry = load_image_questions(SHIPPED_QUESTIONS, limit=1)[0]
     data, _ = run_compare(capsys, "--models", "tiny-llava", "--image", str(entry["image"]), "--prompt",

@@ -8,12 +8,11 @@ are skipped with a message naming the missing file.
 """
 
 import pytest
-
 from test_bad_inputs import assert_one_line_exit_2, call_main, tree
 
 from mop import compare, comparison
-from mop.gguf import MISSING_BUILD, find_build
 from mop.core.io import UsageError
+from mop.gguf import MISSING_BUILD, find_build
 from mop.prune.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_bad_inputs import assert_one_line_exit_2
 
 from mop import comparison

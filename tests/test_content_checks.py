@@ -14,20 +14,18 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-
 from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
-from mop.evaluate import harness as evaluate
-
-from mop.evaluate import latency
-from mop.recover import teacher_cache
 from mop.cli import finetune_main, prune_main
-from mop.models.data import report_shortfall
-from mop.prune.importance import ImportanceScores, amp_scores
 from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
+from mop.evaluate import harness as evaluate
+from mop.evaluate import latency
+from mop.models.data import report_shortfall
 from mop.models.loading import load_model
+from mop.prune.importance import ImportanceScores, amp_scores
 from mop.prune.pruner import PruneSettings, run_pruning
+from mop.recover import teacher_cache
 from mop.recover.recovery import RecoverySettings, train_adapter
 
 WEIGHTS = "model.safetensors"
@@ -139,8 +137,9 @@ def test_nan_importance_stops_the_run_and_keeps_the_checkpoints_written(checkpoi
             scores.neurons[2][5] = float("nan")
         return scores
 
-    from mop.prune.pruner import calibration_batches
     from transformers import AutoTokenizer
+
+    from mop.prune.pruner import calibration_batches
 
     settings = PruneSettings(model_name=str(checkpoint["base"]), save_dir=str(tmp_path / "run"), num_iterations=3,
                              decision_sequence="GGG", calibration_data=str(checkpoint["data"]), num_calibration_prompts=4,
@@ -218,8 +217,9 @@ def test_recovery_data_without_responses_is_refused(outputs, worded, checkpoint,
 
 
 def test_a_calibration_request_larger_than_the_data_says_what_it_used(checkpoint, capsys):
-    from mop.prune.pruner import calibration_batches
     from transformers import AutoTokenizer
+
+    from mop.prune.pruner import calibration_batches
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint["base"])
     settings = PruneSettings(model_name="x", save_dir="y", calibration_data=str(checkpoint["data"]),
@@ -293,7 +293,7 @@ def read_trainer_state(folder: Path):
 
 
 def read_calibration_record(folder: Path):
-    from mop.llava import record_calibration_images
+    from mop.plugins.llava.plugin import record_calibration_images
 
     questions = folder / "questions.json"
     questions.write_text("[]")

@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 from test_pruning import run_cli, settings, snapshot
 
 from mop.models.adapter import get_adapter
+from mop.prune.budget import WidthCarry
 from mop.prune.importance import amp_scores, batch_prompts
 from mop.prune.path_selection import PathSelector, build_reference
-from mop.prune.budget import WidthCarry
 from mop.prune.pruner import run_pruning
 from mop.prune.steps import depth_choice, placeholder_scores
 

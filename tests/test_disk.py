@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from safetensors.torch import load_file
+from test_drivers import run_bash
 
 import mop.core.disk
 import mop.prune.pruner
-from conftest import REPO
 from mop.cli import prune_main
 from mop.core.disk import estimate_run_bytes, parse_keep
 from mop.prune.pruner import PruneSettings, run_pruning
-from test_drivers import run_bash
 
 SEQUENCE = "LGGLGLGG"
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import REPO, hand_scored_multiple_choice
 
-from mop.evaluate import harness as evaluate
 from mop.core.io import read_json
+from mop.evaluate import harness as evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ from conftest import (FAMILIES, REPO, WORDS, family_config, family_model, gemma_
 from torch.testing import assert_close
 
 from mop.models.adapter import count_parameters, get_adapter
-from mop.prune.importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
 from mop.prune.budget import WidthCarry
+from mop.prune.importance import ImportanceScores, amp_scores, amp_scores_streamed, batch_prompts
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.prune.steps import depth_step, layer_shape, plan_live_width_step, simulate_path, width_step
 from mop.prune.streaming import stream_decoder
@@ -371,8 +371,8 @@ def test_llava_around_qwen2_goes_through_the_wrapper_code(tokenizer_dir, tmp_pat
     from transformers import AutoModelForImageTextToText, AutoTokenizer, CLIPVisionConfig
 
     from mop.models.adapter import published_lora
-    from mop.llava import SHIPPED_QUESTIONS, image_calibration_builder, vision_fingerprint
     from mop.models.tiny_llava import build_llava
+    from mop.plugins.llava.plugin import SHIPPED_QUESTIONS, image_calibration_builder, vision_fingerprint
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, model_input_names=["input_ids", "attention_mask"])
     causal_lm = family_model("qwen2", kv_heads=4, layers=4)

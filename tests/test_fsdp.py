@@ -17,7 +17,8 @@ from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokeni
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 from mop.models.adapter import LORA_PROJECTIONS
-from mop.recover.recovery import TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter, wrap_with_lora
+from mop.recover.recovery import (TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter,
+                                  wrap_with_lora)
 
 CONFIG = REPO / "configs" / "fsdp.yaml"
 
@@ -69,7 +70,6 @@ def test_fsdp_wraps_the_family_decoder_layer(family):
 
 def test_fsdp_plugin_from_the_config(monkeypatch):
     from accelerate.utils import FullyShardedDataParallelPlugin
-
     from transformers import LlamaConfig
 
     from mop.recover.recovery import set_fsdp_wrap_class

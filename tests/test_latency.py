@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoTokenizer
 
-from conftest import tiny_model
 from mop.evaluate import latency
 
 FAST = ["--runs", "2", "--warmup", "1", "--new_tokens", "5", "--input_tokens", "4", "--device", "cpu"]

@@ -18,16 +18,15 @@ import torch
 from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multiple_choice, lora_modules, run_script
 from torch.testing import assert_close
 
-from mop.models.adapter import get_adapter
-from mop.core.io import UsageError, read_json, write_json
 from mop.cli import finetune_main
+from mop.core.io import UsageError, read_json, write_json
 from mop.evaluate.harness import TASKS_DIR
-from mop.llava import (
-    SHIPPED_QUESTIONS, TASKS_VISION, answer_image_question, check_text_config,
-    check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder, image_question_batches,
-    load_image_questions, merge_lm_eval_results, open_image, record_calibration_images, vision_fingerprint,
-)
+from mop.models.adapter import get_adapter
 from mop.models.tiny_llava import build_llava
+from mop.plugins.llava.plugin import (SHIPPED_QUESTIONS, TASKS_VISION, answer_image_question, check_text_config,
+                                      check_vision_unchanged, finetune_llava_checkpoint, image_calibration_builder,
+                                      image_question_batches, load_image_questions, merge_lm_eval_results, open_image,
+                                      record_calibration_images, vision_fingerprint)
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.prune.surgery import remove_groups, remove_neurons, sync_config
 
@@ -258,7 +257,7 @@ def test_pruned_llava_keeps_vision_and_reloads_with_plain_transformers(pruned_ru
 def greedy_by_hand(model, processor, image, question: str, steps: int) -> list[int]:
     """Greedy decoding replayed without generate(): each step runs the whole sequence again and
     takes the argmax of the last position, end-of-sequence excluded (what min_new_tokens asks)."""
-    from mop.llava import image_question_prompt
+    from mop.plugins.llava.plugin import image_question_prompt
 
     enc = processor(text=[image_question_prompt(processor, question)], images=[image], return_tensors="pt")
     ids, pixels = enc["input_ids"], enc["pixel_values"].to(model.dtype)
@@ -479,7 +478,7 @@ def generated_shape_answers(llava_dir, limit: int) -> list[tuple[dict, str]]:
     from lm_eval import simple_evaluate
     from lm_eval.models.hf_vlms import HFMultimodalLM
 
-    from mop.llava import LlavaEval
+    from mop.plugins.llava.plugin import LlavaEval
 
     lm = HFMultimodalLM(pretrained=str(llava_dir), device="cpu", dtype="float32", batch_size=1)
     raw = simple_evaluate(model=lm, tasks=["mop_shapes"], num_fewshot=0, limit=limit, log_samples=True,
@@ -493,7 +492,7 @@ def generated_shape_answers(llava_dir, limit: int) -> list[tuple[dict, str]]:
 
 def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
     """lm_eval end to end on the tiny LLaVA: a text task (loglikelihood) and the image task."""
-    from mop.llava import evaluate_llava
+    from mop.plugins.llava.plugin import evaluate_llava
 
     out = tmp_path / "dense_eval"
     # Batch 1: lm_eval then scores each choice unpadded, exactly as the hand computation, so equal
@@ -519,9 +518,9 @@ def test_llava_evaluation_scores_text_and_image_tasks(llava_dir, tmp_path):
 
 def test_mop_evaluate_scores_a_llava_through_its_plugin(llava_dir, tmp_path):
     """`python -m mop.evaluate` (Custom/eval.sh) finds LLaVA's backend from the config: the same
-    text-task scores as mop.llava's own scoring, written the same way."""
+    text-task scores as mop.plugins.llava.plugin's own scoring, written the same way."""
     from mop.evaluate.harness import main as evaluate_main
-    from mop.llava import evaluate_llava
+    from mop.plugins.llava.plugin import evaluate_llava
 
     evaluate_llava(str(llava_dir), str(tmp_path / "llava"), ["mop_arc"], batch_size="1", device="cpu", limit="3",
                    command="test")

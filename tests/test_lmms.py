@@ -1,4 +1,4 @@
-"""LLaVA's visual benchmarks through lmms-eval: mop/lmms.py, Llava/eval.sh, mop/tasks_lmms, mop.evaluate.tables.
+"""LLaVA's visual benchmarks through lmms-eval: mop/plugins/llava/lmms.py, Llava/eval.sh, mop/plugins/llava/tasks_lmms, mop.evaluate.tables.
 
 Most tests need no lmms-eval. Those that read or run the installed one (`make install-lmms`,
 found as Llava/eval.sh finds it: LMMS_PYTHON, else .cache/lmms-venv) skip cleanly without it;
@@ -20,14 +20,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest
 
-from mop import lmms
 from mop.core.io import UsageError
 from mop.evaluate import lmms_results
-from mop.tasks_lmms import make_parquet
+from mop.plugins.llava import lmms
+from mop.plugins.llava.tasks_lmms import make_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = REPO / "tests" / "recorded" / "lmms_eval_0.7.3_results_mop_shapes_tiny_llava.json"
-SHAPES_JSONL = REPO / "mop" / "tasks_vision" / "data" / "shapes.jsonl"
+SHAPES_JSONL = REPO / "mop" / "plugins" / "llava" / "tasks_vision" / "data" / "shapes.jsonl"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -174,7 +174,7 @@ def test_lmms_command(tmp_path):
     assert cmd[:3] == ["/env/bin/python", "-m", "lmms_eval"]
     assert args["--model"] == "llava_hf" and args["--tasks"] == "pope,mme" and args["--batch_size"] == "1"
     assert args["--model_args"] == "pretrained=/models/m,device=cpu,device_map=cpu,dtype=float32"
-    assert args["--include_path"] == str(REPO / "mop" / "tasks_lmms") and args["--limit"] == "5"
+    assert args["--include_path"] == str(REPO / "mop" / "plugins" / "llava" / "tasks_lmms") and args["--limit"] == "5"
     assert args["--reasoning_tags"] == "none" and args["--output_path"] == str(tmp_path) and "--log_samples" in cmd
     assert "--limit" not in lmms.lmms_command(Path("p"), "/m", ["pope"], {**settings, "limit": None}, tmp_path)
     with pytest.raises(UsageError, match="comma"):
@@ -248,7 +248,7 @@ def test_parquet_holds_the_shipped_questions_and_pictures(tmp_path):
 
 
 def test_task_yaml_reads_the_written_parquet():
-    text = (REPO / "mop" / "tasks_lmms" / "mop_shapes_lmms.yaml").read_text()
+    text = (REPO / "mop" / "plugins" / "llava" / "tasks_lmms" / "mop_shapes_lmms.yaml").read_text()
     assert re.search(r"^task: (\S+)$", text, re.M).group(1) in lmms.LOCAL_TASKS
     data_file = re.search(r"^\s+test: (\S+)$", text, re.M).group(1)
     assert REPO / data_file == make_parquet.PARQUET  # relative to the repository root, where lmms-eval runs
@@ -264,7 +264,7 @@ def write_run(root: Path) -> None:
         path = root / folder / "tiny-llava" / "20261204_183800_results.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(recorded(value)))
-    summary = lmms.lmms_summary(None, recorded(0.5), "/m", "python -m mop.lmms evaluate", {"limit": None})
+    summary = lmms.lmms_summary(None, recorded(0.5), "/m", "python -m mop.plugins.llava.lmms evaluate", {"limit": None})
     recovered = root / "run_seed_1" / "prune_iteration_1_ft_1ep_eval"
     recovered.mkdir(parents=True)
     (recovered / "mop_eval.json").write_text(json.dumps(summary))

@@ -7,11 +7,11 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from mop.recover import memory
-from mop.models.configs import config_for_dry_run
 from mop.core.io import UsageError
-from mop.recover.memory import TrainingSetup, estimate_peak, plan_recovery
 from mop.models.adapter import LORA_PROJECTIONS
+from mop.models.configs import config_for_dry_run
+from mop.recover import memory
+from mop.recover.memory import TrainingSetup, estimate_peak, plan_recovery
 from mop.recover.recovery import RecoverySettings
 
 PAPER_CONFIGS = ("meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B")

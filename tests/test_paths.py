@@ -13,12 +13,12 @@ from conftest import save_checkpoint, tiny_config, tiny_model
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mop.models.adapter import get_adapter
 from mop.cli import prune_main
+from mop.models.adapter import get_adapter
 from mop.models.data import calibration_prompt, load_alpaca_records
-from mop.prune.importance import amp_scores
-from mop.prune.budget import LayerShape, plan_width_step
 from mop.models.loading import load_model
+from mop.prune.budget import LayerShape, plan_width_step
+from mop.prune.importance import amp_scores
 from mop.prune.pruner import PruneSettings, calibration_batches, run_pruning
 from mop.prune.steps import layer_shape
 

@@ -10,8 +10,8 @@ import torch
 from conftest import REPO, tiny_config
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from mop.models.adapter import count_parameters
 from mop.cli import prune_main
+from mop.models.adapter import count_parameters
 from mop.models.configs import config_for_dry_run
 from mop.prune.budget import LayerShape, parse_decisions, plan_width_step
 from mop.prune.pruner import PruneSettings, run_pruning
@@ -169,8 +169,8 @@ def test_run_saves_reloadable_checkpoints_with_consistent_configs(checkpoint_fac
 
 def test_reloaded_logits_equal_in_memory_logits(checkpoint_factory, calibration_file, tmp_path):
     from mop.models.adapter import get_adapter
-    from mop.prune.importance import amp_scores
     from mop.models.loading import load_model
+    from mop.prune.importance import amp_scores
     from mop.prune.pruner import calibration_batches
 
     base = checkpoint_factory(kv_heads=4, layers=5)

@@ -8,12 +8,11 @@ import re
 import sys
 
 import pytest
-
 from conftest import REPO
 
-from mop.evaluate import tables
 from mop.core import layout
 from mop.driver_check import script_parser
+from mop.evaluate import tables
 
 README = (REPO / "README.md").read_text()
 
@@ -22,7 +21,7 @@ SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/f
            "Llava/finetune.py", "Custom/prune.py", "Custom/finetune.py", "benchmarks/gpu_check.py",
            "benchmarks/check_candidates.py", "benchmarks/bench_objectives.py", "benchmarks/bench_finetune.py",
            "tools/check_gguf.py", "benchmarks/bench_speedup.py"]
-MODULES = ["mop.evaluate", "mop.recover.memory", "mop.evaluate.tables", "mop.evaluate.latency", "mop.stages", "mop.llava", "mop.recover.teacher_cache",
+MODULES = ["mop.evaluate", "mop.recover.memory", "mop.evaluate.tables", "mop.evaluate.latency", "mop.stages", "mop.plugins.llava", "mop.recover.teacher_cache",
            "mop.compare"]
 # Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
 FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", "--mem", "--cpus-per-task",  # sbatch

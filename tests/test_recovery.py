@@ -18,15 +18,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from mop.models.data import alpaca_prompt
-from mop.core.io import UsageError, write_json
 from mop.cli import finetune_main
+from mop.core.io import UsageError, write_json
 from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
+from mop.models.data import alpaca_prompt
 from mop.recover.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
-from mop.recover.recovery import (
-    CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints, last_complete_checkpoint, merge_adapter,
-    recovery_collator, recover_model, train_adapter,
-)
+from mop.recover.recovery import (CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints,
+                                  last_complete_checkpoint, merge_adapter, recover_model, recovery_collator,
+                                  train_adapter)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")

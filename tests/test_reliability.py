@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, WORDS, make_tokenizer, save_checkpoint, tiny_model
 
 from mop.core.io import LOCK_NAME, UsageError, exclusive_lock, locked_result, remove_stale_temporaries, sibling_lock

@@ -21,9 +21,9 @@ from conftest import REPO, family_model, run_script
 from test_llava import VISION_CONFIG
 from torch.testing import assert_close
 
+from mop.core.io import UsageError
 from mop.models.adapter import FAMILIES, get_adapter
 from mop.models.checkpoint import save_checkpoint
-from mop.core.io import UsageError
 from mop.prune.surgery import remove_groups, remove_neurons, sync_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module

@@ -16,12 +16,12 @@ from test_importance import PROMPTS
 from test_llava import make_tiny_llava
 from torch.testing import assert_close
 
-from mop.models.adapter import get_adapter
-from mop.prune.importance import amp_scores, amp_scores_streamed, batch_prompts
 from mop.core.io import UsageError
-from mop.llava import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
+from mop.models.adapter import get_adapter
+from mop.plugins.llava.plugin import SHIPPED_QUESTIONS, image_question_batches, load_image_questions
+from mop.prune.importance import amp_scores, amp_scores_streamed, batch_prompts
 from mop.prune.pruner import PruneSettings, run_pruning
-from mop.prune.streaming import (capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped)
+from mop.prune.streaming import capture_layer_inputs, resident_modules, resolve_offload, stream_decoder, swapped
 
 
 @pytest.fixture
@@ -100,8 +100,7 @@ def test_streaming_needs_only_one_decoder_layer_in_memory(tokenizer, checkpoint_
 
 def test_streamed_scores_of_the_embedded_model(tmp_path):
     from mop.models.data import calibration_prompt, load_alpaca_records, resolve_data_source
-    from mop.models.loading import resolve_model_name
-    from mop.models.loading import load_model
+    from mop.models.loading import load_model, resolve_model_name
 
     model, tokenizer = load_model(resolve_model_name("smollm2-135m"), torch.float32, "cpu")
     records = load_alpaca_records(resolve_data_source("auto", "smollm2-135m"), 12)
@@ -168,9 +167,9 @@ def test_offloaded_pruning_writes_the_same_checkpoints(checkpoint_factory, calib
 def test_streamed_candidate_scores_equal_the_in_memory_ones(tokenizer, kv_heads):
     """The reference and both candidate views scored layer by layer (--offload) give the
     in-memory scores (1e-5 relative), and the G view's masking hooks act on the streamed layers."""
+    from mop.prune.budget import WidthCarry
     from mop.prune.candidates import candidate
     from mop.prune.path_selection import build_reference, score_candidate
-    from mop.prune.budget import WidthCarry
 
     adapter = get_adapter(tiny_model(kv_heads=kv_heads, layers=4))
     batches = batch_prompts(tokenizer, PROMPTS, 3, 64)

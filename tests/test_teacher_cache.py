@@ -11,11 +11,11 @@ from test_distill import pruned_and_dense, recover  # noqa: F401  (fixture)
 from test_packing import examples
 
 import mop.recover.teacher_cache as tc
-from mop.recover.batches import RecoveryCollator, prediction_positions
-from mop.recover.distill import OutputHead, final_hidden, kd_sum
-from mop.models.divergence import coarse_kl, top_k_targets
 from mop.core.io import UsageError
 from mop.core.layout import LOSS_LOG
+from mop.models.divergence import coarse_kl, top_k_targets
+from mop.recover.batches import RecoveryCollator, prediction_positions
+from mop.recover.distill import OutputHead, final_hidden, kd_sum
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAD = 3
@@ -115,8 +115,8 @@ def test_auto_teacher_mode_follows_the_memory_plan(pruned_and_dense, monkeypatch
     import dataclasses
 
     import mop.recover.recovery as recovery
-    from mop.recover.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
     from mop.models.loading import load_config
+    from mop.recover.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
 
     dense, pruned, _ = pruned_and_dense
     config = load_config(str(pruned))

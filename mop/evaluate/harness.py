@@ -287,7 +287,7 @@ def evaluate_data_parallel(model_dir: str, tasks: list[str], settings: dict, inc
 class EvalBackend:
     """How a kind of checkpoint is scored. This one: causal LMs through lm_eval's `hf` model,
     in process, or data-parallel through the stock CLI under `accelerate launch` (num_gpus > 1).
-    mop/llava.py subclasses it for LLaVA (`hf-multimodal`, text and image tasks)."""
+    mop/plugins/llava/plugin.py subclasses it for LLaVA (`hf-multimodal`, text and image tasks)."""
 
     multimodal = False
     wrong_kind = "{path} is a LLaVA checkpoint; score it with Llava/eval.sh"

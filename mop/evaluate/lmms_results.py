@@ -1,6 +1,6 @@
 """lmms-eval's results files read as the project's records: each benchmark's headline metric as
 `acc`, a fraction of its full scale, so that `python -m mop.evaluate.tables` shows LLaVA's visual
-benchmarks beside the text tasks. Running lmms-eval is the LLaVA plugin's job (mop.lmms); reading
+benchmarks beside the text tasks. Running lmms-eval is the LLaVA plugin's job (mop.plugins.llava.lmms); reading
 what it wrote is here, where the tables need it, so that they import nothing from a plugin.
 
 Headlines: ScienceQA-IMG, VizWiz-VQA and TextVQA exact match (VQA accuracy for the two VQA sets),

@@ -24,7 +24,7 @@ MULTIMODAL_WRAPPERS = {"llava": (8, 16)}
 # Wrapper model_type -> the plugin module that knows the wrapper beyond its language model (its
 # recovery hooks `RECOVERY_HOOKS`, its lm_eval backend `EVAL_BACKEND`), imported on first use:
 # callers find it from the checkpoint's config, never by name.
-WRAPPER_PLUGINS = {"llava": "mop.llava"}
+WRAPPER_PLUGINS = {"llava": "mop.plugins.llava.plugin"}
 # Hub id -> shipped config file (mop/assets/configs): every family's, and the paper's LLaVA.
 SHIPPED_CONFIGS = {hub: file for family in FAMILIES.values() for hub, file in family.shipped_configs}
 SHIPPED_CONFIGS["llava-hf/llava-1.5-7b-hf"] = "llava-1.5-7b-hf.json"
@@ -93,7 +93,7 @@ def get_adapter(model: nn.Module) -> DecoderAdapter:
 
 
 def wrapper_plugin(config):
-    """The plugin module of a multimodal wrapper (mop.llava for LLaVA), imported on use: it brings
+    """The plugin module of a multimodal wrapper (mop.plugins.llava.plugin for LLaVA), imported on use: it brings
     the wrapper's heavier dependencies, which text models never need."""
     import importlib
 

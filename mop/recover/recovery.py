@@ -20,7 +20,7 @@ Layers, for reuse:
 - `train_adapter`: in-memory model + tokenizer + records -> trained PEFT model and statistics.
 - `recover_model`: the same, merged.
 - `finetune_checkpoint`: checkpoint folder -> merged checkpoint folder, atomically, resumable;
-  `RecoveryHooks` carry what differs between model families (mop/llava.py subclasses them).
+  `RecoveryHooks` carry what differs between model families (mop/plugins/llava/plugin.py subclasses them).
 
 Runs unchanged under `torchrun` / `accelerate launch` (DDP through the Trainer); only the main
 process writes the merged checkpoint. `grad_accum` is split across the processes, so the
@@ -638,7 +638,7 @@ class RecoveryHooks:
     """What differs between kinds of checkpoint when a folder is recovered.
 
     The defaults serve causal LMs (every text family): train in bf16 on a GPU that has it, else
-    fp32. A multimodal wrapper's plugin overrides them (mop/llava.py: keep LLaVA's saved dtype and
+    fp32. A multimodal wrapper's plugin overrides them (mop/plugins/llava/plugin.py: keep LLaVA's saved dtype and
     prove its vision half untouched). LoRA always targets the decoder's projections only
     (`DecoderAdapter.lora_targets`).
     """

@@ -8,7 +8,7 @@ out of pruning and recovery bit-identical. This module provides
 - `LlavaRecovery`: the hooks with which mop.recover.recovery's `finetune_checkpoint` recovers the
   language model text-only and merges it back;
 - `LlavaEval`: the backend with which mop.evaluate.harness's `score_checkpoint` scores text and image tasks;
-- `python -m mop.llava check`: reload a checkpoint with plain transformers and answer an image question.
+- `python -m mop.plugins.llava check`: reload a checkpoint with plain transformers and answer an image question.
 The embedded tiny LLaVA itself is built in mop/models/tiny_llava.py.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from .core.args import OneLineParser
-from .core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
-from .core.layout import CALIBRATION_RECORD
-from .evaluate.harness import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts,
-                               parse_limit, resolve_eval_dtype, score_checkpoint)
-from .models.adapter import get_adapter
-from .models.data import report_shortfall
-from .models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
-from .recover.recovery import RecoveryHooks, finetune_checkpoint
+from ...core.args import OneLineParser
+from ...core.io import UsageError, exit_on_usage_error, read_json_list, read_metadata, software_versions, write_json
+from ...core.layout import CALIBRATION_RECORD
+from ...evaluate.harness import (TASKS_DIR, EvalBackend, add_eval_arguments, command_line, merge_result_dicts,
+                                 parse_limit, resolve_eval_dtype, score_checkpoint)
+from ...models.adapter import get_adapter
+from ...models.data import report_shortfall
+from ...models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
+from ...recover.recovery import RecoveryHooks, finetune_checkpoint
 
 TASKS_VISION = Path(__file__).resolve().parent / "tasks_vision"
 SHIPPED_QUESTIONS = TASKS_VISION / "data" / "shapes.jsonl"
@@ -303,7 +303,7 @@ class LlavaEval(EvalBackend):
                 "model": "hf-multimodal"}
 
     def task_manager(self, tasks: list[str], include_path: Path):
-        """The project's text tasks and image tasks (mop/tasks_vision); lm_eval's full index
+        """The project's text tasks and image tasks (mop/plugins/llava/tasks_vision); lm_eval's full index
         (slow to build) only when a requested task is not local."""
         from lm_eval.tasks import TaskManager  # heavy: imported on use
 
@@ -415,7 +415,7 @@ def check_checkpoint(path: str, reference: dict[str, str] | None = None, max_new
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m mop.llava", description="LLaVA checkpoints: evaluate or check",
+    p = OneLineParser(prog="python -m mop.plugins.llava", description="LLaVA checkpoints: evaluate or check",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="lm_eval scores (text + image tasks) into OUT_DIR/mop_eval.json")
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.command == "evaluate":
-        return exit_on_usage_error(score_checkpoint)(args, command_line("mop.llava", argv), LlavaEval())
+        return exit_on_usage_error(score_checkpoint)(args, command_line("mop.plugins.llava", argv), LlavaEval())
     return exit_on_usage_error(check_checkpoints)(args)
 
 

@@ -1,7 +1,7 @@
 """LLaVA's visual benchmarks through lmms-eval: which tasks it scores, its command, its results.
 
-    python -m mop.lmms evaluate MODEL_DIR OUT_DIR [--tasks ...]   what Llava/eval.sh runs
-    python -m mop.lmms available                                   exit 0 and the version, or exit 1
+    python -m mop.plugins.llava.lmms evaluate MODEL_DIR OUT_DIR [--tasks ...]   what Llava/eval.sh runs
+    python -m mop.plugins.llava.lmms available                                   exit 0 and the version, or exit 1
 
 lmms-eval, the evaluator LLaVA papers use, lives in an environment of its own (`make install-lmms`
 makes .cache/lmms-venv; LMMS_PYTHON points elsewhere), so the project's environment stays lean:
@@ -12,9 +12,9 @@ Tasks are routed by name, so one OUT_DIR holds a checkpoint's text and visual sc
                             mme, vizwiz_vqa_val, textvqa_val (hub datasets)
   mmvet, llava_in_the_wild  scored by a GPT judge: refused unless its key is set (OPENAI_API_KEY,
                             or AZURE_API_KEY with API_TYPE=azure: lmms-eval's judge settings)
-  mop_shapes_lmms           the project's offline task (mop/tasks_lmms), for tests and CPU runs
+  mop_shapes_lmms           the project's offline task (mop/plugins/llava/tasks_lmms), for tests and CPU runs
   lmms:<task>               any other lmms-eval task
-  anything else             an lm_eval task, scored by mop.llava's `hf-multimodal` backend
+  anything else             an lm_eval task, scored by mop.plugins.llava.plugin's `hf-multimodal` backend
 SCORER=lmms (environment) makes lmms_paper the default task list (else `paper,mmmu_val`, lm_eval
 only, as before) and insists on lmms-eval being installed.
 
@@ -42,16 +42,17 @@ import sys
 import time
 from pathlib import Path
 
-from .core.args import OneLineParser
-from .core.io import UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result, write_json
-from .core.layout import EVAL_META, RAW_RESULTS, work_dir_for
-from .evaluate.harness import (add_eval_arguments, check_out_dir, command_line, merge_result_dicts, parse_tasks,
-                               print_summary, score_checkpoint, summarize)
-from .evaluate.lmms_results import merged_results, parse_results, result_files
-from .models.loading import check_weights, load_config, resolve_model_dir
+from ...core.args import OneLineParser
+from ...core.io import (UsageError, atomic_directory, check_writable_target, exit_on_usage_error, locked_result,
+                        write_json)
+from ...core.layout import EVAL_META, RAW_RESULTS, work_dir_for
+from ...evaluate.harness import (add_eval_arguments, check_out_dir, command_line, merge_result_dicts, parse_tasks,
+                                 print_summary, score_checkpoint, summarize)
+from ...evaluate.lmms_results import merged_results, parse_results, result_files
+from ...models.loading import check_weights, load_config, resolve_model_dir
 from .tasks_lmms.make_parquet import ensure_parquet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 TASKS_LMMS = Path(__file__).resolve().parent / "tasks_lmms"
 DEFAULT_LMMS_PYTHON = REPO / ".cache" / "lmms-venv" / "bin" / "python"
 PINNED_VERSION = "0.7.3"  # requirements-lmms.txt; the paper tasks' dataset names depend on it
@@ -60,7 +61,7 @@ INSTALL_HINT = "make install-lmms"
 LMMS_PAPER_ALIAS = "lmms_paper"
 LMMS_PAPER_TASKS = ("scienceqa_img", "pope", "mme", "vizwiz_vqa_val", "textvqa_val")
 JUDGE_TASKS = ("mmvet", "llava_in_the_wild")
-LOCAL_TASKS = ("mop_shapes_lmms",)  # mop/tasks_lmms/*.yaml
+LOCAL_TASKS = ("mop_shapes_lmms",)  # mop/plugins/llava/tasks_lmms/*.yaml
 PREFIX = "lmms:"
 SCORERS = ("auto", "lmms")
 TEXT_DEFAULT_TASKS = "paper,mmmu_val"  # Llava/eval.sh's lm_eval default
@@ -240,9 +241,9 @@ def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, sam
 
 def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str], text_tasks: list[str],
                     python: Path, version: str) -> dict | None:
-    """Score a LLaVA checkpoint: lm_eval tasks in process (mop.llava), lmms-eval tasks in its
+    """Score a LLaVA checkpoint: lm_eval tasks in process (mop.plugins.llava.plugin), lmms-eval tasks in its
     environment; one OUT_DIR, checked, locked and written like mop.evaluate.harness's."""
-    from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
+    from .plugin import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     backend = LlavaEval()
     out_dir = Path(args.out_dir)
@@ -287,8 +288,8 @@ def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str
 
 
 def evaluate(args: argparse.Namespace, command: str) -> dict | None:
-    """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.llava evaluate`."""
-    from .llava import LlavaEval  # imports torch and peft: only when a checkpoint is scored
+    """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.plugins.llava.plugin evaluate`."""
+    from .plugin import LlavaEval  # imports torch and peft: only when a checkpoint is scored
 
     scorer = scorer_setting()
     text = args.tasks or (LMMS_PAPER_ALIAS if scorer == "lmms" else TEXT_DEFAULT_TASKS)
@@ -314,7 +315,7 @@ def available() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """`evaluate` takes mop.evaluate.harness's arguments and knobs; `available` none."""
-    p = OneLineParser(prog="python -m mop.lmms", description=__doc__,
+    p = OneLineParser(prog="python -m mop.plugins.llava.lmms", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a LLaVA checkpoint (lmms-eval and lm_eval tasks) into OUT_DIR")
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None):
     if args.command == "available":
         raise SystemExit(available())
     try:
-        return exit_on_usage_error(evaluate)(args, command_line("mop.lmms", argv))
+        return exit_on_usage_error(evaluate)(args, command_line("mop.plugins.llava.lmms", argv))
     except LmmsEvalFailed as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -2,16 +2,16 @@
 """Write the lmms-eval task mop_shapes_lmms's local dataset (deterministic, no network).
 
 lmms-eval loads every task through `datasets.load_dataset`, so the shipped shape questions
-(mop/tasks_vision/data: shapes.jsonl + PNGs) become one parquet file that carries the image
+(mop/plugins/llava/tasks_vision/data: shapes.jsonl + PNGs) become one parquet file that carries the image
 bytes, readable with `load_dataset("parquet", data_files=...)` and no other file:
 
   data/mop_shapes_test.parquet   columns id, image (datasets Image: PNG bytes), question,
                                  answer, kind; one row per line of shapes.jsonl, in its order
 
-Llava/eval.sh (mop/lmms.py) calls `ensure_parquet` before every lmms-eval run, so the file
+Llava/eval.sh (mop/plugins/llava/lmms.py) calls `ensure_parquet` before every lmms-eval run, so the file
 never needs committing; it is rewritten only when its bytes would change.
 
-Usage:  python mop/tasks_lmms/make_parquet.py [--check]
+Usage:  python mop/plugins/llava/tasks_lmms/make_parquet.py [--check]
 """
 
 from __future__ import annotations

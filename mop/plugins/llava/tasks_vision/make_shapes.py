@@ -10,7 +10,7 @@ The same file serves as the example for `Llava/prune.py --calibration_images` (w
 "image" and "question") and as the data of the lm_eval task `mop_shapes` (shapes.yaml).
 Rerunning reproduces the files; `--check` only verifies that they are up to date.
 
-Usage:  python mop/tasks_vision/make_shapes.py [--check]
+Usage:  python mop/plugins/llava/tasks_vision/make_shapes.py [--check]
 """
 
 from __future__ import annotations
