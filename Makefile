@@ -30,7 +30,7 @@ $(LMMS_VENV)/.installed: requirements-lmms.txt requirements.txt
 
 install-lmms: install $(LMMS_VENV)/.installed
 
-# The browser page of mop.compare (`--web`) in its own environment: gradio and playwright
+# The browser page of mop.deploy.compare (`--web`) in its own environment: gradio and playwright
 # (requirements-web.txt) beside the project's pins (requirements.txt; all but pillow, which gradio
 # caps below 13: requirements-web.txt pins its 12.x), `pip check` clean, the embedded model's GGUF
 # copied from $(VENV). The browser test drives Debian's chromium, installed
@@ -55,7 +55,7 @@ DEMO_PRUNED := Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft  #
 # then the result table; last, the dense and the recovered block_influence model answer side by side.
 demo: install
 	EMBEDDED=1 PYTHON=$(PY) bash Llama3/run_mop_llama3_minimal.sh
-	$(PY) -m mop.compare --models smollm2-135m $(DEMO_PRUNED) --prompts mop/assets/compare_prompts.txt --max_new_tokens 48
+	$(PY) -m mop.deploy.compare --models smollm2-135m $(DEMO_PRUNED) --prompts mop/assets/compare_prompts.txt --max_new_tokens 48
 
 test: install
 	$(PY) -m pytest -q -m "not slow" --durations=15 tests
@@ -76,7 +76,7 @@ clean-demo:
 # llama.cpp conversion check (README, "Deploying with llama.cpp"): llama.cpp's converter, gguf-py
 # and runtime come from the llama-cpp-python source distribution on PyPI; only its shared library
 # is compiled (2.3 minutes measured on 2 cores), once, under .cache/ (git-ignored).
-# (mop/gguf.py's LLAMA_CPP_PYTHON and default paths say the same)
+# (mop/deploy/gguf.py's LLAMA_CPP_PYTHON and default paths say the same)
 LLAMA_CPP_PYTHON ?= 0.3.36
 LLAMA_CPP_CACHE := .cache/llama-cpp
 LLAMA_CPP_SDIST := $(LLAMA_CPP_CACHE)/llama_cpp_python-$(LLAMA_CPP_PYTHON)
@@ -98,8 +98,8 @@ $(LLAMA_CPP_LIB): $(LLAMA_CPP_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py
 		-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF
 	cmake --build $(LLAMA_CPP_BUILD) --target llama -j$$(nproc)
 
-# Only the library (for `python -m mop.compare --backend llamacpp`, benchmarks/bench_speedup.py),
-# built by the rule above if there is none; mop/gguf.py finds it at these paths.
+# Only the library (for `python -m mop.deploy.compare --backend llamacpp`, benchmarks/bench_speedup.py),
+# built by the rule above if there is none; mop/deploy/gguf.py finds it at these paths.
 .PHONY: build-llamacpp
 build-llamacpp: install $(LLAMA_CPP_LIB)
 

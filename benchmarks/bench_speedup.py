@@ -40,10 +40,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mop.comparison import prompt_text  # noqa: E402
-from mop.models.embedded import embedded_checkpoint  # noqa: E402
-from mop.gguf import LlamaCpp, Sampling, cached_gguf, find_build, load_bindings  # noqa: E402
 from mop.core.io import UsageError, exit_on_usage_error, read_json, write_json  # noqa: E402
+from mop.deploy.comparison import prompt_text  # noqa: E402
+from mop.deploy.gguf import LlamaCpp, Sampling, cached_gguf, find_build, load_bindings  # noqa: E402
+from mop.models.embedded import embedded_checkpoint  # noqa: E402
 
 DENSE = "smollm2-135m"
 DECISIONS = "LGGLLLGGLLGL"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # Lowest first: a layer may import its own and earlier ones.
-LAYERS = ("core", "families", "models", "recover", "prune", "evaluate", "plugins")
+LAYERS = ("core", "families", "models", "recover", "prune", "evaluate", "plugins", "deploy")
 TOP = "top"  # what is not in a layer yet
 
 

@@ -1,4 +1,4 @@
-"""mop.compare on the embedded model: dense and a pruned checkpoint side by side.
+"""mop.deploy.compare on the embedded model: dense and a pruned checkpoint side by side.
 
 Each column must hold exactly what `model.generate` gives for that model alone (greedy), with
 figures that are present and positive; turns, --sequential and --prompts must not change a
@@ -14,7 +14,7 @@ import pytest
 import torch
 from test_bad_inputs import assert_one_line_exit_2, call_main, gpt2_config, tree  # noqa: F401 (a fixture)
 
-from mop import compare, comparison
+from mop.deploy import compare, comparison
 from mop.models.loading import load_model, resolve_model_name
 from mop.prune.pruner import PruneSettings, run_pruning
 

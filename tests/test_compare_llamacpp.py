@@ -1,4 +1,4 @@
-"""mop.compare --backend llamacpp (mop/compare_llamacpp.py, mop/gguf.py).
+"""mop.deploy.compare --backend llamacpp (mop/deploy/compare_llamacpp.py, mop/deploy/gguf.py).
 
 In f32, llama.cpp's greedy tokens must be transformers' greedy tokens (what `model.generate`
 gives), for the dense embedded model and a pruned checkpoint alike; without a llama.cpp build
@@ -10,9 +10,9 @@ are skipped with a message naming the missing file.
 import pytest
 from test_bad_inputs import assert_one_line_exit_2, call_main, tree
 
-from mop import compare, comparison
 from mop.core.io import UsageError
-from mop.gguf import MISSING_BUILD, find_build
+from mop.deploy import compare, comparison
+from mop.deploy.gguf import MISSING_BUILD, find_build
 from mop.prune.pruner import PruneSettings, run_pruning
 
 DENSE = "smollm2-135m"
@@ -55,7 +55,7 @@ def pruned_checkpoint(tmp_path_factory, calibration_file):
 
 def transformers_greedy(name: str) -> list[int]:
     """The reference: the checkpoint alone in transformers, float32, `generate` greedy, from the
-    token ids mop.compare gives it."""
+    token ids mop.deploy.compare gives it."""
     import torch
 
     from mop.models.loading import load_model, resolve_model_name

@@ -1,4 +1,4 @@
-"""mop.compare --web in a real browser: the page must show, for each model, exactly what
+"""mop.deploy.compare --web in a real browser: the page must show, for each model, exactly what
 `model.generate` gives that model alone (greedy), headed by its size and followed by its figures.
 
 The page runs in the web environment (`make install-web`: .cache/web-venv with gradio and
@@ -21,8 +21,8 @@ import pytest
 import torch
 from test_bad_inputs import assert_one_line_exit_2
 
-from mop import comparison
-from mop.compare_web import INSTALL_HINT
+from mop.deploy import comparison
+from mop.deploy.compare_web import INSTALL_HINT
 from mop.models.loading import load_model, resolve_model_name
 from mop.prune.pruner import PruneSettings, run_pruning
 
@@ -140,14 +140,14 @@ def free_port() -> int:
 
 
 class Server:
-    """`python -m mop.compare --web` in the web environment; its output is collected on a thread
+    """`python -m mop.deploy.compare --web` in the web environment; its output is collected on a thread
     so that the address line can be waited for (and the log shown when something fails)."""
 
     def __init__(self, python: Path, models: list[str], port: int):
         self.url = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [str(python), "-m", "mop.compare", "--web", "--models", *models, "--max_new_tokens", str(NEW_TOKENS),
+            [str(python), "-m", "mop.deploy.compare", "--web", "--models", *models, "--max_new_tokens", str(NEW_TOKENS),
              "--port", str(port), "--device", "cpu"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._collect, daemon=True).start()
@@ -213,6 +213,6 @@ def test_web_without_gradio_is_one_line_exit_2():
         pytest.skip("gradio is installed in this environment")
     except ImportError:
         pass
-    done = subprocess.run([sys.executable, "-m", "mop.compare", "--web", "--models", DENSE], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "mop.deploy.compare", "--web", "--models", DENSE], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert assert_one_line_exit_2(done.returncode, done.stderr) == f"error: {INSTALL_HINT}"

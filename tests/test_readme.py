@@ -22,7 +22,7 @@ SCRIPTS = ["Llama2/prune.py", "Llama2/finetune.py", "Llama3/prune.py", "Llama3/f
            "benchmarks/check_candidates.py", "benchmarks/bench_objectives.py", "benchmarks/bench_finetune.py",
            "tools/check_gguf.py", "benchmarks/bench_speedup.py"]
 MODULES = ["mop.evaluate", "mop.recover.memory", "mop.evaluate.tables", "mop.evaluate.latency", "mop.stages", "mop.plugins.llava", "mop.recover.teacher_cache",
-           "mop.compare"]
+           "mop.deploy.compare"]
 # Flags of other programs the README quotes: sbatch, accelerate, pip, lm_eval / lmms-eval, llama.cpp's converter.
 FOREIGN_FLAGS = {"--dependency", "--kill-on-invalid-dep", "--gres", "--output", "--mem", "--cpus-per-task",  # sbatch
                  "--config_file", "--num_processes",  # accelerate launch

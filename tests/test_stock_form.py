@@ -3,7 +3,7 @@ transformers and safetensors (no import of this project, no `trust_remote_code`,
 loads it and gives the logits the project's in-memory model gives, for every family and width
 mode, LLaVA included. Folders written before (the llama-typed heads-pruned form, shipped as a
 fixture written by transformers 4.57 code) are read by the project and rewritten by
-`python -m mop.export`.
+`python -m mop.deploy.export`.
 
 Set MOP_TRANSFORMERS4_PYTHON to a Python with transformers 4.57 to check that the same folders
 still load there with the same logits.
@@ -265,7 +265,7 @@ def test_the_project_reads_its_earlier_llama_typed_folders():
 def test_export_writes_the_stock_form_of_an_earlier_folder(tmp_path):
     from safetensors import safe_open
 
-    from mop.export import main
+    from mop.deploy.export import main
 
     target = tmp_path / "exported"
     main([str(FIXTURE / "llama_mha_heads"), str(target)])
@@ -288,7 +288,7 @@ def test_export_writes_the_stock_form_of_an_earlier_folder(tmp_path):
 
 @pytest.mark.parametrize("case", ["target exists", "source missing", "target inside source"])
 def test_export_refuses_in_one_line_and_changes_nothing(case, tmp_path, capsys):
-    from mop.export import main
+    from mop.deploy.export import main
 
     source = FIXTURE / "llama_mha_heads"
     target = {"target exists": tmp_path / "taken", "source missing": tmp_path / "out",

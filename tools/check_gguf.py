@@ -4,7 +4,7 @@ llama.cpp comes from the llama-cpp-python source distribution (the Makefile down
 pip and builds only the shared library `libllama.so` of its vendored llama.cpp): its
 `convert_hf_to_gguf.py` converts, with the gguf-py it ships (on PYTHONPATH), and its ctypes
 bindings (`llama_cpp/llama_cpp.py`, loaded without the package's high-level module) run the GGUF.
-That machinery (finding the build, converting, quantising, running) is mop/gguf.py's.
+That machinery (finding the build, converting, quantising, running) is mop/deploy/gguf.py's.
 
 Checkpoints: the embedded dense model; LGGL iteration 4 of Llama2/prune.py (smollm2-135m-mha)
 and of Llama3/prune.py (smollm2-135m, --mlp_only), both with --align 32; a tiny random MHA model
@@ -43,12 +43,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mop import gguf  # noqa: E402
+from mop.core.io import exit_on_usage_error, read_json  # noqa: E402
+from mop.deploy import gguf  # noqa: E402
+from mop.deploy.gguf import LlamaCpp, LlamaCppBuild, find_build, load_bindings, quantize  # noqa: E402
 from mop.models.checkpoint import save_checkpoint  # noqa: E402
 from mop.models.data import calibration_prompt  # noqa: E402
 from mop.models.embedded import embedded_checkpoint  # noqa: E402
-from mop.gguf import LlamaCpp, LlamaCppBuild, find_build, load_bindings, quantize  # noqa: E402
-from mop.core.io import exit_on_usage_error, read_json  # noqa: E402
 
 GREEDY_TOKENS = 16
 PROMPTS = ["What is the capital of France?", "Write a short poem about the sea.",
@@ -123,7 +123,7 @@ def tiny_heads_pruned(work: Path) -> Path:
 
 
 def convert(build: LlamaCppBuild, checkpoint: Path, outtype: str, out: Path, work: Path) -> dict:
-    """mop.gguf.convert with the check's log name; a failed conversion stops the check with it."""
+    """mop.deploy.gguf.convert with the check's log name; a failed conversion stops the check with it."""
     return gguf.convert(build, checkpoint, outtype, out, work / f"{out.stem}.convert.log")
 
 

@@ -259,7 +259,7 @@ def accelerate_command(model_dir: str, tasks: list[str], settings: dict, include
     """The stock lm_eval CLI under `accelerate launch` (one model replica per GPU)."""
     if earlier_form(model_dir) is not None:
         raise UsageError(f"{model_dir} is in the pre-transformers-5 form that stock lm_eval cannot load; "
-                         f"write its stock form first: python -m mop.export {model_dir} <new folder>")
+                         f"write its stock form first: python -m mop.deploy.export {model_dir} <new folder>")
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(settings["num_gpus"]),
         "--multi_gpu", "--main_process_port", "0",  # a free port: several scoring stages may share a node

@@ -8,7 +8,7 @@ own config takes a shape and, if not, which other stock model_type computes the 
 config object about to be written, so that:
 - every checkpoint the project writes is in stock form (mop.models.checkpoint);
 - checkpoints written before (heads-pruned folders of the family's own type) still load here
-  (mop.models.loading) and can be rewritten in stock form (`python -m mop.export`).
+  (mop.models.loading) and can be rewritten in stock form (`python -m mop.deploy.export`).
 
 Both rope spellings are written: transformers 5 reads `rope_parameters`, 4.57 reads only the
 legacy keys each family names (`Family.legacy_rope`).

@@ -6,8 +6,8 @@ ships (not the project's pinned `gguf`), and its low-level ctypes bindings
 (`llama_cpp/llama_cpp.py`, loaded without the package's high-level module, which needs more
 dependencies) run the GGUF through the shared library `libllama.so`, the only part compiled.
 
-Used by `tools/check_gguf.py` (conversion check), `mop/compare_llamacpp.py` (`python -m
-mop.compare --backend llamacpp`) and `benchmarks/bench_speedup.py` (decode speed-up).
+Used by `tools/check_gguf.py` (conversion check), `mop/deploy/compare_llamacpp.py` (`python -m
+mop.deploy.compare --backend llamacpp`) and `benchmarks/bench_speedup.py` (decode speed-up).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .core.io import UsageError, atomic_file, exclusive_lock, sibling_lock
+from ..core.io import UsageError, atomic_file, exclusive_lock, sibling_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LLAMA_CPP_PYTHON = "0.3.36"  # the Makefile's LLAMA_CPP_PYTHON
 DEFAULT_SDIST = REPO / ".cache" / "llama-cpp" / f"llama_cpp_python-{LLAMA_CPP_PYTHON}"
 MISSING_BUILD = "--backend llamacpp needs llama.cpp: make build-llamacpp (or make check-gguf)"
@@ -203,7 +203,7 @@ class Generation:
 
     @property
     def decode_tokens_per_s(self) -> float | None:
-        """Tokens after the first over the time they took (as mop.compare counts it)."""
+        """Tokens after the first over the time they took (as mop.deploy.compare counts it)."""
         decode = sum(self.token_seconds[1:])
         return (len(self.token_seconds) - 1) / decode if decode > 0 else None
 

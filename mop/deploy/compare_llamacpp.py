@@ -1,24 +1,24 @@
-"""Dense and pruned side by side in llama.cpp: `python -m mop.compare --backend llamacpp ...`.
+"""Dense and pruned side by side in llama.cpp: `python -m mop.deploy.compare --backend llamacpp ...`.
 
-The same comparison as mop/compare.py (same prompt text, same columns, summary and JSON), with
-every model run by llama.cpp from a GGUF conversion (mop/gguf.py) instead of by transformers:
+The same comparison as mop/deploy/compare.py (same prompt text, same columns, summary and JSON), with
+every model run by llama.cpp from a GGUF conversion (mop/deploy/gguf.py) instead of by transformers:
 
-    python -m mop.compare --backend llamacpp --models smollm2-135m \\
+    python -m mop.deploy.compare --backend llamacpp --models smollm2-135m \\
         Llama3/results_llama3_embedded/run_seed_1_block_influence/8 --prompt "Why is the sky blue?"
 
-A model is a checkpoint folder or any name mop.compare reads (embedded name, `<run>/<i>`,
+A model is a checkpoint folder or any name mop.deploy.compare reads (embedded name, `<run>/<i>`,
 `<run>/<i>/ft`), converted once into the GGUF cache (`$MOP_CACHE/gguf`, default ~/.cache/mop/gguf;
 or $MOP_GGUF_CACHE; the file is keyed by the folder and the size and mtime of its files, so a
 rewritten checkpoint is converted again), or an existing `.gguf` file, used as it is. The GGUF type is
 `--gguf_type` (f32, f16, bf16 or q8_0; default q8_0); llama.cpp's threads are
 $MOP_LLAMA_CPP_THREADS (default: torch's thread count, what the transformers backend uses).
 
-A checkpoint folder's prompt is tokenized by its own tokenizer exactly as mop.compare does
+A checkpoint folder's prompt is tokenized by its own tokenizer exactly as mop.deploy.compare does
 (`prompt_text`, the chat template), so both backends read the same token ids; a bare .gguf
 file uses the chat template stored in it, rendered by llama.cpp. Generation is greedy
 (argmax of llama.cpp's logits: in f32 the tokens are transformers' greedy tokens) or seeded
 nucleus sampling (`--sample --seed`, drawn from the same logits in numpy; not the same draws as
-transformers). The models take turns one token each, as in mop.compare; each one's time to
+transformers). The models take turns one token each, as in mop.deploy.compare; each one's time to
 first token and decode speed are only its own. Memory is llama.cpp's weights plus its context
 state (KV cache in use).
 """
@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..core.io import UsageError, check_writable_target
+from ..families import check_supported, is_multimodal
+from ..models.embedded import cache_root
+from ..models.loading import load_config
 from .comparison import (DEFAULT_PROMPTS, GB, Answer, Column, Comparison, GenerationSettings, TerminalDisplay,
                          check_settings, prompt_text, publish, read_prompts, report, resolve_entry)
-from .core.io import UsageError, check_writable_target
-from .families import check_supported, is_multimodal
 from .gguf import LlamaCpp, LlamaCppBuild, Sampling, cached_gguf, find_build, load_bindings
-from .models.embedded import cache_root
-from .models.loading import load_config
 
 THREADS_ENV, CACHE_ENV = "MOP_LLAMA_CPP_THREADS", "MOP_GGUF_CACHE"
 CONTEXT_MARGIN = 16  # tokens beyond prompt + max_new_tokens in llama.cpp's context
@@ -68,7 +68,7 @@ class GgufSource:
 
 
 def source_of(name: str) -> GgufSource:
-    """A .gguf file as it is, else a local text checkpoint named as mop.compare names them."""
+    """A .gguf file as it is, else a local text checkpoint named as mop.deploy.compare names them."""
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -97,7 +97,7 @@ class GgufPlan:
 
 
 def plan_gguf(args) -> GgufPlan:
-    """The build first (nothing else is worth doing without it), then what mop.compare checks."""
+    """The build first (nothing else is worth doing without it), then what mop.deploy.compare checks."""
     build = find_build()
     outtype, threads = args.gguf_type, thread_count()
     settings = GenerationSettings(args.max_new_tokens, args.sample, args.seed, args.temperature, args.top_p,
@@ -145,7 +145,7 @@ class GgufModel:
             self.tokenizer = AutoTokenizer.from_pretrained(source.folder)
 
     def prompt_ids(self, prompt: str, chat: bool) -> list[int]:
-        """mop.compare's token ids for a checkpoint; llama.cpp's template and tokenizer for a .gguf."""
+        """mop.deploy.compare's token ids for a checkpoint; llama.cpp's template and tokenizer for a .gguf."""
         if self.tokenizer is not None:
             return self.tokenizer(prompt_text(self.tokenizer, prompt, chat), add_special_tokens=not chat)["input_ids"]
         templated = self.runtime.chat_prompt(prompt) if chat else None
@@ -172,7 +172,7 @@ def sampling_of(settings: GenerationSettings) -> Sampling:
 
 def answer_in_turns(models: Sequence[GgufModel], prompt: str, settings: GenerationSettings,
                     on_text: Callable[[int, str], None]) -> list[Answer]:
-    """Every model answers `prompt`, one token each in turn (as mop.compare's Turns); the time of
+    """Every model answers `prompt`, one token each in turn (as mop.deploy.compare's Turns); the time of
     a token is measured inside that model's own step only."""
     answers, streams = [], []
     for model in models:
@@ -196,7 +196,7 @@ def answer_in_turns(models: Sequence[GgufModel], prompt: str, settings: Generati
 
 
 def finish(answer: Answer, model: GgufModel, token_seconds: list[float]) -> None:
-    """The figures mop.compare reports, from the measured times of each token."""
+    """The figures mop.deploy.compare reports, from the measured times of each token."""
     answer.text = model.text(answer.token_ids)
     if token_seconds:
         answer.time_to_first_token_s = token_seconds[0]
@@ -243,7 +243,7 @@ def compare_one_by_one(C, plan: GgufPlan, display) -> tuple[list[Column], list[l
 
 
 def compare_gguf(args, display=None) -> dict:
-    """mop.compare's main for `--backend llamacpp`: plan, convert, compare, print, write --out."""
+    """mop.deploy.compare's main for `--backend llamacpp`: plan, convert, compare, print, write --out."""
     plan = plan_gguf(args)
     convert_sources(plan)
     C = load_bindings(plan.build)

@@ -1,7 +1,7 @@
-"""The comparison behind `python -m mop.compare` (mop/compare.py, the command line): every model
-answers the same prompt, one column each; mop/compare_web.py and mop/compare_llamacpp.py build on it.
+"""The comparison behind `python -m mop.deploy.compare` (mop/deploy/compare.py, the command line): every model
+answers the same prompt, one column each; mop/deploy/compare_web.py and mop/deploy/compare_llamacpp.py build on it.
 
-    python -m mop.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
+    python -m mop.deploy.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
         --prompt "Why is the sky blue?"
 
 Each column is headed by the model's name, parameter count and compression (against the first
@@ -15,8 +15,8 @@ memory together) loads, runs and frees one model after the other.
 Names are read as everywhere in the project (an embedded name, a hub id, a folder); a results
 folder's checkpoint may also be named as the tables name it, `<run folder>/<iteration>` (the
 pruned checkpoint), `<run folder>/<iteration>/ft` (recovered with sft) or `.../kd`, `.../kd+sft`.
-`--web` shows the same page in a browser (mop/compare_web.py, optional requirements);
-`--backend llamacpp` compares GGUF conversions in llama.cpp (mop/compare_llamacpp.py).
+`--web` shows the same page in a browser (mop/deploy/compare_web.py, optional requirements);
+`--backend llamacpp` compares GGUF conversions in llama.cpp (mop/deploy/compare_llamacpp.py).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from .core.io import UsageError, check_writable_target, read_text_file, write_json
-from .core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
-from .models.adapter import check_supported, count_parameters, is_multimodal
-from .models.loading import (load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype,
-                             text_tokenizer)
+from ..core.io import UsageError, check_writable_target, read_text_file, write_json
+from ..core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
+from ..models.adapter import check_supported, count_parameters, is_multimodal
+from ..models.loading import (load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype,
+                              text_tokenizer)
 
 GB = 1024 ** 3
 DEFAULT_PROMPTS = ["What is the capital of France?", "Give three tips for staying healthy.",
@@ -107,7 +107,7 @@ def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
 def model_inputs(model, processing, prompt: str, image: Path | None, chat: bool) -> dict:
     """Token ids (and pixels for a multimodal model with an image) on the model's device."""
     if is_multimodal(model.config):
-        from .plugins.llava.plugin import image_question_prompt, open_image
+        from ..plugins.llava.plugin import image_question_prompt, open_image
 
         if image is None:
             raise UsageError(f"{model.name_or_path} is a {model.config.model_type} model: give --image PATH")

@@ -1,6 +1,6 @@
 """Dense and pruned, side by side: every model answers the same prompt, one column each.
 
-    python -m mop.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
+    python -m mop.deploy.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
         --prompt "Why is the sky blue?"
 
 Each column is headed by the model's name, parameter count and compression (against the first
@@ -14,19 +14,19 @@ memory together) loads, runs and frees one model after the other.
 Names are read as everywhere in the project (an embedded name, a hub id, a folder); a results
 folder's checkpoint may also be named as the tables name it, `<run folder>/<iteration>` (the
 pruned checkpoint), `<run folder>/<iteration>/ft` (recovered with sft) or `.../kd`, `.../kd+sft`.
-`--web` shows the same page in a browser (mop/compare_web.py, optional requirements);
-`--backend llamacpp` compares GGUF conversions in llama.cpp (mop/compare_llamacpp.py).
+`--web` shows the same page in a browser (mop/deploy/compare_web.py, optional requirements);
+`--backend llamacpp` compares GGUF conversions in llama.cpp (mop/deploy/compare_llamacpp.py).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from ..core.args import OneLineParser
+from ..core.io import exit_on_usage_error
 from .compare_llamacpp import compare_gguf
 from .compare_web import serve
 from .comparison import DEFAULT_PROMPTS, compare, plan_comparison, publish, report
-from .core.args import OneLineParser
-from .core.io import exit_on_usage_error
 from .gguf import OUTTYPES as GGUF_TYPES
 
 

@@ -1,15 +1,15 @@
-"""mop.compare as a local web page (Gradio): dense and pruned answering side by side in a browser.
+"""mop.deploy.compare as a local web page (Gradio): dense and pruned answering side by side in a browser.
 
-    .cache/web-venv/bin/python -m mop.compare --web --models smollm2-135m <pruned folder> [--port 7860]
+    .cache/web-venv/bin/python -m mop.deploy.compare --web --models smollm2-135m <pruned folder> [--port 7860]
 
 The page has one column per model (name, parameters, compression against the first model), one
 prompt box shared by all of them and, under each column, the figures the terminal shows (time to
 first token, decode speed, tokens, memory). The columns stream: the request handler is a
-generator that runs `mop.compare.run_prompt` on a thread (the models take turns, one token each,
+generator that runs `mop.deploy.compare.run_prompt` on a thread (the models take turns, one token each,
 exactly as in the terminal) and yields every column's text as `on_text` reports it.
 
 The models are loaded once, at start. When they do not fit in memory together
-(`--sequential`, or chosen by mop.compare's memory plan) each request loads, runs and frees one
+(`--sequential`, or chosen by mop.deploy.compare's memory plan) each request loads, runs and frees one
 model after the other instead, so the columns fill one after another. For multimodal (LLaVA)
 models the page shows an image upload; `--image` is then required, as in the terminal, and is
 the image used until another one is uploaded.
@@ -31,13 +31,13 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..core.io import UsageError, one_line
 from .comparison import (Answer, Column, Comparison, Loaded, columns_of, figures_line, load_entry, plan_comparison,
                          run_prompt)
-from .core.io import UsageError, one_line
 
 HOST = "127.0.0.1"  # never 0.0.0.0: the page runs models for whoever reaches it
 INSTALL_HINT = ("--web needs gradio (an optional extra): make install-web, then run it with "
-                ".cache/web-venv/bin/python -m mop.compare --web ...")
+                ".cache/web-venv/bin/python -m mop.deploy.compare --web ...")
 
 
 def import_gradio():
@@ -223,7 +223,7 @@ def launch(page, port: int) -> None:
 
 
 def serve(args) -> dict:
-    """`python -m mop.compare --web ...`: checks everything, loads the models, serves the page."""
+    """`python -m mop.deploy.compare --web ...`: checks everything, loads the models, serves the page."""
     gr = import_gradio()
     check_web_args(args)
     comparison = plan_comparison(args)

@@ -1,6 +1,6 @@
 """Rewrite a checkpoint folder in stock form, into a new folder.
 
-    python -m mop.export SRC DST
+    python -m mop.deploy.export SRC DST
 
 For folders written before checkpoints were in stock form: a heads-pruned model (or a multimodal
 wrapper around one) that this project wrote with transformers 4.57 keeps its family's type with a
@@ -19,12 +19,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .core.args import OneLineParser
-from .core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error,
-                      locked_result, read_json_object)
-from .models.checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
-from .models.loading import check_weights, resolve_model_dir
-from .models.stock import model_types, stock_config_dict
+from ..core.args import OneLineParser
+from ..core.io import (LOCK_NAME, UsageError, atomic_directory, check_writable_target, exit_on_usage_error,
+                       locked_result, read_json_object)
+from ..models.checkpoint import CONFIG_FILE, finish_checkpoint_files, rewrite_json
+from ..models.loading import check_weights, resolve_model_dir
+from ..models.stock import model_types, stock_config_dict
 
 SKIPPED = (LOCK_NAME,)
 
@@ -35,7 +35,7 @@ def export(source: str, target: str) -> tuple[Path, bool]:
     source_dir = Path(resolve_model_dir(source))
     target_dir = Path(target).absolute()
     if target_dir.exists():
-        raise UsageError(f"{target} already exists: mop.export never overwrites; name a new folder")
+        raise UsageError(f"{target} already exists: mop.deploy.export never overwrites; name a new folder")
     if target_dir == source_dir or source_dir in target_dir.parents:
         raise UsageError(f"{target} lies inside the source checkpoint {source_dir}")
     check_writable_target(target_dir, "DST")
