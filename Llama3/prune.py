@@ -24,7 +24,7 @@ NUM_CALIBRATION_PROMPTS = 128
 DEPTH_RULE = "third_to_last"  # the paper's depth step; block_influence: drop the layer that changes the hidden state least
 
 if __name__ == "__main__":
-    from mop.cli import prune_main
+    from mop.run.cli import prune_main
 
     prune_main(
         dict(model_name=MODEL_NAME, save_dir=SAVE_DIR, num_iterations=NUM_ITERATIONS,

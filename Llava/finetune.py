@@ -36,7 +36,7 @@ MAX_LENGTH = 512
 SEED = 1
 
 if __name__ == "__main__":
-    from mop.cli import finetune_main
+    from mop.run.cli import finetune_main
 
     finetune_main(
         dict(pruned_model_dir=PRUNED_MODEL_DIR, tuned_model_dir=TUNED_MODEL_DIR, num_epochs=NUM_EPOCHS,

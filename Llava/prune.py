@@ -48,7 +48,7 @@ def batch_builder_for(args):
 
 
 if __name__ == "__main__":
-    from mop.cli import prune_main
+    from mop.run.cli import prune_main
 
     prune_main(
         dict(model_name=MODEL_NAME, save_dir=SAVE_DIR, num_iterations=NUM_ITERATIONS,

@@ -52,36 +52,17 @@ if [[ "${EMBEDDED:-0}" == 1 ]]; then  # CPU run on the embedded tiny-llava, data
 fi
 LOG_DIR=$RESULTS_DIR/logs
 
-llava_check() {
-    # Usage: llava_check NAME AFTER_STAGE CHECKPOINT...  -- once AFTER_STAGE is complete, reload each
-    # checkpoint with plain transformers, answer an image question, compare the vision half with the
-    # dense model; the report goes to logs/checks/NAME.json.
-    local name=$1 after=$2
-    shift 2
-    [[ "$CHECK_CHECKPOINTS" == 1 ]] || return 0
-    mop_stage --after "$after" "$name" "$LOG_DIR/checks/$name.json" "$PYTHON" -m mop.plugins.llava check "$@" \
-        --reference "$MODEL_NAME" --out "$LOG_DIR/checks/$name.json"
-}
+# CHECK_CHECKPOINTS=1: after each pruning run and recovery, reload its checkpoints with plain
+# transformers, answer an image question and compare the vision half with the dense model
+# (`python -m mop.plugins.llava check`; reports in logs/checks/).
+if [[ "$CHECK_CHECKPOINTS" == 1 ]]; then MOP_CHECK_MODULE=mop.plugins.llava; fi
 
 mop_setup "$HERE"
 if [[ -n "$LMMS_TASKS" ]]; then  # lmms-eval lives in its own environment (make install-lmms)
     if "$PYTHON" -m mop.plugins.llava.lmms available >/dev/null; then TASKS=$TASKS,$LMMS_TASKS
     else echo "MoP driver: lmms-eval is not installed, so $LMMS_TASKS are not scored (install: make install-lmms)"; fi
 fi
-mop_dense_eval
 calibration=()
 [[ -n "$CALIBRATION_IMAGES" ]] && calibration=(--calibration_images "$CALIBRATION_IMAGES")
-mapfile -t runs < <(mop_runs)  # every path under every DEPTH_RULE
-for line in "${runs[@]}"; do
-    read -r run seed sequence <<<"$line"
-    mop_prune_run "$run" "$seed" "$sequence" "$NUM_ITERATIONS" ${calibration[@]+"${calibration[@]}"}
-    kept=$( (mop_recovered_iterations; echo "$NUM_ITERATIONS") | sort -nu)  # the checkpoints pruning kept
-    llava_check "${run}_prune_check" "${run}_prune" $(printf "$RESULTS_DIR/$run/prune_iteration_%s\n" $kept)
-    for i in $(mop_recovered_iterations); do
-        mop_recover_and_score "$run" "$i"
-        llava_check "${run}_it${i}_ft_check" "${run}_it${i}_finetune" \
-            "$RESULTS_DIR/$run/prune_iteration_${i}_ft_${NUM_EPOCHS}ep"
-    done
-done
-mop_tables
+mop_grid ${calibration[@]+"${calibration[@]}"}  # every path under every DEPTH_RULE, with the checks
 mop_finish

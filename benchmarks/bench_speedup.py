@@ -62,7 +62,7 @@ def nearest_iterations(rows: list[dict], targets: list[float]) -> list[int]:
 
 def planned_iterations(args) -> list[int]:
     """The iterations to keep, from the path's dry run (shapes do not depend on the weights)."""
-    from mop.cli import dry_run
+    from mop.run.cli import dry_run
     from mop.prune.pruner import PruneSettings
 
     settings = PruneSettings(model_name=DENSE, save_dir=str(args.work / "run"), num_iterations=args.num_iterations,

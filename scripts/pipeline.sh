@@ -2,7 +2,7 @@
 #
 # A driver sets its hyperparameters, then calls `mop_setup`, the stage functions below and
 # `mop_finish`. The stage functions only *describe* stages (name, artifact, command, the stages
-# they need); `mop_finish` hands the graph to the executor chosen by EXECUTOR (mop/stages.py):
+# they need); `mop_finish` hands the graph to the executor chosen by EXECUTOR (mop/run/stages.py):
 #   local (default)  one stage at a time in the order declared; the first failure stops the driver
 #   gpus             GPUS=0,1,2,3: independent stages at once, one per GPU (NUM_GPUS per stage),
 #                    a failure stops only the stages that need it; all failures listed at the end
@@ -14,8 +14,10 @@
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh" "$(dirname "${BASH_SOURCE[0]}")/.."
+source "$(dirname "${BASH_SOURCE[0]}")/grid_facts.sh"  # the settings' choices, from the Python that owns them
 MOP_PLAN=""       # the stage plan being written (mop_setup opens it, mop_finish runs it)
 MOP_STAGES=()     # names of the stages declared so far
+MOP_CHECK_MODULE=""  # a plugin that checks each checkpoint (Llava/run_mop_llava.sh: mop.plugins.llava)
 
 # Settings EMBEDDED=1 replaces with its own (scripts/embedded.sh; MODEL_NAME becomes the embedded
 # stand-in) or ignores (MAX_MEMORY_GB: CPU runs make no memory plan).
@@ -83,18 +85,6 @@ mop_check_memory_budget() {
     fi
 }
 
-mop_memory_budget_flag() {
-    # finetune.py's --max_memory_gb: MAX_MEMORY_GB, by default 24 (the paper's card, whatever the
-    # GPU holds); `device` passes none, so finetune.py plans for the GPU's own memory. Embedded
-    # runs pass none either: they run on CPU, where recovery makes no plan.
-    if [[ "${EMBEDDED:-0}" != 1 && "${MAX_MEMORY_GB:-24}" != device ]]; then
-        echo --max_memory_gb "${MAX_MEMORY_GB:-24}"
-    fi
-}
-
-MOP_EXECUTORS=(local gpus slurm)  # mop/stages.py EXECUTORS
-MOP_KEEP_CHECKPOINTS=(used all)   # mop_kept_iterations: only what is recovered, or every checkpoint
-
 mop_check_ft_iterations() {
     # FT_ITERATIONS: "all", or distinct whole numbers in 1..NUM_ITERATIONS separated by spaces.
     local i seen=" " list="${FT_ITERATIONS[*]-}" last=${NUM_ITERATIONS:-1}
@@ -128,14 +118,14 @@ mop_check_python() {
     # PYTHON runs and has the project's dependencies, EXECUTOR=slurm's settings parse and sbatch is
     # there, lm_eval knows every task in TASKS, MODEL_NAME names a model (dry runs too: no weights
     # needed), PRUNE_ARGS / FT_ARGS / TABLE_ARGS parse with the scripts they go to and the data files
-    # they name are there (mop/driver_check.py): found now, not when the first stage starts.
+    # they name are there (mop/run/driver_check.py): found now, not when the first stage starts.
     if ! command -v "$PYTHON" >/dev/null 2>&1; then
         echo "error: PYTHON=$PYTHON is not an interpreter that can be run; set PYTHON to one with the project installed" >&2
         exit 2
     fi
     local dry=()
     [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
-    "$PYTHON" -m mop.driver_check --python_name "$PYTHON" --executor "${EXECUTOR:-local}" ${dry[@]+"${dry[@]}"} \
+    "$PYTHON" -m mop.run.driver_check --python_name "$PYTHON" --executor "${EXECUTOR:-local}" ${dry[@]+"${dry[@]}"} \
         ${TASKS+--tasks "$TASKS"} ${MODEL_NAME+--model_name="$MODEL_NAME"} --model_folder "$MODEL_FOLDER" \
         --prune_args="${PRUNE_ARGS:-}" --ft_args="${FT_ARGS:-}" --table_args="${TABLE_ARGS:-}" || exit 2
 }
@@ -159,8 +149,6 @@ mop_check_settings() {
     mop_check_python
 }
 
-MOP_DEPTH_RULES=(third_to_last block_influence)  # prune.py --depth_rule; the first is the paper's
-
 mop_check_depth_rules() {
     # DEPTH_RULE: one or more (space-separated) of MOP_DEPTH_RULES, each at most once.
     local rule seen=" "
@@ -173,8 +161,6 @@ mop_check_depth_rules() {
     done
     [[ -n "${DEPTH_RULE// /}" ]] || { echo "error: DEPTH_RULE is empty; choose from: ${MOP_DEPTH_RULES[*]}" >&2; exit 2; }
 }
-
-MOP_OBJECTIVES=(sft kd kd+sft)  # finetune.py --objective; the first is the paper's
 
 mop_check_objectives() {
     # FT_OBJECTIVE: space-separated entries OBJECTIVE (every run) or RULE:OBJECTIVE (the runs of
@@ -190,44 +176,27 @@ mop_check_objectives() {
     done
 }
 
+# The grid's names, computed by mop/run/grid.py (also what mop_grid uses):
 mop_objectives_of() {
     # Usage: mop_objectives_of RUN_NAME -- the recovery objectives FT_OBJECTIVE gives this run, one a line.
-    local entry rule
-    rule=$(mop_depth_rule_of "$1")
-    for entry in ${FT_OBJECTIVE:-sft}; do
-        if [[ "$entry" != *:* ]]; then echo "$entry"; elif [[ "${entry%%:*}" == "$rule" ]]; then echo "${entry#*:}"; fi
-    done | awk '!seen[$0]++'
+    "$PYTHON" -m mop.run.grid objectives_of "$1" --objectives "${FT_OBJECTIVE:-sft}"
 }
 
 mop_objective_suffix() {
-    # The recovered folder's suffix for an objective (mop/layout.py OBJECTIVE_SUFFIX): none for sft.
-    case $1 in sft) echo "" ;; kd) echo "_kd" ;; kd+sft) echo "_kd_sft" ;; esac
-}
-
-mop_run_name() {
-    # Usage: mop_run_name PATH_NAME RULE -- the paper's rule keeps the path's name (run_seed_1), any
-    # other rule is appended (run_seed_1_block_influence), so both sit side by side in one table.
-    if [[ "$2" == "${MOP_DEPTH_RULES[0]}" ]]; then echo "$1"; else echo "$1_$2"; fi
+    # Usage: mop_objective_suffix OBJECTIVE -- the recovered folder's suffix (mop.core.layout OBJECTIVE_SUFFIX).
+    "$PYTHON" -m mop.run.grid suffix "$1"
 }
 
 mop_depth_rule_of() {
     # Usage: mop_depth_rule_of RUN_NAME -- the depth rule a run folder's name stands for.
-    local rule
-    for rule in "${MOP_DEPTH_RULES[@]:1}"; do
-        [[ "$1" == *"_$rule" ]] && { echo "$rule"; return; }
-    done
-    echo "${MOP_DEPTH_RULES[0]}"
+    "$PYTHON" -m mop.run.grid rule_of "$1"
 }
 
 mop_runs() {
     # One line per pruning run, "NAME SEED SEQUENCE": every path of RUN_NAMES / RUN_SEEDS /
     # RUN_SEQUENCES under every rule of DEPTH_RULE.
-    local rule k
-    for rule in ${DEPTH_RULE:-third_to_last}; do
-        for k in "${!RUN_NAMES[@]}"; do
-            echo "$(mop_run_name "${RUN_NAMES[$k]}" "$rule") ${RUN_SEEDS[$k]} ${RUN_SEQUENCES[$k]}"
-        done
-    done
+    "$PYTHON" -m mop.run.grid runs --run_names "${RUN_NAMES[*]}" --seeds "${RUN_SEEDS[*]}" \
+        --sequences "${RUN_SEQUENCES[*]}" --depth_rules "${DEPTH_RULE:-third_to_last}"
 }
 
 mop_setup() {
@@ -279,7 +248,7 @@ mop_run_stages() {
     local plan=$MOP_PLAN status=0 dry=()
     MOP_PLAN=""
     [[ "${DRY_RUN:-0}" == 1 ]] && dry=(--dry_run)
-    "$PYTHON" -m mop.stages "$plan" --log_dir "$LOG_DIR" --executor "${EXECUTOR:-local}" \
+    "$PYTHON" -m mop.run.stages "$plan" --log_dir "$LOG_DIR" --executor "${EXECUTOR:-local}" \
         --gpus "${GPUS:-}" --gpus_per_stage "${NUM_GPUS:-1}" ${dry[@]+"${dry[@]}"} || status=$?
     rm -f "$plan"
     (( status == 0 )) || exit "$status"
@@ -298,94 +267,21 @@ mop_finish() {
     fi
 }
 
-mop_resolve_model() {
-    # Embedded names (smollm2-135m, ...) become their cached checkpoint folder.
-    "$PYTHON" -c "import sys; from mop.models.loading import resolve_model_name; print(resolve_model_name(sys.argv[1]))" "$1"
-}
-
-mop_finetune_cmd() {
-    # Fine-tuning command, on several GPUs through accelerate when NUM_GPUS > 1 (port 0: a free
-    # port, so that several such stages can run side by side); ACCELERATE_CONFIG (e.g.
-    # configs/fsdp.yaml) selects accelerate's distributed setup (FSDP shards the model).
-    if [[ "${NUM_GPUS:-1}" -gt 1 || -n "${ACCELERATE_CONFIG:-}" ]]; then
-        echo "$PYTHON" -m accelerate.commands.launch ${ACCELERATE_CONFIG:+--config_file "$ACCELERATE_CONFIG"} \
-            --num_processes "${NUM_GPUS:-1}" --main_process_port 0 "$MODEL_FOLDER/finetune.py"
-    else
-        echo "$PYTHON" "$MODEL_FOLDER/finetune.py"
-    fi
-}
-
-mop_eval() {
-    # Usage: mop_eval [mop_stage options] NAME MODEL_DIR OUT_DIR
-    local opts=()
-    while [[ "${1:-}" == --* ]]; do
-        if [[ "$1" == --cpu ]]; then opts+=("$1"); shift; else opts+=("$1" "$2"); shift 2; fi
-    done
-    mop_stage ${opts[@]+"${opts[@]}"} "$1" "$3/mop_eval.json" env NUM_GPUS="${NUM_GPUS:-1}" PYTHON="$PYTHON" \
-        bash "$MODEL_FOLDER/eval.sh" "$2" "$3" "$TASKS"
-}
-
-mop_dense_eval() {
-    # The model name as given: eval.sh resolves embedded names itself when the stage runs, so that
-    # declaring stages runs no Python (and a dry run builds nothing).
-    mop_eval dense_eval "$MODEL_NAME" "$RESULTS_DIR/dense_eval"
-}
-
-mop_recovered_iterations() {
-    # The iterations a driver recovers and scores (FT_ITERATIONS; "all" = 1..NUM_ITERATIONS), one a line.
-    if [[ "${FT_ITERATIONS[*]}" == all ]]; then seq 1 "$NUM_ITERATIONS"; else printf '%s\n' "${FT_ITERATIONS[@]}"; fi
-}
-
-mop_kept_iterations() {
-    # --keep_iterations for the pruning runs: only what is recovered and scored (prune.py adds the
-    # last iteration); KEEP_CHECKPOINTS=all keeps every checkpoint (e.g. for latency over a whole path).
-    if [[ "${KEEP_CHECKPOINTS:-used}" == all || "${FT_ITERATIONS[*]}" == all ]]; then echo all; return; fi
-    mop_recovered_iterations | paste -sd, -
-}
-
-mop_prune_run() {
-    # Usage: mop_prune_run RUN_NAME SEED SEQUENCE NUM_ITERATIONS [extra prune.py flags...]
-    # The depth rule comes from the run's name (mop_run_name).
-    local run=$1 seed=$2 sequence=$3 iterations=$4
-    shift 4
-    local dir="$RESULTS_DIR/$run" resume=()
-    [[ -f "$dir/run_config.json" ]] && resume=(--resume)
-    mop_stage "${run}_prune" "$dir/prune_iteration_${iterations}/mop_prune.json" \
-        "$PYTHON" "$MODEL_FOLDER/prune.py" --model_name "$MODEL_NAME" --save_dir "$dir" \
-        --num_iterations "$iterations" --decision_sequence "$sequence" --seed "$seed" \
-        --depth_rule "$(mop_depth_rule_of "$run")" --keep_iterations "$(mop_kept_iterations)" --recovered_checkpoints "$(mop_recovered_iterations | wc -l)" \
-        ${resume[@]+"${resume[@]}"} ${PRUNE_ARGS:-} "$@"
-}
-
-mop_recover_and_score() {
-    # Usage: mop_recover_and_score RUN_NAME ITERATION
-    # Scores the pruned checkpoint first when EVAL_UNRECOVERED=1, then recovers and scores it once
-    # per objective FT_OBJECTIVE gives the run (sft keeps the paper's names; kd appends _kd).
-    local run=$1 i=$2 objective sfx
-    local dir="$RESULTS_DIR/$run"
-    local pruned="$dir/prune_iteration_${i}" tuned
-    # Scoring needs the pruned checkpoint, recovery its path's pruning, the recovered score its
-    # recovery; the pruned scores and the recoveries of one path are alike (Slurm job arrays).
-    if [[ "${EVAL_UNRECOVERED:-0}" == 1 ]]; then
-        mop_eval --after "${run}_prune" --array "${run}_it%a_eval" "${run}_it${i}_eval" "$pruned" "${pruned}_eval"
-    fi
-    local teacher_cache=()
-    for objective in $(mop_objectives_of "$run"); do
-        sfx=$(mop_objective_suffix "$objective")
-        tuned="$dir/prune_iteration_${i}_ft_${NUM_EPOCHS}ep${sfx}"
-        # Distillation: one teacher cache for the whole grid (used when the memory plan picks it).
-        [[ "$objective" == sft ]] || teacher_cache=(--teacher_cache_dir "$RESULTS_DIR/teacher_cache")
-        # shellcheck disable=SC2046
-        mop_stage --after "${run}_prune" --array "${run}_it%a${sfx}_finetune" "${run}_it${i}${sfx}_finetune" "$tuned" \
-            $(mop_finetune_cmd) --pruned_model_dir "$pruned" --tuned_model_dir "$tuned" --num_epochs "$NUM_EPOCHS" \
-            --objective "$objective" ${teacher_cache[@]+"${teacher_cache[@]}"} --resume $(mop_memory_budget_flag) ${FT_ARGS:-}
-        mop_eval --after "${run}_it${i}${sfx}_finetune" "${run}_it${i}${sfx}_ft_eval" "$tuned" "${tuned}_eval"
-    done
-}
-
-mop_tables() {
-    # The result tables, after every stage declared so far; always made anew.
-    mop_stage --cpu --after "${MOP_STAGES[*]}" tables "" "$PYTHON" -m mop.evaluate.tables "$RESULTS_DIR" ${TABLE_ARGS:-}
+mop_grid() {
+    # Usage: mop_grid [flags added to every pruning run...]
+    # Appends the grid to the plan (mop/run/grid.py): the dense score; per path of RUN_NAMES /
+    # RUN_SEEDS / RUN_SEQUENCES and rule of DEPTH_RULE the pruning run; per iteration of
+    # FT_ITERATIONS the unrecovered score (EVAL_UNRECOVERED=1), the recoveries (FT_OBJECTIVE) and
+    # their scores; MOP_CHECK_MODULE's checkpoint checks; the result tables after everything.
+    "$PYTHON" -m mop.run.grid plan "$MOP_PLAN" --model_folder "$MODEL_FOLDER" --model_name "$MODEL_NAME" \
+        --results_dir "$RESULTS_DIR" --log_dir "$LOG_DIR" --python "$PYTHON" --run_names "${RUN_NAMES[*]}" \
+        --seeds "${RUN_SEEDS[*]}" --sequences "${RUN_SEQUENCES[*]}" --depth_rules "${DEPTH_RULE:-third_to_last}" \
+        --objectives "${FT_OBJECTIVE:-sft}" --num_iterations "$NUM_ITERATIONS" --ft_iterations "${FT_ITERATIONS[*]}" \
+        --num_epochs "$NUM_EPOCHS" --keep_checkpoints "${KEEP_CHECKPOINTS:-used}" \
+        --eval_unrecovered "${EVAL_UNRECOVERED:-0}" --tasks "$TASKS" --prune_args="${PRUNE_ARGS:-}" \
+        --ft_args="${FT_ARGS:-}" --table_args="${TABLE_ARGS:-}" --num_gpus "${NUM_GPUS:-1}" \
+        --accelerate_config="${ACCELERATE_CONFIG:-}" --max_memory_gb "${MAX_MEMORY_GB:-24}" \
+        --embedded "${EMBEDDED:-0}" --check_module="$MOP_CHECK_MODULE" -- "$@" || exit 2
 }
 
 mop_common_settings() {
@@ -413,22 +309,10 @@ mop_common_settings() {
 }
 
 mop_pipeline() {
-    # The whole driver: dense score, then for each path (RUN_NAMES[k], RUN_SEEDS[k],
-    # RUN_SEQUENCES[k]) and each depth rule of DEPTH_RULE prune NUM_ITERATIONS iterations and
-    # recover + score each iteration in FT_ITERATIONS ("all" = every iteration); finally the
-    # result tables. The stages then run with the executor chosen by EXECUTOR.
+    # The whole driver: the settings, checked; the grid (mop_grid); the stages run with the
+    # executor chosen by EXECUTOR, then the result table.
     mop_common_settings
     mop_setup "$1"
-    mop_dense_eval
-    local runs line run seed sequence i
-    mapfile -t runs < <(mop_runs)
-    for line in "${runs[@]}"; do
-        read -r run seed sequence <<<"$line"
-        mop_prune_run "$run" "$seed" "$sequence" "$NUM_ITERATIONS"
-        for i in $(mop_recovered_iterations); do
-            mop_recover_and_score "$run" "$i"
-        done
-    done
-    mop_tables
+    mop_grid
     mop_finish
 }

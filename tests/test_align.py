@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from mop.cli import prune_main
+from mop.run.cli import prune_main
 from mop.models.configs import config_for_dry_run
 from mop.prune.budget import LayerShape, PlanError, parse_decisions, plan_width_step
 from mop.prune.pruner import PruneSettings, run_pruning

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_tokenizer, save_checkpoint, tiny_model
 
-from mop import stages
-from mop.cli import finetune_main, prune_main
+from mop.run import stages
+from mop.run.cli import finetune_main, prune_main
 from mop.core.io import UsageError, read_metadata, write_json
 from mop.core.layout import EVAL_META, FINETUNE_META, PRUNE_META, RUN_CONFIG, RUN_STATE, WORK_SETTINGS
 from mop.evaluate import harness as evaluate
@@ -344,8 +344,8 @@ def test_python_without_the_dependencies_is_one_line(tmp_path):
 
 
 def test_dry_run_creates_nothing_and_runs_only_the_checks(tmp_path):
-    """DRY_RUN=1 prints the plan; declaring the stages runs no Python beyond the settings check
-    and the plan printer (no model is resolved or built)."""
+    """DRY_RUN=1 prints the plan; declaring the stages runs no Python beyond the settings check,
+    the grid (mop.run.grid, which imports no torch) and the plan printer: no model is resolved or built."""
     log = tmp_path / "calls.log"
     wrapper = tmp_path / "logging-python"
     wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
@@ -355,7 +355,7 @@ def test_dry_run_creates_nothing_and_runs_only_the_checks(tmp_path):
     assert "dense_eval" in proc.stdout and "dry run, nothing was run or submitted" in proc.stdout
     assert tree(tmp_path / "work") == {}
     modules = [line.split()[1] for line in log.read_text().splitlines()]
-    assert modules == ["mop.driver_check", "mop.stages"], log.read_text()
+    assert modules == ["mop.run.driver_check", "mop.run.grid", "mop.run.stages"], log.read_text()
 
 
 @pytest.mark.parametrize("override,epochs", [({}, "1"), ({"EMBEDDED_NUM_EPOCHS": "3"}, "3"), ({"NUM_EPOCHS": "5"}, None)])
@@ -458,7 +458,7 @@ def test_every_drivers_default_model_resolves_offline_without_weights(driver, mo
     the check with the hub and the embedded builds out of reach: they are never consulted."""
     import re
 
-    from mop import driver_check
+    from mop.run import driver_check
     from mop.models import loading as models
 
     def unreachable(*args, **kwargs):

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
-from mop.cli import finetune_main, prune_main
+from mop.run.cli import finetune_main, prune_main
 from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
 from mop.evaluate import harness as evaluate

@@ -198,7 +198,7 @@ def test_metric_path_l_candidate_is_the_block_influence_layer_as_view_and_copy(k
 
 
 def test_dry_run_names_the_rule_and_sizes_do_not_depend_on_it(capsys):
-    from mop.cli import prune_main
+    from mop.run.cli import prune_main
 
     outputs = {}
     for rule in ("third_to_last", "block_influence"):

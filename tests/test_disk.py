@@ -14,7 +14,7 @@ from test_drivers import run_bash
 
 import mop.core.disk
 import mop.prune.pruner
-from mop.cli import prune_main
+from mop.run.cli import prune_main
 from mop.core.disk import estimate_run_bytes, parse_keep
 from mop.prune.pruner import PruneSettings, run_pruning
 
@@ -166,15 +166,18 @@ def test_full_disk_during_a_save_is_one_line_and_keeps_earlier_iterations(checkp
 
 
 def test_drivers_keep_only_the_iterations_they_recover(tmp_path):
-    script = ('NUM_ITERATIONS=8; FT_ITERATIONS=(4 8); echo "keep=$(mop_kept_iterations) n=$(mop_recovered_iterations | wc -l)"; '
-              'FT_ITERATIONS=(all); echo "keep=$(mop_kept_iterations) n=$(mop_recovered_iterations | wc -l)"; '
-              'FT_ITERATIONS=(4 8); KEEP_CHECKPOINTS=all; echo "keep=$(mop_kept_iterations)"')
-    assert run_bash(script, tmp_path).stdout.split() == ["keep=4,8", "n=2", "keep=all", "n=8", "keep=all"]
+    from mop.run.grid import Grid, PrunePath, kept_iterations, prune_stage, recovered_iterations
+
+    def grid(ft_iterations, keep="used", num_iterations=8):
+        return Grid(model_folder=str(tmp_path), model_name="m", results_dir=str(tmp_path), log_dir=str(tmp_path),
+                    python=sys.executable, paths=(), num_iterations=num_iterations, ft_iterations=ft_iterations,
+                    keep_checkpoints=keep)
+
+    found = [(kept_iterations(g), len(recovered_iterations(g))) for g in (grid("4 8"), grid("all"), grid("4 8", "all"))]
+    assert found == [("4,8", 2), ("all", 8), ("all", 2)]
     # The embedded Llama drivers recover iterations 4 and 8 of 8: the prune stage keeps just those.
-    fake = tmp_path / "prune.py"
-    fake.write_text("import sys; print(' '.join(sys.argv[1:]))\n")
-    script = (f'source "{REPO}/scripts/embedded.sh"; MODEL_FOLDER="{tmp_path}"; PYTHON="{sys.executable}"; '
-              f'RESULTS_DIR="{tmp_path}"; MODEL_NAME=m; mop_plan_open; mop_prune_run run_seed_1 1 LGGL "$NUM_ITERATIONS"; '
-              'EXECUTOR=local mop_run_stages; cat "$LOG_DIR/run_seed_1_prune.log"')
-    out = run_bash(script, tmp_path).stdout
+    settings = run_bash(f'source "{REPO}/scripts/embedded.sh"; echo "$NUM_ITERATIONS|${{FT_ITERATIONS[*]}}"',
+                        tmp_path).stdout.split("|")
+    stage = prune_stage(grid(settings[1].strip(), num_iterations=int(settings[0])), PrunePath("run_seed_1", "1", "LGGL"))
+    out = " ".join(stage.command)
     assert "--num_iterations 8" in out and "--keep_iterations 4,8 --recovered_checkpoints 2" in out

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import tiny_model
 
-from mop.cli import finetune_main
+from mop.run.cli import finetune_main
 from mop.core.io import write_json
 from mop.core.layout import LOSS_LOG, PRUNE_META
 

@@ -116,15 +116,15 @@ def test_missing_adapter_weights_are_refused(base_model, tokenizer):
         load_adapter_state(peft_model, partial)
 
 
-def test_pipeline_passes_the_accelerate_config(tmp_path):
-    import subprocess
+def test_pipeline_passes_the_accelerate_config():
+    from mop.run.grid import Grid, finetune_command
 
-    script = (f'source "{REPO}/scripts/pipeline.sh"; MODEL_FOLDER=/m; PYTHON=py; '
-              'NUM_GPUS=8 ACCELERATE_CONFIG=configs/fsdp.yaml mop_finetune_cmd; NUM_GPUS=2 mop_finetune_cmd; '
-              'NUM_GPUS=1 mop_finetune_cmd')
-    lines = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={**os.environ},
-                           check=True).stdout.splitlines()
-    assert lines == [
+    def command(num_gpus, config=""):
+        grid = Grid(model_folder="/m", model_name="m", results_dir="/r", log_dir="/r/logs", python="py", paths=(),
+                    num_gpus=num_gpus, accelerate_config=config)
+        return " ".join(finetune_command(grid))
+
+    assert [command("8", "configs/fsdp.yaml"), command("2"), command("1")] == [
         "py -m accelerate.commands.launch --config_file configs/fsdp.yaml --num_processes 8 --main_process_port 0 /m/finetune.py",
         "py -m accelerate.commands.launch --num_processes 2 --main_process_port 0 /m/finetune.py",
         "py /m/finetune.py",

@@ -1,6 +1,6 @@
-"""The layering rule of mop/ (mop/layers.py): no module imports from a layer above its own."""
+"""The layering rule of mop/ (mop/run/layers.py): no module imports from a layer above its own."""
 
-from mop import layers
+from mop.run import layers
 
 
 def test_no_module_imports_from_a_layer_above():
@@ -24,5 +24,38 @@ def test_a_planted_upward_import_is_found():
 
 
 def test_layers_of_names():
-    names = ("mop.core.io", "mop.families.llama", "mop.prune", "mop.evaluate", "mop.cli", "mop")
-    assert [layers.layer_of(m) for m in names] == ["core", "families", "prune", "evaluate", "top", "top"]
+    names = ("mop.core.io", "mop.families.llama", "mop.prune", "mop.evaluate", "mop.run.cli", "mop.stray", "mop")
+    assert [layers.layer_of(m) for m in names] == ["core", "families", "prune", "evaluate", "run", "top", "top"]
+
+
+def test_every_module_is_in_a_layer_and_a_stray_one_is_found():
+    modules = layers.package_imports()
+    assert layers.unplaced(modules) == []
+    assert layers.unplaced([*modules, "mop.stray"]) == ["mop.stray"]
+    assert {layers.layer_of(m) for m in modules} == {*layers.LAYERS, layers.TOP}  # every layer holds modules
+
+
+def test_the_command_prints_every_module_with_its_layer():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mop.run.layers"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    rows = dict(reversed(line.split()) for line in proc.stdout.splitlines())
+    assert rows == {m: layers.layer_of(m) for m in layers.package_imports()}
+    assert rows["mop.run.grid"] == "run" and rows["mop.plugins.llava.plugin"] == "plugins"
+
+
+def test_the_readme_layout_lists_the_layers_in_order():
+    """The README's Layout block names each layer's folder, lowest first, as mop.run.layers orders them."""
+    import re
+
+    from conftest import REPO
+
+    block = re.search(r"^## Layout\n.*?^```\n(.*?)^```", (REPO / "README.md").read_text(), re.M | re.S)
+    assert block, "README has no Layout block"
+    folders = [line.split()[0] for line in block[1].splitlines() if line.strip()]
+    assert [folder.split("/")[1] for folder in folders] == list(layers.LAYERS)
+    assert all((layers.PACKAGE.parent / folder / "__init__.py").is_file() for folder in folders)
+    subpackages = {p.parent.name for p in layers.PACKAGE.glob("*/__init__.py")}
+    assert subpackages == set(layers.LAYERS)  # no folder of mop/ left out of the README's list

@@ -18,7 +18,7 @@ import torch
 from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multiple_choice, lora_modules, run_script
 from torch.testing import assert_close
 
-from mop.cli import finetune_main
+from mop.run.cli import finetune_main
 from mop.core.io import UsageError, read_json, write_json
 from mop.evaluate.harness import TASKS_DIR
 from mop.models.adapter import get_adapter

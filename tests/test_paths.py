@@ -13,7 +13,7 @@ from conftest import save_checkpoint, tiny_config, tiny_model
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mop.cli import prune_main
+from mop.run.cli import prune_main
 from mop.models.adapter import get_adapter
 from mop.models.data import calibration_prompt, load_alpaca_records
 from mop.models.loading import load_model

@@ -10,7 +10,7 @@ import torch
 from conftest import REPO, tiny_config
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from mop.cli import prune_main
+from mop.run.cli import prune_main
 from mop.models.adapter import count_parameters
 from mop.models.configs import config_for_dry_run
 from mop.prune.budget import LayerShape, parse_decisions, plan_width_step

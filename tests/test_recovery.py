@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from mop.cli import finetune_main
+from mop.run.cli import finetune_main
 from mop.core.io import UsageError, write_json
 from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.models.data import alpaca_prompt

@@ -421,7 +421,7 @@ HOLD_LOCK_UNTIL_READY = HANDSHAKE + textwrap.dedent("""
 """)
 
 WAIT_FOR_LOCK_THEN_RUN = HANDSHAKE + textwrap.dedent("""
-    import mop.cli  # the heavy imports first, so this process reaches the lock within milliseconds
+    import mop.run.cli  # the heavy imports first, so this process reaches the lock within milliseconds
     lock, ready, script, argv = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
     wait_for_the_lock_then_signal(lock, ready)
     sys.argv = [script] + argv

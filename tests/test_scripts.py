@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 from conftest import REPO, LoraCaptured, decoder_projections, lora_modules, run_script
 
-import mop.cli
+import mop.run.cli
 from mop.prune.pruner import PruneSettings, run_pruning
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"  # the paper's seed-1 path
@@ -39,7 +39,7 @@ def test_prune_script_constants_reach_the_settings(script, model, mlp_only, iter
     assert (module.MODEL_NAME, module.MLP_ONLY, module.NUM_ITERATIONS) == (model, mlp_only, iterations)
     assert module.DECISION_SEQUENCE == SEED_1 and module.SEED == 1 and module.NUM_CALIBRATION_PROMPTS == 128
     seen = []
-    monkeypatch.setattr(mop.cli, "run_pruning", lambda settings, **kw: seen.append(settings) or [])
+    monkeypatch.setattr(mop.run.cli, "run_pruning", lambda settings, **kw: seen.append(settings) or [])
     run_script(REPO / script, [], monkeypatch)  # no flag: the script's constants are the settings
     (settings,) = seen
     assert (settings.model_name, settings.mlp_only, settings.num_iterations) == (model, mlp_only, iterations)
@@ -53,7 +53,7 @@ def test_custom_prune_takes_its_model_from_the_environment_and_its_width_mode_fr
     """Custom/prune.py: MODEL_NAME from the constant (Qwen3-8B, grouped-query: MLP only) or the
     environment (a multi-head Llama: heads and neurons); an explicit flag still wins."""
     seen = []
-    monkeypatch.setattr(mop.cli, "run_pruning", lambda settings, **kw: seen.append(settings) or [])
+    monkeypatch.setattr(mop.run.cli, "run_pruning", lambda settings, **kw: seen.append(settings) or [])
     monkeypatch.delenv("MODEL_NAME", raising=False)
     assert load_script("Custom/prune.py").MLP_ONLY is None
     run_script(REPO / "Custom/prune.py", [], monkeypatch)

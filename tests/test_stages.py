@@ -1,4 +1,4 @@
-"""Stage graphs and their executors (mop/stages.py, scripts/pipeline.sh): local, gpus, slurm.
+"""Stage graphs and their executors (mop/run/stages.py, scripts/pipeline.sh): local, gpus, slurm.
 
 The stage commands here are cheap fakes; the real drivers are exercised in the slow test at the
 end and in the report of issue 13.
@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 
 from mop.core.io import UsageError
-from mop.stages import (Stage, check_plan, dependants, gpu_slots, job_dependencies, plan_jobs, read_plan, run_gpus,
+from mop.run.stages import (Stage, check_plan, dependants, gpu_slots, job_dependencies, plan_jobs, read_plan, run_gpus,
                         run_local)
 
 sys.path.insert(0, str(REPO / "tests" / "fake_slurm"))

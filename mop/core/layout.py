@@ -37,8 +37,25 @@ TEACHER_COMPLETE = "complete.json"  # in a teacher cache, written last: its shar
 EVAL_META = "mop_eval.json"
 RAW_RESULTS = "lm_eval_results.json"
 EVAL_DIR = re.compile(r"^prune_iteration_(\d+)(?:_ft_(\d+)ep(?:_(kd|kd_sft))?)?_eval$")
+# The names folder names are built from. Recovery objectives (finetune.py --objective; the first is
+# the paper's) and depth rules (prune.py --depth_rule; the first is the paper's): mop.recover.distill
+# and mop.prune.steps implement them, the drivers' grid (mop.run.grid) and the tables read them here.
+OBJECTIVES = ("sft", "kd", "kd+sft")
+THIRD_TO_LAST, BLOCK_INFLUENCE = "third_to_last", "block_influence"
+DEPTH_RULES = (THIRD_TO_LAST, BLOCK_INFLUENCE)
 # A recovered folder's name says its objective when it is not the paper's (finetune.py --objective).
 OBJECTIVE_SUFFIX = {"sft": "", "kd": "_kd", "kd+sft": "_kd_sft"}
+
+
+def run_folder_name(path_name: str, depth_rule: str) -> str:
+    """A driver's run folder: the paper's rule keeps the path's name (run_seed_1), another rule is
+    appended (run_seed_1_block_influence), so that both sit side by side in one table."""
+    return path_name if depth_rule == DEPTH_RULES[0] else f"{path_name}_{depth_rule}"
+
+
+def depth_rule_of_run(run: str) -> str:
+    """The depth rule a run folder's name stands for (the inverse of run_folder_name)."""
+    return next((rule for rule in DEPTH_RULES[1:] if run.endswith(f"_{rule}")), DEPTH_RULES[0])
 
 
 def objective_of_suffix(suffix: str | None) -> str:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from ..core.args import OneLineParser
 from ..core.io import UsageError, atomic_file, exit_on_usage_error, read_json, read_metadata
-from ..core.layout import EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
+from ..core.layout import DEPTH_RULES, EVAL_DIR, EVAL_META, PRUNE_META, RUN_CONFIG, SUMMARY_JSON, objective_of_suffix
 from .harness import PAPER_TASKS
 from .lmms_results import holds_results, record_from_results  # lmms-eval's results files (LLaVA's visual benchmarks)
 
@@ -192,8 +192,8 @@ def stage_checkpoints(found: list[Scored], stage: str, epochs: int | None) -> li
 
 # The drivers' run folders: run_seed_<s>, run_depth_only, run_width_only, each with a suffix
 # naming the depth rule when it is not the paper's (DEPTH_RULE in scripts/pipeline.sh).
-RUN_NAME = re.compile(r"run_(?:seed_(?P<seed>\d+)|(?P<extreme>depth_only|width_only))(?:_(?P<rule>block_influence))?"
-                      r"(?:\+(?P<objective>kd|kd\+sft))?")
+RUN_NAME = re.compile(r"run_(?:seed_(?P<seed>\d+)|(?P<extreme>depth_only|width_only))"
+                      rf"(?:_(?P<rule>{'|'.join(DEPTH_RULES[1:])}))?(?:\+(?P<objective>kd|kd\+sft))?")
 EXTREME_LABELS = {"depth_only": "Depth-only", "width_only": "Width-only"}
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 from ..core.io import UsageError
+from ..core.layout import BLOCK_INFLUENCE, DEPTH_RULES, THIRD_TO_LAST  # noqa: F401 (named here for its users)
 from ..models.adapter import DecoderAdapter, count_parameters, get_adapter
 from ..models.loading import build_meta_model
 from .budget import LayerShape, PlanError, WidthCarry, WidthStep, check_depth_step, plan_width_step
@@ -30,8 +31,6 @@ from .importance import ImportanceScores
 from .surgery import depth_index, drop_layer, remove_groups, remove_neurons, sync_config
 
 ScoreFn = Callable[[DecoderAdapter, bool], ImportanceScores]  # (adapter, with_heads) -> scores
-THIRD_TO_LAST, BLOCK_INFLUENCE = "third_to_last", "block_influence"
-DEPTH_RULES = (THIRD_TO_LAST, BLOCK_INFLUENCE)
 
 
 def layer_shape(adapter: DecoderAdapter) -> LayerShape:

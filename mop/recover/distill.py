@@ -36,12 +36,11 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..core.io import UsageError, json_type_name, read_metadata
-from ..core.layout import PRUNE_META
+from ..core.layout import OBJECTIVES, PRUNE_META  # noqa: F401 (OBJECTIVES: named here for its users)
 from ..models.adapter import get_adapter
 from ..models.divergence import coarse_kl, full_kl
 from .batches import next_tokens, prediction_positions, response_positions
 
-OBJECTIVES = ("sft", "kd", "kd+sft")
 # fp32 elements of one (chunk, vocabulary) block of logits: 2^25 = 128 MB, so a chunk is 1048
 # positions for a 32k vocabulary, 682 for 49k, 261 for 128k.
 CHUNK_ELEMENTS = 2 ** 25

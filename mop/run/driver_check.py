@@ -1,6 +1,6 @@
 """Checks a bash driver runs before it creates anything (scripts/pipeline.sh `mop_setup`).
 
-    python -m mop.driver_check --tasks mop_mini,mop_heldout_ppl
+    python -m mop.run.driver_check --tasks mop_mini,mop_heldout_ppl
 
 Why: a driver's first stage takes minutes to hours, so an interpreter without the project's
 dependencies, or a task name lm_eval does not know, must stop it at once with one line -- not
@@ -23,13 +23,14 @@ import sys
 from pathlib import Path
 from unittest import mock
 
-from .core.args import settings_from_args
-from .core.io import UsageError
+from ..core.args import settings_from_args
+from ..core.io import UsageError
 from .stages import SlurmSettings
 
 # What every stage imports; a PYTHON lacking one of them fails only when its first stage starts.
 REQUIRED_MODULES = ("torch", "transformers", "peft", "accelerate", "datasets", "lm_eval", "safetensors")
-LOCAL_TASK_DIRS = tuple(Path(__file__).resolve().parent / name for name in ("evaluate/tasks", "plugins/llava/tasks_vision"))
+MOP = Path(__file__).resolve().parents[1]
+LOCAL_TASK_DIRS = (MOP / "evaluate" / "tasks", MOP / "plugins" / "llava" / "tasks_vision")
 
 
 def missing_modules(names=REQUIRED_MODULES) -> list[str]:
@@ -51,7 +52,7 @@ def unknown_tasks(tasks: list[str], known_without_index=()) -> list[str]:
 
 
 def check_slurm(dry_run: bool) -> None:
-    """EXECUTOR=slurm: the SLURM_* settings parse (mop.stages reads them the same way) and sbatch
+    """EXECUTOR=slurm: the SLURM_* settings parse (mop.run.stages reads them the same way) and sbatch
     is there, found before the driver creates its folders rather than when it submits."""
     SlurmSettings.from_env(os.environ, 1, ".")
     if not dry_run and shutil.which("sbatch") is None:
@@ -104,7 +105,7 @@ def parse_flag_setting(name: str, entry: str, text: str, leading: tuple[str, ...
 
 def with_lora_placeholders(parsed: argparse.Namespace) -> argparse.Namespace:
     """Custom/finetune.py leaves LoRA r / alpha open (None) for the checkpoint's family to fill when
-    the stage runs (mop.cli.with_family_lora, which loads the model's config); here an open one is
+    the stage runs (mop.run.cli.with_family_lora, which loads the model's config); here an open one is
     given a valid stand-in, so that the recovery checks judge only the values FT_ARGS sets."""
     open_values = {name: 1 for name in ("lora_r", "lora_alpha") if getattr(parsed, name, 1) is None}
     return argparse.Namespace(**{**vars(parsed), **open_values})
@@ -119,7 +120,7 @@ def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str,
         parsed["PRUNE_ARGS"] = parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
         parsed["FT_ARGS"] = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
         if parsed["FT_ARGS"] is not None:
-            from .recover.recovery import RecoverySettings  # imports torch: only once the dependencies are checked
+            from ..recover.recovery import RecoverySettings  # imports torch: only once the dependencies are checked
 
             try:
                 settings_from_args(RecoverySettings, with_lora_placeholders(parsed["FT_ARGS"])).check()
@@ -136,9 +137,9 @@ def check_model_name(name: str) -> None:
     accepted without building its checkpoint (minutes), and a hub id with a shipped config
     (mop.models.configs.SHIPPED) without loading it -- each only where resolve_model_dir would not take
     the name for a local path first. Offline, any other hub id resolves only from the HF cache."""
-    from .models.configs import SHIPPED  # imports torch: only once the dependencies are checked
-    from .models.embedded import EMBEDDED_NAMES
-    from .models.loading import resolve_model_dir
+    from ..models.configs import SHIPPED  # imports torch: only once the dependencies are checked
+    from ..models.embedded import EMBEDDED_NAMES
+    from ..models.loading import resolve_model_dir
 
     if name in EMBEDDED_NAMES and not Path(name).expanduser().is_dir():
         return
@@ -157,7 +158,7 @@ DATA_FLAGS = {"PRUNE_ARGS": "calibration_data", "FT_ARGS": "data"}
 def check_data_file(setting: str, flag: str, source: str, model_name: str) -> None:
     """A data source that is a local file by mop.models.data's rules (a path that exists, or a name that
     looks like one, not a hub id) must be a readable file: read only when its stage starts."""
-    from .models.data import _looks_like_path, resolve_data_source
+    from ..models.data import _looks_like_path, resolve_data_source
 
     source = resolve_data_source(source, model_name)
     path = Path(source)
@@ -186,7 +187,7 @@ def check_driver(tasks_text: str | None, python_name: str, executor: str = "loca
         check_slurm(dry_run)
     if tasks_text is None:
         return
-    from .evaluate.harness import PAPER_TASKS, parse_tasks  # imports torch: only once the dependencies are checked
+    from ..evaluate.harness import PAPER_TASKS, parse_tasks  # imports torch: only once the dependencies are checked
 
     try:
         tasks = parse_tasks(tasks_text)

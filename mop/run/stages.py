@@ -26,7 +26,7 @@ The plan file the drivers write is a sequence of NUL-terminated fields, per stag
 index; empty if none), `1`/`0` (needs a GPU), the argument count n, then the n arguments of the
 command. NUL separation carries every command argument unchanged, with no quoting rules.
 
-    python -m mop.stages PLAN --log_dir DIR [--executor local|gpus|slurm] [--gpus 0,1] [--dry_run]
+    python -m mop.run.stages PLAN --log_dir DIR [--executor local|gpus|slurm] [--gpus 0,1] [--dry_run]
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from .core.args import OneLineParser
-from .core.io import UsageError, exit_on_usage_error
+from ..core.args import OneLineParser
+from ..core.io import UsageError, exit_on_usage_error
 
 EXECUTORS = ("local", "gpus", "slurm")
 TAIL_LINES = 15  # lines of a failed stage's log shown on the terminal
@@ -119,6 +119,16 @@ def read_plan(path: str | os.PathLike) -> list[Stage]:
     except ValueError as err:  # UnicodeDecodeError included
         raise UsageError(f"malformed stage plan {path}: {err}") from None
     return check_plan(stages)
+
+
+def plan_records(stages: Iterable[Stage]) -> bytes:
+    """The plan file's bytes for `stages` (what read_plan reads back): mop.run.grid writes the
+    drivers' grid with it, byte for byte what scripts/pipeline.sh's `mop_stage` writes."""
+    fields = []
+    for s in stages:
+        fields += ["stage", s.name, s.done, " ".join(s.after), s.array, "1" if s.gpu else "0", str(len(s.command)),
+                   *s.command]
+    return b"".join(f.encode() + b"\0" for f in fields)
 
 
 def check_plan(stages: list[Stage]) -> list[Stage]:
@@ -401,7 +411,7 @@ def job_script(job: SlurmJob, dependencies: Sequence[str], settings: SlurmSettin
         header.append(f"--gres=gpu:{settings.gpus_per_job}")
     header += settings.extra
     lines = ["#!/bin/bash", *(f"#SBATCH {h}" for h in header)]
-    lines.append(f"# MoP stage{'s' if job.array else ''} {job.label}, written by mop.stages. By hand: "
+    lines.append(f"# MoP stage{'s' if job.array else ''} {job.label}, written by mop.run.stages. By hand: "
                  + ("SLURM_ARRAY_TASK_ID=<index> " if job.array else "") + "bash <this file>")
     lines += ["set -euo pipefail", f"cd {shlex.quote(workdir)}"]
     lines += [f"export {k}={shlex.quote(env[k])}" for k in JOB_ENVIRONMENT if k in env]

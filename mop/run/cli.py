@@ -12,20 +12,20 @@ import argparse
 import dataclasses
 from typing import Callable
 
-from .core.args import OneLineParser, finite_float, settings_defaults, settings_from_args
-from .core.io import UsageError, exit_on_usage_error
-from .core.layout import default_tuned_dir
-from .models.adapter import default_mlp_only, published_lora
-from .models.configs import config_for_dry_run
-from .models.loading import load_config, resolve_model_name
-from .prune.budget import BUDGET_RULES, parse_decisions
-from .prune.path_selection import CANDIDATE_MODES, PATHS
-from .prune.preflight import check_heads_writable
-from .prune.pruner import PruneSettings, calibration_batches, run_pruning
-from .prune.steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
-from .prune.streaming import OFFLOAD_MODES
-from .recover.distill import OBJECTIVES
-from .recover.recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
+from ..core.args import OneLineParser, finite_float, settings_defaults, settings_from_args
+from ..core.io import UsageError, exit_on_usage_error
+from ..core.layout import default_tuned_dir
+from ..models.adapter import default_mlp_only, published_lora
+from ..models.configs import config_for_dry_run
+from ..models.loading import load_config, resolve_model_name
+from ..prune.budget import BUDGET_RULES, parse_decisions
+from ..prune.path_selection import CANDIDATE_MODES, PATHS
+from ..prune.preflight import check_heads_writable
+from ..prune.pruner import PruneSettings, calibration_batches, run_pruning
+from ..prune.steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
+from ..prune.streaming import OFFLOAD_MODES
+from ..recover.distill import OBJECTIVES
+from ..recover.recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
 
 # ----------------------------------------------------------------------------- pruning
 
