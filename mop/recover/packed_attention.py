@@ -5,7 +5,7 @@ them apart under SDPA is a block-diagonal mask over the whole row: correct, but 
 attention of every token with every other token of the row and then masks most of it away, and a
 masked SDPA cannot use the fused causal kernels. This attention function instead cuts each row at
 the restarts of its `position_ids` and runs causal SDPA on each example alone: the same result
-(tests/test_packing.py), no mask, no wasted work. FlashAttention's variable-length kernels do the
+(tests/unit/recover/test_packing.py), no mask, no wasted work. FlashAttention's variable-length kernels do the
 same on GPUs that have them; this needs nothing but torch.
 
 Used by the recovery when batches are packed (`packed_attention(model)` around training), for the

@@ -27,7 +27,7 @@ from mop.recover.recovery import (CHECKPOINT_FILES, RecoverySettings, discard_in
                                   last_complete_checkpoint, merge_adapter, recover_model, recovery_collator,
                                   train_adapter)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")
 RECORDS = [
     {"instruction": f"Describe item {i}.", "input": "a red box" if i % 3 == 0 else "",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STAGES = ("build", "ppl decision", "G step", "L step", "L step, block_influence", "recovery, packed sft",
           "teacher cache", "recovery, cache kd", "lm_eval")
 

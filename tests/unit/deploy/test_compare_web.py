@@ -26,7 +26,7 @@ from mop.deploy.compare_web import INSTALL_HINT
 from mop.models.loading import load_model, resolve_model_name
 from mop.prune.pruner import PruneSettings, run_pruning
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 WEB_VENV = REPO / os.environ.get("WEB_VENV", ".cache/web-venv")
 WEB_PYTHON = WEB_VENV / "bin" / "python"
 DENSE = "smollm2-135m"

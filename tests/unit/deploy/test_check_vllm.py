@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "check_vllm.py"
+TOOL = Path(__file__).resolve().parents[3] / "tools" / "check_vllm.py"
 
 
 @pytest.fixture(scope="module")

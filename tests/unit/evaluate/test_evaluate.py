@@ -17,7 +17,7 @@ from conftest import REPO, hand_scored_multiple_choice
 from mop.core.io import read_json
 from mop.evaluate import harness as evaluate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 FAKE_RAW = {
     "results": {

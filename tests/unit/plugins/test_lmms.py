@@ -25,7 +25,7 @@ from mop.evaluate import lmms_results
 from mop.plugins.llava import lmms
 from mop.plugins.llava.tasks_lmms import make_parquet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 RECORDED = REPO / "tests" / "recorded" / "lmms_eval_0.7.3_results_mop_shapes_tiny_llava.json"
 SHAPES_JSONL = REPO / "mop" / "plugins" / "llava" / "tasks_vision" / "data" / "shapes.jsonl"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
