@@ -7,11 +7,11 @@ examples, <= 256 tokens), each in a process of its own (so each peak is its own:
 resident set size of that process, which includes the model and Python):
 
   padded (before)  the stock Trainer + DataCollatorForSeq2Seq: padded rows, full-vocabulary fp32
-                   logits at every position, peft's own LoRA layers (what mop.recover.recovery ran before)
-  padded           mop.recover.recovery with --no-packing: padded rows, head only where the loss is (this
+                   logits at every position, peft's own LoRA layers (what mop.recover.trainer ran before)
+  padded           mop.recover.trainer with --no-packing: padded rows, head only where the loss is (this
                    and the rows below run LoRA through mop/recover/lora_cpu.py: cheaper CPU dropout
                    masks, the update added by one addmm)
-  packed           mop.recover.recovery (the default): rows without padding, head only where the loss is
+  packed           mop.recover.trainer (the default): rows without padding, head only where the loss is
   kd online        packed, --objective kd, the dense teacher beside the student
   kd cache         packed, --objective kd from a teacher cache (built first, not timed)
 
@@ -62,7 +62,7 @@ def parse_args(argv=None):
 
 
 def demo_settings(steps: int):
-    from mop.recover.recovery import RecoverySettings
+    from mop.recover.settings import RecoverySettings
 
     return RecoverySettings(max_steps=steps, batch_size=8, grad_accum=2, max_length=256, num_epochs=1,
                             save_steps=10 ** 9, logging_steps=steps, precision="fp32")
@@ -73,7 +73,7 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
     from transformers import DataCollatorForSeq2Seq, Trainer
 
     from mop.recover.batches import encode_records
-    from mop.recover.recovery import training_arguments, wrap_with_lora
+    from mop.recover.trainer import training_arguments, wrap_with_lora
 
     examples = [{"input_ids": e["input_ids"], "attention_mask": [1] * len(e["input_ids"]), "labels": e["labels"]}
                 for e in encode_records(tokenizer, records, settings.max_length)]
@@ -96,8 +96,8 @@ def stock_trainer_run(model, tokenizer, records, settings, work: Path) -> dict:
 def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dict:
     """Train one configuration in this process; its statistics."""
     from mop.models.loading import load_model
-    from mop.recover.recovery import train_adapter
     from mop.recover.teacher_cache import TeacherCache
+    from mop.recover.trainer import train_lora
 
     model, tokenizer = load_model(str(checkpoint), torch.float32, "cpu")
     settings = demo_settings(steps)
@@ -111,7 +111,7 @@ def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dic
                              torch.float32, "cpu")[0]
     if name == "kd cache":
         cache = TeacherCache.open(work.parent / "cache", json.loads((work.parent / "cache" / "key.json").read_text()))
-    report = train_adapter(model, tokenizer, records, settings, work, progress=False, teacher=teacher,
+    report = train_lora(model, tokenizer, records, settings, work, progress=False, teacher=teacher,
                            teacher_cache=cache)
     return {k: report.stats[k] for k in ("train_tokens", "train_seconds", "final_train_loss")}
 
@@ -119,7 +119,8 @@ def run_one(name: str, checkpoint: Path, records, steps: int, work: Path) -> dic
 def build_cache(checkpoint: Path, records, work: Path) -> None:
     from mop.models.loading import load_model, resolve_model_name
     from mop.recover.batches import encode_records
-    from mop.recover.teacher_cache import build_cache as build, cache_key, pad_id_of
+    from mop.recover.teacher_cache import build_cache as build
+    from mop.recover.teacher_cache import cache_key, pad_id_of
 
     source = resolve_model_name(json.loads((checkpoint / "mop_prune.json").read_text())["source_model"])
     teacher, tokenizer = load_model(source, torch.float32, "cpu")

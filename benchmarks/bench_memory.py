@@ -7,7 +7,7 @@
 Every row is a fresh Python process (so one run's allocator state cannot leak into the next) that
 imports torch/transformers/peft, records its resident memory (the baseline), loads the model in
 fp32 on the CPU exactly as finetune.py does, resets the kernel's peak-RSS mark, and runs two
-optimizer steps of `mop.recover.recovery.train_adapter` (published LoRA: r=32, alpha=10, dropout 0.05,
+optimizer steps of `mop.recover.trainer.train_lora` (published LoRA: r=32, alpha=10, dropout 0.05,
 seven projections) at the given micro-batch with one accumulation step (the second step runs
 with AdamW's states allocated). Measured = peak RSS (VmHWM) - baseline; the weights count in both
 columns. Sequences are exactly --max_length tokens (the longest batch a run can meet); with a
@@ -144,13 +144,14 @@ def exact_length_records(tokenizer, lengths: list[int]) -> list[dict]:
 
 def measure(job: dict) -> dict:
     """Runs in a fresh process: baseline, load, reset the peak, two optimizer steps, peak."""
-    import peft  # noqa: F401  (imported before the baseline, like everything train_adapter needs)
+    import peft  # noqa: F401  (imported before the baseline, like everything train_lora needs)
     import transformers.trainer  # noqa: F401
     from transformers import AutoTokenizer
 
-    from mop.recover.memory import TrainingSetup, estimate_peak
     from mop.models.loading import load_model
-    from mop.recover.recovery import RecoverySettings, train_adapter
+    from mop.recover.memory import TrainingSetup, estimate_peak
+    from mop.recover.settings import RecoverySettings
+    from mop.recover.trainer import train_lora
 
     baseline_kib = proc_status_kib("VmRSS")
     model, tokenizer = load_model(job["path"], torch.float32, "cpu")
@@ -165,7 +166,7 @@ def measure(job: dict) -> dict:
     reset = reset_peak_rss()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mop-bench-mem-") as work:
-        report = train_adapter(model, tokenizer, records, settings, work, progress=False)
+        report = train_lora(model, tokenizer, records, settings, work, progress=False)
     seconds = time.perf_counter() - began
     peak_kib = proc_status_kib("VmHWM")
     return {**job, "measured_bytes": (peak_kib - baseline_kib) * 1024, "baseline_bytes": baseline_kib * 1024,

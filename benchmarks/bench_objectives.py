@@ -1,7 +1,7 @@
 """Recovery objectives compared at the demo's budget: `sft` (the paper's) against `kd` (distillation
 from the dense model), on pruned checkpoints of the embedded model (CPU).
 
-Each checkpoint is recovered by the project's own finetune path (mop.recover.recovery.finetune_checkpoint)
+Each checkpoint is recovered by the project's own finetune path (mop.recover.job.finetune_checkpoint)
 with the demo's settings -- 24 optimizer steps of 8 x 2 examples of the shipped instruction set,
 at most 256 tokens, LoRA r=32 alpha=10, lr 3e-4 -- once per objective, and scored by its mean
 next-token cross-entropy (mop/evaluate/heldout.py) on the 51 held-out texts and on the last 8 records of
@@ -35,7 +35,8 @@ import torch  # noqa: E402
 from mop.evaluate.heldout import heldout_texts, mean_token_loss, tail_texts  # noqa: E402
 from mop.models.loading import load_model  # noqa: E402
 from mop.prune.path_selection import freeze_startup_objects  # noqa: E402
-from mop.recover.recovery import RecoverySettings, finetune_checkpoint  # noqa: E402
+from mop.recover.job import finetune_checkpoint  # noqa: E402
+from mop.recover.settings import RecoverySettings
 
 DEMO_RECOVERY = RecoverySettings(max_steps=24, save_steps=12, batch_size=8, grad_accum=2, max_length=256,
                                  num_epochs=1, logging_steps=4)

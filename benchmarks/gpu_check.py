@@ -18,7 +18,7 @@ each stage is run through the project's own functions, timed, and its peak memor
                         instruction set) and one depth step (mop.prune.pruner)
   L step, block_influence  one depth step under --depth_rule block_influence: the calibration pass
                         scores every layer (1 - cos of its input and output), the lowest goes
-  recovery, packed sft  10 steps of mop.recover.recovery.train_adapter with the drivers' defaults (LoRA r=32,
+  recovery, packed sft  10 steps of mop.recover.trainer.train_lora with the drivers' defaults (LoRA r=32,
                         alpha 10, batch 4 x 4, max length 512, packed rows) fitted to the cap by
                         mop.recover.memory's plan; every example is 512 - k tokens (k = 0, 1, ...) so the
                         first, longest batch is the worst case
@@ -69,25 +69,26 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
+from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
 from transformers import AutoConfig, AutoTokenizer, LlamaConfig  # noqa: E402
 
-from bench_memory import exact_length_records, proc_status_kib, reset_peak_rss  # noqa: E402
+from mop.core.io import one_line  # noqa: E402
 from mop.evaluate import latency  # noqa: E402
-from mop.prune import path_selection as paths  # noqa: E402
+from mop.evaluate.harness import TASKS_DIR, summarize, task_manager_for  # noqa: E402
 from mop.models.adapter import LORA_PROJECTIONS as DEFAULT_TARGETS  # noqa: E402
 from mop.models.adapter import count_parameters, default_mlp_only, get_adapter, model_class  # noqa: E402
 from mop.models.configs import config_for_dry_run  # noqa: E402
-from mop.evaluate.harness import TASKS_DIR, summarize, task_manager_for  # noqa: E402
-from mop.prune.importance import amp_scores  # noqa: E402
-from mop.core.io import one_line  # noqa: E402
-from mop.recover.memory import GB, fit_recovery_settings  # noqa: E402
 from mop.models.loading import build_meta_model, resolve_dtype, resolve_model_name  # noqa: E402
+from mop.prune import path_selection as paths  # noqa: E402
 from mop.prune.budget import PlanError, WidthCarry, parse_decisions  # noqa: E402
+from mop.prune.importance import amp_scores  # noqa: E402
 from mop.prune.pruner import PruneSettings, calibration_batches  # noqa: E402
-from mop.recover.batches import encode_records  # noqa: E402
-from mop.recover.recovery import RecoverySettings, merge_adapter, train_adapter  # noqa: E402
 from mop.prune.steps import BLOCK_INFLUENCE, depth_step, simulate_path, width_step  # noqa: E402
+from mop.recover.batches import encode_records  # noqa: E402
+from mop.recover.memory import GB, fit_recovery_settings  # noqa: E402
+from mop.recover.settings import RecoverySettings  # noqa: E402
 from mop.recover.teacher_cache import TeacherCache, build_cache, pad_id_of, tokenizer_fingerprint  # noqa: E402
+from mop.recover.trainer import merge_lora, train_lora
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 EVAL_TASK = "mop_arc"
@@ -292,12 +293,12 @@ def recovery_setup(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, o
 def recovery_steps(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
     """Packed sft recovery steps; the merged model replaces the current one."""
     settings, plan, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer)
-    report = train_adapter(state["model"], tokenizer, records, settings, work, progress=False)
+    report = train_lora(state["model"], tokenizer, records, settings, work, progress=False)
     return merged_report(state, report, plan)
 
 
 def merged_report(state: dict, report, plan) -> str:
-    state["model"] = merge_adapter(report.peft_model)
+    state["model"] = merge_lora(report.peft_model)
     state["adapter"] = get_adapter(state["model"])
     s = report.stats
     steps = f"{s['global_steps']} step{'' if s['global_steps'] == 1 else 's'}"
@@ -323,7 +324,7 @@ def teacher_cache(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, wo
 def cache_kd_steps(state: dict, scale: Scale, cap_gb: float, dtype, tokenizer, work: str) -> str:
     """`--objective kd` recovery steps reading the teacher cache: no teacher on the GPU."""
     settings, plan, records = recovery_setup(state, scale, cap_gb, dtype, tokenizer, "kd")
-    report = train_adapter(state["model"], tokenizer, records, settings, work, progress=False,
+    report = train_lora(state["model"], tokenizer, records, settings, work, progress=False,
                            teacher_cache=state.pop("cache"))
     return merged_report(state, report, plan)
 

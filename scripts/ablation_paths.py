@@ -4,7 +4,7 @@ Each path -- chosen by perplexity, by KL divergence and by cosine similarity aga
 model (`--path ppl|kl|cosine`, mop/prune/path_selection.py), and random paths for several seeds
 (`--path random`) -- prunes the embedded model for the same number of iterations (each removes
 about one decoder layer's worth of parameters, so all runs end at about the same size). The last
-checkpoint of each run is recovered with a short LoRA run (mop/recover/recovery.py) and scored zero-shot on
+checkpoint of each run is recovered with a short LoRA run (mop/recover/trainer.py) and scored zero-shot on
 the local mop_mini tasks (mop/evaluate/harness.py). The table lists every run and, per criterion, the
 average accuracy; random paths are reported as mean +- sample std over seeds. Runs that end in
 bit-identical checkpoints (the same path) are recovered and scored once.
@@ -150,7 +150,8 @@ def weights_digest(checkpoint: Path) -> str:
 
 
 def recover(args, pruned: Path) -> Path:
-    from mop.recover.recovery import RecoverySettings, finetune_checkpoint
+    from mop.recover.job import finetune_checkpoint
+    from mop.recover.settings import RecoverySettings
 
     tuned = pruned.parent / f"{pruned.name}_ft_{args.recovery_steps}steps"
     settings = RecoverySettings(max_steps=args.recovery_steps, batch_size=4, grad_accum=1,
@@ -162,9 +163,9 @@ def recover(args, pruned: Path) -> Path:
 
 
 def evaluate(args, model_dir: Path) -> dict:
+    from mop.core.io import read_json
     from mop.core.layout import EVAL_META
     from mop.evaluate.harness import main as evaluate_main
-    from mop.core.io import read_json
 
     out = model_dir.parent / f"{model_dir.name}_eval"
     print(f"\n=== evaluate {model_dir} ===", flush=True)

@@ -176,19 +176,19 @@ class LoraCaptured(Exception):
 
 @pytest.fixture
 def lora_spy(monkeypatch):
-    """mop.recover.recovery.wrap_with_lora as it is, but stopping right after: the PEFT model it built is
+    """mop.recover.trainer.wrap_with_lora as it is, but stopping right after: the PEFT model it built is
     kept under spy["model"] and LoraCaptured is raised (recovery and the path probe both wrap
     through it)."""
-    import mop.recover.recovery  # heavy (transformers): imported on use, like the helpers above
+    import mop.recover.trainer  # heavy (transformers): imported on use, like the helpers above
 
-    real = mop.recover.recovery.wrap_with_lora
+    real = mop.recover.trainer.wrap_with_lora
     spy = {}
 
     def wrap_and_stop(model, settings, target_modules=None):
         spy["model"] = real(model, settings, target_modules)
         raise LoraCaptured()
 
-    monkeypatch.setattr(mop.recover.recovery, "wrap_with_lora", wrap_and_stop)
+    monkeypatch.setattr(mop.recover.trainer, "wrap_with_lora", wrap_and_stop)
     return spy
 
 

@@ -1,21 +1,10 @@
-"""Dense and pruned, side by side: every model answers the same prompt, one column each.
+"""Dense and pruned, side by side, from the command line (the comparison itself: comparison.py).
 
-    python -m mop.deploy.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
-        --prompt "Why is the sky blue?"
+    python -m mop.deploy.compare --models smollm2-135m \\
+        Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft --prompt "Why is the sky blue?"
 
-Each column is headed by the model's name, parameter count and compression (against the first
-model, taken as the dense one) and ends with its time to first token, decode speed and memory.
-The columns stream together: the models take turns, one new token each (`Turns`), so each
-model computes alone and its figures are its own, while the text of all of them grows at once.
-Tokens are exactly what `model.generate` gives for that model alone (greedy by default,
-`--sample --seed` for seeded sampling). `--sequential` (automatic when the models do not fit in
-memory together) loads, runs and frees one model after the other.
-
-Names are read as everywhere in the project (an embedded name, a hub id, a folder); a results
-folder's checkpoint may also be named as the tables name it, `<run folder>/<iteration>` (the
-pruned checkpoint), `<run folder>/<iteration>/ft` (recovered with sft) or `.../kd`, `.../kd+sft`.
-`--web` shows the same page in a browser (mop/deploy/compare_web.py, optional requirements);
-`--backend llamacpp` compares GGUF conversions in llama.cpp (mop/deploy/compare_llamacpp.py).
+`--web` serves the same page in a browser (compare_web.py), `--backend llamacpp` runs GGUF
+conversions in llama.cpp (compare_llamacpp.py); `--prompts FILE` adds a Markdown summary.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The comparison behind `python -m mop.deploy.compare` (mop/deploy/compare.py, the command line): every model
-answers the same prompt, one column each; mop/deploy/compare_web.py and mop/deploy/compare_llamacpp.py build on it.
-
-    python -m mop.deploy.compare --models smollm2-135m Llama3/results_llama3_embedded/run_seed_1_block_influence/8/ft \\
-        --prompt "Why is the sky blue?"
+"""The comparison behind `python -m mop.deploy.compare` (compare.py, the command line): every
+model answers the same prompt, one column each; compare_web.py and compare_llamacpp.py build on it.
 
 Each column is headed by the model's name, parameter count and compression (against the first
 model, taken as the dense one) and ends with its time to first token, decode speed and memory.

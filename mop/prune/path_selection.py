@@ -17,7 +17,7 @@
   step itself; it never sees a probe update.
 
 Probe (`--probe_steps` > 0): each candidate gets a short LoRA fine-tune
-(`mop.recover.recovery.train_adapter`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
+(`mop.recover.trainer.train_lora`, the model's published LoRA rank and alpha, batch 4, `--probe_samples` records) on
 its decoder's q/k/v/o/gate/up/down projections (the masked inputs included); it is scored with
 the adapter active, then the adapter is unloaded without merging. The final probe loss is logged.
 
@@ -81,7 +81,8 @@ from ..models.adapter import DecoderAdapter, count_parameters, get_adapter, publ
 from ..models.data import calibration_prompt, load_alpaca_records, resolve_data_source
 from ..models.divergence import coarse_kl, top_k_targets
 from ..models.loading import load_model
-from ..recover.recovery import RecoverySettings, train_adapter
+from ..recover.settings import RecoverySettings
+from ..recover.trainer import train_lora
 from .budget import WidthCarry
 from .candidates import candidate, training_state_kept
 from .importance import batch_prompts
@@ -324,7 +325,7 @@ def pick(criterion: str, scores_l: dict, scores_g: dict) -> str:
 class ProbeSetup:
     tokenizer: object
     records: list[dict]
-    settings: object  # mop.recover.recovery.RecoverySettings
+    settings: object  # mop.recover.settings.RecoverySettings
     progress: bool = False
 
 
@@ -372,7 +373,7 @@ def train_probe(adapter: DecoderAdapter, probe: ProbeSetup, on_wrapped: Callable
     """
     callbacks = [no_checkpoint_callback()] + ([on_train_begin_callback(on_wrapped)] if on_wrapped else [])
     with tempfile.TemporaryDirectory(prefix="mop-probe-") as work:
-        report = train_adapter(adapter.model, probe.tokenizer, probe.records, probe.settings, work,
+        report = train_lora(adapter.model, probe.tokenizer, probe.records, probe.settings, work,
                                target_modules=adapter.lora_targets(), callbacks=callbacks,
                                progress=probe.progress)
     report.peft_model.eval()

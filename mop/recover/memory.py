@@ -74,7 +74,7 @@ RUNTIME_RESERVE_GB = 0.5  # outside the estimate: the CUDA context on a GPU, the
 CUDA_DEFAULT_BUDGET_GB = 24.0  # the paper's card (RTX 4090): this planner's default, and what the drivers pass
 LOGIT_BUFFERS = 4  # fp32 (chunk, vocabulary) buffers alive at once in the chunked head (sft, cached kd)
 TEACHER_LOGIT_BUFFERS = 2  # more of them with an online teacher
-# Published recovery settings (mop.recover.recovery.RecoverySettings holds the same; a test checks it).
+# Published recovery settings (mop.recover.settings.RecoverySettings holds the same; a test checks it).
 PUBLISHED = dict(lora_r=32, lora_dropout=0.05, max_length=512, batch_size=4, grad_accum=4)
 LORA_TARGETS = LORA_PROJECTIONS
 
@@ -159,7 +159,7 @@ def model_parameter_count(config) -> int:
 
 
 def targeted(dims: DecoderDims, targets) -> dict[str, tuple[int, int]]:
-    """The projections LoRA wraps (targets are module-name suffixes, as in mop.recover.recovery)."""
+    """The projections LoRA wraps (targets are module-name suffixes, as in mop.recover.trainer)."""
     chosen = {name: io for name, io in dims.projection_dims().items() if name in set(targets)}
     if not chosen:
         raise UsageError(f"no LoRA target among {', '.join(targets)} is a decoder projection")
@@ -354,7 +354,7 @@ def resolve_budget(max_memory_gb: float | None, cuda: bool) -> float | None:
 
 def fit_recovery_settings(settings, config, weight_dtype: torch.dtype, targets=LORA_TARGETS, teacher_params: int = 0,
                           cached_top_k: int = 0):
-    """(settings with the plan applied, plan or None) for a mop.recover.recovery.RecoverySettings.
+    """(settings with the plan applied, plan or None) for a mop.recover.settings.RecoverySettings.
 
     The effective batch (batch_size x grad_accum) is kept; --batch_size caps the micro-batch and
     an explicit --gradient_checkpointing stays on. `teacher_params`: an online teacher of that size

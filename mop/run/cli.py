@@ -25,7 +25,8 @@ from ..prune.pruner import PruneSettings, calibration_batches, run_pruning
 from ..prune.steps import DEPTH_RULES, THIRD_TO_LAST, random_decisions, simulate_path
 from ..prune.streaming import OFFLOAD_MODES
 from ..recover.distill import OBJECTIVES
-from ..recover.recovery import TEACHER_MODES, RecoverySettings, finetune_checkpoint
+from ..recover.job import finetune_checkpoint
+from ..recover.settings import TEACHER_MODES, RecoverySettings
 
 # ----------------------------------------------------------------------------- pruning
 
@@ -240,7 +241,7 @@ def finetune_parser(defaults: dict, description: str) -> argparse.ArgumentParser
 def finetune_main(defaults: dict, description: str, argv: list[str] | None = None, scope: str = "text") -> dict | None:
     """Entry point of the finetune.py scripts: they differ in defaults and in the kinds of
     checkpoint they take (`scope`: text, multimodal or any); what a kind needs beyond the text
-    recovery comes from the checkpoint's config (mop.recover.recovery.recovery_hooks)."""
+    recovery comes from the checkpoint's config (mop.recover.job.recovery_hooks)."""
     args = finetune_parser(defaults, description).parse_args(argv)
     tuned = args.tuned_model_dir or default_tuned_dir(args.pruned_model_dir, args.num_epochs, args.objective)
 

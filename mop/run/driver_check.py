@@ -120,7 +120,7 @@ def check_flag_settings(model_folder: str | None, prune_args: str, ft_args: str,
         parsed["PRUNE_ARGS"] = parse_flag_setting("PRUNE_ARGS", str(Path(model_folder) / "prune.py"), prune_args)
         parsed["FT_ARGS"] = parse_flag_setting("FT_ARGS", str(Path(model_folder) / "finetune.py"), ft_args)
         if parsed["FT_ARGS"] is not None:
-            from ..recover.recovery import RecoverySettings  # imports torch: only once the dependencies are checked
+            from ..recover.settings import RecoverySettings  # imports torch: only once the dependencies are checked
 
             try:
                 settings_from_args(RecoverySettings, with_lora_placeholders(parsed["FT_ARGS"])).check()

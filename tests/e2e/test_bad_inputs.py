@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_tokenizer, save_checkpoint, tiny_model
 
-from mop.run import stages
-from mop.run.cli import finetune_main, prune_main
 from mop.core.io import UsageError, read_metadata, write_json
 from mop.core.layout import EVAL_META, FINETUNE_META, PRUNE_META, RUN_CONFIG, RUN_STATE, WORK_SETTINGS
 from mop.evaluate import harness as evaluate
 from mop.recover import memory
-from mop.recover.recovery import RecoverySettings
+from mop.recover.settings import RecoverySettings
+from mop.run import stages
+from mop.run.cli import finetune_main, prune_main
 
 MINIMAL = REPO / "Llama3" / "run_mop_llama3_minimal.sh"  # NUM_ITERATIONS 12, FT_ITERATIONS "8 12"
 
@@ -458,8 +458,8 @@ def test_every_drivers_default_model_resolves_offline_without_weights(driver, mo
     the check with the hub and the embedded builds out of reach: they are never consulted."""
     import re
 
-    from mop.run import driver_check
     from mop.models import loading as models
+    from mop.run import driver_check
 
     def unreachable(*args, **kwargs):
         raise AssertionError("the model check loaded a config or built a checkpoint")

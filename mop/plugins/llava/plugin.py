@@ -5,7 +5,7 @@ MoP prunes only LLaVA's language model (the adapter points the engine at
 out of pruning and recovery bit-identical. This module provides
 - image + question calibration batches (`--calibration_images questions.json`);
 - `vision_fingerprint` / `check_vision_unchanged` to prove the vision half was not touched;
-- `LlavaRecovery`: the hooks with which mop.recover.recovery's `finetune_checkpoint` recovers the
+- `LlavaRecovery`: the hooks with which mop.recover.job's `finetune_checkpoint` recovers the
   language model text-only and merges it back;
 - `LlavaEval`: the backend with which mop.evaluate.harness's `score_checkpoint` scores text and image tasks;
 - `python -m mop.plugins.llava check`: reload a checkpoint with plain transformers and answer an image question.
@@ -30,7 +30,7 @@ from ...evaluate.harness import (TASKS_DIR, EvalBackend, add_eval_arguments, com
 from ...models.adapter import get_adapter
 from ...models.data import report_shortfall
 from ...models.loading import reading_checkpoint, resolve_device, resolve_model_name, saved_dtype
-from ...recover.recovery import RecoveryHooks, finetune_checkpoint
+from ...recover.job import RecoveryHooks, finetune_checkpoint
 
 TASKS_VISION = Path(__file__).resolve().parent / "tasks_vision"
 SHIPPED_QUESTIONS = TASKS_VISION / "data" / "shapes.jsonl"
@@ -238,7 +238,7 @@ class LlavaRecovery(RecoveryHooks):
                 "vision tower and projector bit-identical")
 
 
-RECOVERY_HOOKS = LlavaRecovery  # found by mop.recover.recovery.recovery_hooks through mop.families.WRAPPER_PLUGINS
+RECOVERY_HOOKS = LlavaRecovery  # found by mop.recover.job.recovery_hooks through mop.families.WRAPPER_PLUGINS
 
 
 def finetune_llava_checkpoint(pruned_model_dir, tuned_model_dir, settings, **kwargs) -> dict | None:

@@ -14,9 +14,9 @@ from test_drivers import run_bash
 
 import mop.core.disk
 import mop.prune.pruner
-from mop.run.cli import prune_main
 from mop.core.disk import estimate_run_bytes, parse_keep
 from mop.prune.pruner import PruneSettings, run_pruning
+from mop.run.cli import prune_main
 
 SEQUENCE = "LGGLGLGG"
 

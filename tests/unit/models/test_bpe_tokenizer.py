@@ -106,7 +106,7 @@ def test_pruned_and_recovered_checkpoints_carry_no_gguf_copy_and_the_template(
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from mop.prune.pruner import PruneSettings, run_pruning
-    from mop.recover.recovery import save_merged
+    from mop.recover.job import save_merged
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(

@@ -16,7 +16,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from test_bad_inputs import assert_one_line_exit_2, call_main, checkpoint, tree  # noqa: F401 (a fixture)
 
-from mop.run.cli import finetune_main, prune_main
 from mop.core.io import UsageError
 from mop.core.layout import PRUNE_META, iteration_dir
 from mop.evaluate import harness as evaluate
@@ -26,7 +25,9 @@ from mop.models.loading import load_model
 from mop.prune.importance import ImportanceScores, amp_scores
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.recover import teacher_cache
-from mop.recover.recovery import RecoverySettings, train_adapter
+from mop.recover.settings import RecoverySettings
+from mop.recover.trainer import train_lora
+from mop.run.cli import finetune_main, prune_main
 
 WEIGHTS = "model.safetensors"
 
@@ -182,7 +183,7 @@ def test_nan_loss_stops_recovery_and_keeps_the_trainer_checkpoints(checkpoint, t
                                 logging_steps=1)
     work = tmp_path / "work"
     with pytest.raises(UsageError, match="recovery step 3: the training loss is nan") as stop:
-        train_adapter(model, tokenizer, records, settings, work, progress=False, callbacks=[PoisonAfterStep2()])
+        train_lora(model, tokenizer, records, settings, work, progress=False, callbacks=[PoisonAfterStep2()])
     assert str(work) in str(stop.value)
     assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
 
@@ -287,7 +288,7 @@ def read_teacher_cache(folder: Path):
 
 
 def read_trainer_state(folder: Path):
-    from mop.recover.recovery import _tokens_at
+    from mop.recover.trainer import _tokens_at
 
     return _tokens_at(str(folder))
 

@@ -18,7 +18,6 @@ import torch
 from conftest import REPO, LoraCaptured, decoder_projections, hand_scored_multiple_choice, lora_modules, run_script
 from torch.testing import assert_close
 
-from mop.run.cli import finetune_main
 from mop.core.io import UsageError, read_json, write_json
 from mop.evaluate.harness import TASKS_DIR
 from mop.models.adapter import get_adapter
@@ -29,6 +28,7 @@ from mop.plugins.llava.plugin import (SHIPPED_QUESTIONS, TASKS_VISION, answer_im
                                       record_calibration_images, vision_fingerprint)
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.prune.surgery import remove_groups, remove_neurons, sync_config
+from mop.run.cli import finetune_main
 
 RECORDS = [
     {"instruction": f"describe the {w} .", "input": "the sun" if i % 3 == 0 else "",
@@ -304,7 +304,8 @@ def test_recovered_llava_equals_pruned_llava_with_the_merged_language_model(prun
     the Mistral twin) and putting it back."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop.recover.recovery import RecoverySettings, recover_model
+    from mop.recover.settings import RecoverySettings
+    from mop.recover.trainer import recover_model
 
     save_dir, _ = pruned_run
     pruned_dir = save_dir / "prune_iteration_3"
@@ -378,7 +379,7 @@ def test_probe_uses_the_published_llava_lora(llava_dir, calibration_file, tmp_pa
 def test_float16_checkpoint_is_recovered_and_saved_in_float16(tokenizer_dir, tmp_path):
     """llava-1.5-7b-hf is stored in float16: CPU recovery trains in float32 and must save float16
     again (sub-configs included, or dtype="auto" reloads float32) with the vision half unchanged."""
-    from mop.recover.recovery import RecoverySettings
+    from mop.recover.settings import RecoverySettings
 
     model, processor = make_tiny_llava(tokenizer_dir)
     pruned_dir = tmp_path / "prune_iteration_1"
@@ -536,7 +537,8 @@ def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp
     dense one, and the vision half is untouched."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mop.recover.recovery import RecoverySettings, merge_adapter, train_adapter
+    from mop.recover.settings import RecoverySettings
+    from mop.recover.trainer import merge_lora, train_lora
 
     save_dir, _ = pruned_run
     pruned_dir = save_dir / "prune_iteration_3"
@@ -561,9 +563,9 @@ def test_llava_distils_text_only_from_the_dense_llava(pruned_run, llava_dir, tmp
         return causal_lm.eval()
 
     tokenizer = AutoTokenizer.from_pretrained(pruned_dir)
-    report = train_adapter(language_model(pruned), tokenizer, RECORDS, settings, tmp_path / "work", progress=False,
+    report = train_lora(language_model(pruned), tokenizer, RECORDS, settings, tmp_path / "work", progress=False,
                            teacher=language_model(dense))
-    merged = merge_adapter(report.peft_model)
+    merged = merge_lora(report.peft_model)
     got = tuned.model.language_model.state_dict()
     for key, value in merged.model.state_dict().items():
         assert_close(got[key], value, rtol=0, atol=1e-6, msg=key)

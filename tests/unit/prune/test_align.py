@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from mop.run.cli import prune_main
 from mop.models.configs import config_for_dry_run
 from mop.prune.budget import LayerShape, PlanError, parse_decisions, plan_width_step
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.prune.steps import simulate_path
+from mop.run.cli import prune_main
 
 SEED_1 = "LGGLLLGGLLGLGLLGGL"
 

@@ -13,7 +13,6 @@ from conftest import save_checkpoint, tiny_config, tiny_model
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mop.run.cli import prune_main
 from mop.models.adapter import get_adapter
 from mop.models.data import calibration_prompt, load_alpaca_records
 from mop.models.loading import load_model
@@ -21,6 +20,7 @@ from mop.prune.budget import LayerShape, plan_width_step
 from mop.prune.importance import amp_scores
 from mop.prune.pruner import PruneSettings, calibration_batches, run_pruning
 from mop.prune.steps import layer_shape
+from mop.run.cli import prune_main
 
 CALIBRATION, REFERENCE, PROBE = 8, 8, 8  # the fixture file holds 24 records: [0, 8) [8, 16) [16, 24)
 DEAD_LAYER = 3  # the third-to-last of 6 layers: what the first depth step removes

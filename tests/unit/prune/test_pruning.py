@@ -10,12 +10,12 @@ import torch
 from conftest import REPO, tiny_config
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from mop.run.cli import prune_main
 from mop.models.adapter import count_parameters
 from mop.models.configs import config_for_dry_run
 from mop.prune.budget import LayerShape, parse_decisions, plan_width_step
 from mop.prune.pruner import PruneSettings, run_pruning
 from mop.prune.steps import simulate_path
+from mop.run.cli import prune_main
 
 DEFAULTS = dict(model_name="x", save_dir="x", num_iterations=4, decision_sequence="LGGL", seed=1,
                 mlp_only=False, calibration_data="auto", num_calibration_prompts=16)

@@ -8,9 +8,9 @@ import json
 import pytest
 from conftest import tiny_model
 
-from mop.run.cli import finetune_main
 from mop.core.io import write_json
 from mop.core.layout import LOSS_LOG, PRUNE_META
+from mop.run.cli import finetune_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")

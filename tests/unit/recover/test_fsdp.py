@@ -17,8 +17,7 @@ from test_recovery import RECORDS, base_model, checkpoint, tiny_settings, tokeni
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one intra-op thread per module
 
 from mop.models.adapter import LORA_PROJECTIONS
-from mop.recover.recovery import (TrainReport, load_adapter_state, merge_adapter, merged_model, train_adapter,
-                                  wrap_with_lora)
+from mop.recover.trainer import TrainReport, load_adapter_state, merge_lora, merged_model, train_lora, wrap_with_lora
 
 CONFIG = REPO / "configs" / "fsdp.yaml"
 
@@ -55,7 +54,7 @@ def test_fsdp_config_is_read_by_accelerate():
 def test_fsdp_wraps_the_family_decoder_layer(family):
     """The class the family names is the decoder layer transformers itself keeps whole, and the one
     the built model's layers are instances of."""
-    from mop.recover.recovery import set_fsdp_wrap_class
+    from mop.recover.job import set_fsdp_wrap_class
 
     model = family_model(family)
     environ = {**launch_environment(8)}
@@ -72,7 +71,7 @@ def test_fsdp_plugin_from_the_config(monkeypatch):
     from accelerate.utils import FullyShardedDataParallelPlugin
     from transformers import LlamaConfig
 
-    from mop.recover.recovery import set_fsdp_wrap_class
+    from mop.recover.job import set_fsdp_wrap_class
 
     environ = launch_environment(2)
     set_fsdp_wrap_class(LlamaConfig(), environ)  # as finetune_checkpoint does before the Trainer
@@ -92,11 +91,11 @@ def test_merge_from_gathered_weights_equals_the_single_process_merge(base_model,
     import copy
 
     settings = tiny_settings(max_steps=3)
-    report = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
+    report = train_lora(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
     # As FSDP's full state dict arrives: every weight, keys possibly carrying wrapper prefixes.
     gathered = {k.replace("layers.0.", "layers.0._fsdp_wrapped_module."): v.clone()
                 for k, v in report.peft_model.state_dict().items()}
-    expected = merge_adapter(report.peft_model).state_dict()
+    expected = merge_lora(report.peft_model).state_dict()
     rebuilt = merged_model(TrainReport(None, [], {}, full_state_dict=gathered), checkpoint, settings, torch.float32,
                            LORA_PROJECTIONS)
     assert type(rebuilt).__name__ == "LlamaForCausalLM"

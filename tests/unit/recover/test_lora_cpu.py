@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from mop.recover.lora_cpu import ELEMENTS_PER_DRAW, MaskDropout, drop_threshold, use_mask_dropout
-from mop.recover.recovery import RecoverySettings, wrap_with_lora
+from mop.recover.settings import RecoverySettings
+from mop.recover.trainer import wrap_with_lora
 
 P = 0.05
 RATE = (drop_threshold(P) + 2 ** 15) / 2 ** 16  # the exact drop probability

@@ -12,7 +12,7 @@ from mop.models.adapter import LORA_PROJECTIONS
 from mop.models.configs import config_for_dry_run
 from mop.recover import memory
 from mop.recover.memory import TrainingSetup, estimate_peak, plan_recovery
-from mop.recover.recovery import RecoverySettings
+from mop.recover.settings import RecoverySettings
 
 PAPER_CONFIGS = ("meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B")
 RTX_4090_BYTES = 24_564 * 2**20  # what torch reports as total_memory: 23.99 GiB
@@ -40,7 +40,7 @@ def test_planner_cli_predicts_what_recovery_with_default_settings_does(name, mon
     fake_cuda(monkeypatch, {0: RTX_4090_BYTES})
     cli = memory.main(["--config", name])
     fitted, plan = memory.fit_recovery_settings(RecoverySettings(), config_for_dry_run(name), torch.bfloat16,
-                                                 LORA_PROJECTIONS)  # as mop.recover.recovery.plan_memory calls it
+                                                 LORA_PROJECTIONS)  # as mop.recover.job.plan_memory calls it
     assert (cli.micro_batch, cli.grad_accum, cli.gradient_checkpointing) == (
         fitted.batch_size, fitted.grad_accum, fitted.gradient_checkpointing)
     assert cli.estimate.total == plan.estimate.total

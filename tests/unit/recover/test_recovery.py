@@ -18,14 +18,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from mop.run.cli import finetune_main
 from mop.core.io import UsageError, write_json
 from mop.core.layout import LOSS_LOG, PRUNE_META, work_dir_for
 from mop.models.data import alpaca_prompt
 from mop.recover.batches import IGNORE_INDEX, encode_records, tokenizer_adds_bos
-from mop.recover.recovery import (CHECKPOINT_FILES, RecoverySettings, discard_incomplete_checkpoints,
-                                  last_complete_checkpoint, merge_adapter, recover_model, recovery_collator,
-                                  train_adapter)
+from mop.recover.settings import RecoverySettings
+from mop.recover.trainer import (CHECKPOINT_FILES, discard_incomplete_checkpoints, last_complete_checkpoint, merge_lora,
+                                 recover_model, recovery_collator, train_lora)
+from mop.run.cli import finetune_main
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULTS = dict(pruned_model_dir="unused", tuned_model_dir=None, num_epochs=1, data="auto")
@@ -180,12 +180,12 @@ def test_collator_pads_labels_with_ignore_index(tokenizer):
 def test_merged_model_equals_base_plus_adapter(base_model, tokenizer, tmp_path):
     model = copy.deepcopy(base_model)
     # 3 steps of 4 x 2 examples = exactly one pass over the 24 records.
-    report = train_adapter(model, tokenizer, RECORDS, tiny_settings(max_steps=3), tmp_path / "work", progress=False)
+    report = train_lora(model, tokenizer, RECORDS, tiny_settings(max_steps=3), tmp_path / "work", progress=False)
     peft_model = report.peft_model.eval()
     ids = torch.tensor([encode_records(tokenizer, RECORDS[:1], 64)[0]["input_ids"]])
     with torch.no_grad():
         with_adapter = peft_model(input_ids=ids).logits
-        merged = merge_adapter(peft_model)
+        merged = merge_lora(peft_model)
         merged_logits = merged(input_ids=ids).logits
         base_logits = base_model(input_ids=ids).logits
     # A plain model again: the base model's parameter names and shapes, no LoRA layer left inside.
@@ -228,15 +228,15 @@ class CountSteps(TrainerCallback):
 
 def test_resume_continues_from_checkpoint(base_model, tokenizer, tmp_path):
     settings = tiny_settings(max_steps=6, save_steps=2, lora_dropout=0.05)
-    whole = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "a", progress=False)
+    whole = train_lora(copy.deepcopy(base_model), tokenizer, RECORDS, settings, tmp_path / "a", progress=False)
 
     work = tmp_path / "b"
     with pytest.raises(Interrupt):
-        train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work,
+        train_lora(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work,
                       callbacks=[StopAfterSave(2)], progress=False)
     assert (work / "checkpoint-2").is_dir() and not (work / "checkpoint-4").exists()
     counter = CountSteps()
-    resumed = train_adapter(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work, resume=True,
+    resumed = train_lora(copy.deepcopy(base_model), tokenizer, RECORDS, settings, work, resume=True,
                             callbacks=[counter], progress=False)
     assert resumed.stats["resumed_from"].endswith("checkpoint-2")
     assert counter.steps == 4
@@ -275,7 +275,7 @@ def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tmp_path):
 def test_gradient_checkpointing_trains_adapters(base_model, tokenizer, tmp_path):
     model = copy.deepcopy(base_model)
     settings = tiny_settings(gradient_checkpointing=True, max_steps=2, logging_steps=10)
-    report = train_adapter(model, tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
+    report = train_lora(model, tokenizer, RECORDS, settings, tmp_path / "work", progress=False)
     # The last step is logged although 2 is no multiple of logging_steps: the final loss is the end's.
     assert [e["step"] for e in report.log_history if "loss" in e] == [1, 2]
     assert report.peft_model.base_model.model.is_gradient_checkpointing
@@ -286,7 +286,7 @@ def test_gradient_checkpointing_trains_adapters(base_model, tokenizer, tmp_path)
 def test_recover_model_accepts_regex_targets(base_model, tokenizer, tmp_path):
     model = copy.deepcopy(base_model)
     targets = r".*layers\.1\.self_attn\.(q_proj|v_proj)"
-    report = train_adapter(model, tokenizer, RECORDS[:8], tiny_settings(max_steps=1), tmp_path / "w",
+    report = train_lora(model, tokenizer, RECORDS[:8], tiny_settings(max_steps=1), tmp_path / "w",
                            target_modules=targets, progress=False)
     names = {k.split(".lora_")[0] for k in lora_state(report.peft_model)}
     assert names == {"base_model.model.model.layers.1.self_attn.q_proj", "base_model.model.model.layers.1.self_attn.v_proj"}
@@ -358,7 +358,8 @@ def test_float16_checkpoint_is_merged_and_saved_in_float16(base_model, tokenizer
     from safetensors.torch import load_file
     from transformers import AutoConfig, LlamaForCausalLM
 
-    from mop.recover.recovery import finetune_checkpoint, lora_config
+    from mop.recover.job import finetune_checkpoint
+    from mop.recover.trainer import lora_config
 
     pruned = tmp_path / "prune_iteration_1"
     copy.deepcopy(base_model).half().save_pretrained(pruned)
@@ -419,7 +420,7 @@ def test_memory_plan_reaches_metadata(checkpoint, data_file, tmp_path, capsys):
 
 def test_interrupted_checkpoint_run_resumes(checkpoint, data_file, tmp_path):
     from mop.core.io import UsageError
-    from mop.recover.recovery import finetune_checkpoint
+    from mop.recover.job import finetune_checkpoint
 
     out = tmp_path / "prune_iteration_1_ft_1ep"
     settings = tiny_settings(max_steps=3, save_steps=2, batch_size=2, grad_accum=1)
@@ -483,7 +484,7 @@ def test_grad_accum_is_split_across_processes_and_a_split_that_does_not_divide_i
     """NUM_GPUS=N runs --grad_accum / N accumulation steps per process, with the memory plan's
     micro-batch too (the plan is made for one process's share); NUM_GPUS=3 with --grad_accum 4
     would change the effective batch: a one-line error before anything is loaded."""
-    import mop.recover.recovery as recovery
+    import mop.recover.job as recovery
     from mop.models.loading import load_config
 
     config = load_config(str(checkpoint))

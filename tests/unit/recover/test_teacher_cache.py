@@ -114,7 +114,7 @@ def test_auto_teacher_mode_follows_the_memory_plan(pruned_and_dense, monkeypatch
     forced onto a budget it does not fit is a one-line error; no plan (CPU): online."""
     import dataclasses
 
-    import mop.recover.recovery as recovery
+    import mop.recover.job as recovery
     from mop.models.loading import load_config
     from mop.recover.memory import GB, HEADROOM, RUNTIME_RESERVE_GB, TrainingSetup, estimate_peak, model_parameter_count
 

@@ -16,7 +16,7 @@ from conftest import REPO
 
 from mop.core.io import UsageError
 from mop.run.stages import (Stage, check_plan, dependants, gpu_slots, job_dependencies, plan_jobs, read_plan, run_gpus,
-                        run_local)
+                            run_local)
 
 sys.path.insert(0, str(REPO / "tests" / "fake_slurm"))
 from run_recorded import recorded_jobs, run_recorded  # noqa: E402
