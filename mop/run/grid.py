@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 from ..core.args import OneLineParser
 from ..core.io import UsageError, exit_on_usage_error
-from ..core.layout import DEPTH_RULES, OBJECTIVE_SUFFIX, OBJECTIVES, PRUNE_META, depth_rule_of_run, run_folder_name
+from ..core.layout import (DEPTH_RULES, EVAL_META, OBJECTIVE_SUFFIX, OBJECTIVES, PRUNE_META, RUN_CONFIG,
+                           depth_rule_of_run, run_folder_name)
 from .stages import EXECUTORS, Stage, plan_records
 
 KEEP_CHECKPOINTS = ("used", "all")  # only what is recovered, or every checkpoint
-EVAL_DONE = "mop_eval.json"  # the file eval.sh writes last (mop.core.layout.EVAL_META)
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def eval_stage(grid: Grid, name: str, model: str, out_dir: str, after: tuple[str
     """A score by the model folder's eval.sh (it resolves embedded names itself when it runs)."""
     command = ("env", f"NUM_GPUS={grid.num_gpus}", f"PYTHON={grid.python}", "bash", f"{grid.model_folder}/eval.sh",
                model, out_dir, grid.tasks)
-    return Stage(name, f"{out_dir}/{EVAL_DONE}", command, after, array)
+    return Stage(name, f"{out_dir}/{EVAL_META}", command, after, array)
 
 
 def check_stage(grid: Grid, name: str, after: str, folders: list[str]) -> list[Stage]:
@@ -140,7 +140,7 @@ def check_stage(grid: Grid, name: str, after: str, folders: list[str]) -> list[S
 def prune_stage(grid: Grid, run: PrunePath) -> Stage:
     """One path's pruning run, resumed when its folder holds a run (prune.py --resume)."""
     folder = f"{grid.results_dir}/{run.name}"
-    resume = ["--resume"] if os.path.isfile(f"{folder}/run_config.json") else []
+    resume = ["--resume"] if os.path.isfile(f"{folder}/{RUN_CONFIG}") else []
     command = (grid.python, f"{grid.model_folder}/prune.py", "--model_name", grid.model_name, "--save_dir", folder,
                "--num_iterations", str(grid.num_iterations), "--decision_sequence", run.sequence, "--seed", run.seed,
                "--depth_rule", depth_rule_of_run(run.name), "--keep_iterations", kept_iterations(grid),
