@@ -30,7 +30,7 @@ import torch
 
 from ..core.io import UsageError, check_writable_target, read_text_file, write_json
 from ..core.layout import ITERATION_DIR, OBJECTIVE_SUFFIX
-from ..models.adapter import check_supported, count_parameters, is_multimodal
+from ..models.adapter import check_supported, count_parameters, is_multimodal, wrapper_plugin
 from ..models.loading import (load_config, load_model, resolve_device, resolve_dtype, resolve_model_dir, saved_dtype,
                               text_tokenizer)
 
@@ -104,11 +104,10 @@ def prompt_text(tokenizer, prompt: str, chat: bool) -> str:
 def model_inputs(model, processing, prompt: str, image: Path | None, chat: bool) -> dict:
     """Token ids (and pixels for a multimodal model with an image) on the model's device."""
     if is_multimodal(model.config):
-        from ..plugins.llava.plugin import image_question_prompt, open_image
-
         if image is None:
             raise UsageError(f"{model.name_or_path} is a {model.config.model_type} model: give --image PATH")
-        enc = processing(text=[image_question_prompt(processing, prompt)], images=[open_image(image)],
+        plugin = wrapper_plugin(model.config)  # the wrapper's own prompt form (mop.families.WRAPPER_PLUGINS)
+        enc = processing(text=[plugin.image_question_prompt(processing, prompt)], images=[plugin.open_image(image)],
                          return_tensors="pt")
         inputs = {k: enc[k].to(model.device) for k in ("input_ids", "attention_mask")}
         inputs["pixel_values"] = enc["pixel_values"].to(model.device, model.dtype)

@@ -22,6 +22,9 @@ import json
 import os
 from pathlib import Path
 
+import torch
+
+from .adapter import model_class
 from .stock import stock_config, with_legacy_rope
 
 CONFIG_FILE = "config.json"
@@ -45,10 +48,6 @@ def save_checkpoint(model, processing, directory: str | os.PathLike) -> None:
 def stock_model(model):
     """`model`, or the stock model that computes the same function and shares its tensors (no
     copy), when the model's own config cannot be written (mop.models.stock)."""
-    import torch  # heavy: imported on use
-
-    from .adapter import model_class
-
     config = stock_config(model.config)
     if config is None:
         return model

@@ -459,7 +459,7 @@ def test_every_drivers_default_model_resolves_offline_without_weights(driver, mo
     import re
 
     from mop.models import loading as models
-    from mop.run import driver_check
+    from mop.run import setup_checks
 
     def unreachable(*args, **kwargs):
         raise AssertionError("the model check loaded a config or built a checkpoint")
@@ -470,8 +470,8 @@ def test_every_drivers_default_model_resolves_offline_without_weights(driver, mo
     default = re.search(r"^MODEL_NAME=\$\{MODEL_NAME:-(\S+?)\}", text, re.M)
     stand_in = re.search(r"^(?:EMBEDDED_MODEL|    MODEL_NAME)=(\S+)", text, re.M)
     assert default and stand_in, driver
-    driver_check.check_model_name(default[1])
-    driver_check.check_model_name(stand_in[1])
+    setup_checks.check_model_name(default[1])
+    setup_checks.check_model_name(stand_in[1])
 
 
 def test_a_local_checkpoint_folder_passes_the_model_check(tmp_path):

@@ -14,7 +14,7 @@ from conftest import REPO
 
 from mop.core import layout
 from mop.evaluate import tables
-from mop.run.driver_check import script_parser
+from mop.run.setup_checks import script_parser
 
 # The documentation a user reads: the README and every page under docs/, by path from the repository root.
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

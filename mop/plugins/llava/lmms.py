@@ -34,7 +34,6 @@ OUT_DIR (written atomically, skipped when it holds mop_eval.json, like mop.evalu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -239,13 +238,19 @@ def write_lmms_outputs(out_dir: Path, text_raw: dict | None, lmms_raw: dict, sam
         write_json(tmp / EVAL_META, summary)
 
 
+def llava_backend():
+    """LLaVA's lm_eval backend (plugin.LlavaEval). Imported here, when a checkpoint is scored, so that
+    `available` and the task routing run without torch and peft (the LLaVA driver asks at its start)."""
+    from .plugin import LlavaEval
+
+    return LlavaEval()
+
+
 def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str], text_tasks: list[str],
                     python: Path, version: str) -> dict | None:
     """Score a LLaVA checkpoint: lm_eval tasks in process (mop.plugins.llava.plugin), lmms-eval tasks in its
     environment; one OUT_DIR, checked, locked and written like mop.evaluate.harness's."""
-    from .plugin import LlavaEval  # imports torch and peft: only when a checkpoint is scored
-
-    backend = LlavaEval()
+    backend = llava_backend()
     out_dir = Path(args.out_dir)
     if check_out_dir(out_dir):
         return None
@@ -289,8 +294,6 @@ def score_with_lmms(args: argparse.Namespace, command: str, lmms_tasks: list[str
 
 def evaluate(args: argparse.Namespace, command: str) -> dict | None:
     """`evaluate`: route the tasks; without lmms-eval tasks this is exactly `mop.plugins.llava.plugin evaluate`."""
-    from .plugin import LlavaEval  # imports torch and peft: only when a checkpoint is scored
-
     scorer = scorer_setting()
     text = args.tasks or (LMMS_PAPER_ALIAS if scorer == "lmms" else TEXT_DEFAULT_TASKS)
     lmms_tasks, text_tasks = split_tasks(expand_tasks(text))
@@ -298,7 +301,7 @@ def evaluate(args: argparse.Namespace, command: str) -> dict | None:
         python, version = require_lmms()  # SCORER=lmms insists on it, whatever the tasks
     if not lmms_tasks:
         args.tasks = text
-        return score_checkpoint(args, command, LlavaEval())
+        return score_checkpoint(args, command, llava_backend())
     return score_with_lmms(args, command, lmms_tasks, text_tasks, python, version)
 
 
